@@ -1,0 +1,42 @@
+# fasgo: `make demo` runs the whole job on a fresh machine; `make test` is the test command.
+SHELL := /bin/bash
+BUILD ?= build
+GO ?= $(shell command -v go || echo /usr/local/go/bin/go)
+CMAKE_FLAGS ?=
+GOTEST_FLAGS ?=
+
+.PHONY: all deps configure shim build fas test test-cpp test-go bench demo clean
+
+all: build
+
+deps:
+	@scripts/deps.sh
+
+$(BUILD)/build.ninja:
+	cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Release $(CMAKE_FLAGS)
+
+configure: $(BUILD)/build.ninja
+
+shim: configure
+	cmake --build $(BUILD)
+
+fas: shim
+	$(GO) build -o bin/fas ./go/cmd/fas
+
+build: fas
+
+test: deps build test-cpp test-go
+
+test-cpp: shim
+	cd $(BUILD) && ctest --output-on-failure
+
+test-go: shim
+	$(GO) vet ./...
+	$(GO) test $(GOTEST_FLAGS) ./...
+	$(GO) test -race -count=1 ./go/shim/...
+
+bench: build
+	$(GO) test -run '^$$' -bench . -benchtime 3x ./go/...
+
+clean:
+	rm -rf $(BUILD) bin

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Installs the Debian packages fasgo needs, only those missing (idempotent).
+set -euo pipefail
+pkgs=(build-essential cmake ninja-build ccache pkg-config git
+      libtorch-dev libgloo-dev libopenblas0-pthread liblmdb-dev
+      python3 python3-torch python3-numpy python3-opencv python3-sklearn python3-scipy python3-lmdb)
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "installing: ${missing[*]}"
+  sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+if ! command -v go >/dev/null 2>&1 && [ ! -x /usr/local/go/bin/go ]; then
+  echo "Go >= 1.26 is required (https://go.dev/dl); it is not a Debian 12 package of that version" >&2
+  exit 1
+fi
