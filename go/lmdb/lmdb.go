@@ -328,6 +328,19 @@ func (e *Env) Get(key string) ([]byte, error) {
 	return out, err
 }
 
+// View calls fn with the stored value of key without copying it; fn must not keep v (or any
+// slice of it) after it returns. errors.Is(err, ErrNotFound) when absent.
+func (e *Env) View(key string, fn func(v []byte) error) error {
+	var ferr error
+	err := e.view(key, func(v unsafe.Pointer, n C.size_t) {
+		ferr = fn(unsafe.Slice((*byte)(v), int(n)))
+	})
+	if err != nil {
+		return err
+	}
+	return ferr
+}
+
 // Has reports whether key is present.
 func (e *Env) Has(key string) (bool, error) {
 	err := e.view(key, func(unsafe.Pointer, C.size_t) {})

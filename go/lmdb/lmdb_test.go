@@ -273,3 +273,21 @@ func TestWeReadPythons(t *testing.T) {
 		e.Close()
 	}
 }
+
+func TestView(t *testing.T) {
+	e := mustOpen(t, filepath.Join(t.TempDir(), "db"), Options{})
+	if err := e.PutMany([]KV{{Key: "k", Value: []byte("value")}}); err != nil {
+		t.Fatal(err)
+	}
+	var got string
+	if err := e.View("k", func(v []byte) error { got = string(v); return nil }); err != nil || got != "value" {
+		t.Fatalf("View = %q, %v", got, err)
+	}
+	sentinel := errors.New("stop")
+	if err := e.View("k", func([]byte) error { return sentinel }); !errors.Is(err, sentinel) {
+		t.Fatalf("View did not return fn's error: %v", err)
+	}
+	if err := e.View("missing", func([]byte) error { t.Fatal("fn called for a missing key"); return nil }); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("View(missing) = %v", err)
+	}
+}

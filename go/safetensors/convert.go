@@ -33,8 +33,19 @@ func FromInt64(name string, shape []int64, v []int64) Tensor {
 	return Tensor{Name: name, DType: I64, Shape: shape, Data: b}
 }
 
+// checkLen rejects a tensor whose bytes do not match its shape and dtype.
+func (t *Tensor) checkLen() error {
+	if t.DType.Size() == 0 || int64(len(t.Data)) != t.Numel()*int64(t.DType.Size()) {
+		return fmt.Errorf("tensor %q: %d bytes for shape %v of %s", t.Name, len(t.Data), t.Shape, t.DType)
+	}
+	return nil
+}
+
 // Float32 returns the values as float32, converting from F64 when needed.
 func (t *Tensor) Float32() ([]float32, error) {
+	if err := t.checkLen(); err != nil {
+		return nil, err
+	}
 	n := int(t.Numel())
 	out := make([]float32, n)
 	switch t.DType {
@@ -54,6 +65,9 @@ func (t *Tensor) Float32() ([]float32, error) {
 
 // Float64 returns the values as float64, converting from F32 when needed.
 func (t *Tensor) Float64() ([]float64, error) {
+	if err := t.checkLen(); err != nil {
+		return nil, err
+	}
 	n := int(t.Numel())
 	out := make([]float64, n)
 	switch t.DType {
@@ -73,6 +87,9 @@ func (t *Tensor) Float64() ([]float64, error) {
 
 // Int64 returns the values of an I64 or I32 tensor.
 func (t *Tensor) Int64() ([]int64, error) {
+	if err := t.checkLen(); err != nil {
+		return nil, err
+	}
 	n := int(t.Numel())
 	out := make([]int64, n)
 	switch t.DType {

@@ -177,7 +177,8 @@ func checkEntry(name string, e entry, data []byte) (Tensor, error) {
 	if lo < 0 || hi < lo || hi > int64(len(data)) {
 		return Tensor{}, fmt.Errorf("safetensors: tensor %q: byte range [%d,%d) outside the %d data bytes", name, lo, hi, len(data))
 	}
-	if hi-lo != numel*int64(size) {
+	// numel is checked against the data first so that numel*size cannot overflow.
+	if numel > int64(len(data))/int64(size) || hi-lo != numel*int64(size) {
 		return Tensor{}, fmt.Errorf("safetensors: tensor %q: %d bytes for shape %v of %s (want %d)", name, hi-lo, e.Shape, e.DType, numel*int64(size))
 	}
 	shape := e.Shape
@@ -284,10 +285,22 @@ func WriteFileAtomic(path string, b []byte) error {
 		os.Remove(name)
 		return fmt.Errorf("writing %s: %w", path, err)
 	}
+	// CreateTemp makes the file 0600; results are meant to be shared like any other file.
+	if err := tmp.Chmod(0o644); err != nil {
+		return fail(err)
+	}
 	if _, err := tmp.Write(b); err != nil {
 		return fail(err)
 	}
 	if err := tmp.Sync(); err != nil {
+		return fail(err)
+	}
+	// CreateTemp makes the file 0600; give it the mode of the file it replaces, or 0644.
+	mode := os.FileMode(0o644)
+	if st, err := os.Stat(path); err == nil {
+		mode = st.Mode().Perm()
+	}
+	if err := tmp.Chmod(mode); err != nil {
 		return fail(err)
 	}
 	if err := tmp.Close(); err != nil {

@@ -1,0 +1,116 @@
+#include "optim.h"
+
+#include <cmath>
+#include <stdexcept>
+
+namespace fas {
+
+void validate(const OptimConfig& c) {
+  auto bad = [](const std::string& what) { throw std::invalid_argument("optimizer: " + what); };
+  if (!(c.weight_decay >= 0) || !std::isfinite(c.weight_decay))
+    bad("weight_decay " + std::to_string(c.weight_decay) + " must be finite and >= 0");
+  if (c.kind == OptimKind::SGD) {
+    if (!(c.momentum >= 0) || !std::isfinite(c.momentum))
+      bad("momentum " + std::to_string(c.momentum) + " must be finite and >= 0");
+    if (c.nesterov && c.momentum == 0) bad("nesterov needs a momentum > 0 (as torch.optim.SGD)");
+    return;
+  }
+  if (!(c.beta1 >= 0 && c.beta1 < 1)) bad("beta1 " + std::to_string(c.beta1) + " must be in [0, 1)");
+  if (!(c.beta2 >= 0 && c.beta2 < 1)) bad("beta2 " + std::to_string(c.beta2) + " must be in [0, 1)");
+  if (!(c.eps >= 0) || !std::isfinite(c.eps)) bad("eps " + std::to_string(c.eps) + " must be finite and >= 0");
+}
+
+Optimizer::Optimizer(const OptimConfig& cfg, const NamedTensors& params) : cfg_(cfg) {
+  validate(cfg_);
+  at::NoGradGuard no_grad;
+  for (const auto& p : params) {
+    names_.push_back(p.first);
+    // Zero moments equal PyTorch's lazy initialisation: Adam starts from zeros_like, and an
+    // SGD buffer of zeros gives 0*m + g = g, exactly the clone of the first gradient.
+    const bool first = cfg_.kind == OptimKind::Adam || cfg_.momentum != 0;
+    m1_.push_back(first ? at::zeros_like(p.second) : at::Tensor());
+    m2_.push_back(cfg_.kind == OptimKind::Adam ? at::zeros_like(p.second) : at::Tensor());
+  }
+}
+
+void Optimizer::set_steps(int64_t n) {
+  if (n < 0) throw std::invalid_argument("optimizer: step count " + std::to_string(n) + " is negative");
+  steps_ = n;
+}
+
+NamedTensors Optimizer::state() const {
+  NamedTensors out;
+  for (size_t i = 0; i < names_.size(); ++i) {
+    const std::string& n = names_[i];
+    if (cfg_.kind == OptimKind::Adam) {
+      out.emplace_back(n + ".exp_avg", m1_[i]);
+      out.emplace_back(n + ".exp_avg_sq", m2_[i]);
+    } else if (m1_[i].defined()) {
+      out.emplace_back(n + ".momentum_buffer", m1_[i]);
+    }
+  }
+  return out;
+}
+
+void Optimizer::step(const std::vector<at::Tensor>& params, const std::vector<at::Tensor>& grads,
+                     double lr) {
+  if (params.size() != names_.size() || grads.size() != names_.size())
+    throw std::invalid_argument("optimizer: " + std::to_string(params.size()) + " parameters and " +
+                                std::to_string(grads.size()) + " gradients for an optimizer of " +
+                                std::to_string(names_.size()));
+  for (size_t i = 0; i < names_.size(); ++i) {
+    const at::Tensor& ref = m1_[i].defined() ? m1_[i] : params[i];
+    if (!params[i].sizes().equals(ref.sizes()) ||
+        (grads[i].defined() && !grads[i].sizes().equals(params[i].sizes())))
+      throw std::invalid_argument("optimizer: parameter " + names_[i] + " changed shape");
+  }
+  if (!(lr >= 0) || !std::isfinite(lr))
+    throw std::invalid_argument("learning rate " + std::to_string(lr) + " must be finite and >= 0");
+  at::NoGradGuard no_grad;
+  ++steps_;
+  for (size_t i = 0; i < names_.size(); ++i) {
+    if (!grads[i].defined()) continue;
+    if (cfg_.kind == OptimKind::Adam)
+      adam(i, params[i], grads[i], lr);
+    else
+      sgd(i, params[i], grads[i], lr);
+  }
+}
+
+// torch.optim.Adam / AdamW, single-tensor path.
+void Optimizer::adam(size_t i, at::Tensor p, const at::Tensor& g, double lr) {
+  at::Tensor grad = g;
+  if (cfg_.weight_decay != 0) {
+    if (cfg_.decoupled_weight_decay)
+      p.mul_(1 - lr * cfg_.weight_decay);
+    else
+      grad = grad.add(p, cfg_.weight_decay);
+  }
+  m1_[i].mul_(cfg_.beta1).add_(grad, 1 - cfg_.beta1);
+  m2_[i].mul_(cfg_.beta2).addcmul_(grad, grad, 1 - cfg_.beta2);
+  const double t = static_cast<double>(steps_);
+  const double bc1 = 1 - std::pow(cfg_.beta1, t);
+  const double bc2 = 1 - std::pow(cfg_.beta2, t);
+  const double step_size = lr / bc1;
+  at::Tensor denom = (m2_[i].sqrt() / std::sqrt(bc2)).add_(cfg_.eps);
+  p.addcdiv_(m1_[i], denom, -step_size);
+}
+
+// torch.optim.SGD with dampening 0, single-tensor path.
+void Optimizer::sgd(size_t i, at::Tensor p, const at::Tensor& g, double lr) {
+  at::Tensor d = g;
+  if (cfg_.weight_decay != 0) {
+    if (cfg_.decoupled_weight_decay)
+      p.mul_(1 - lr * cfg_.weight_decay);
+    else
+      d = d.add(p, cfg_.weight_decay);
+  }
+  if (cfg_.momentum != 0) {
+    at::Tensor& buf = m1_[i];
+    buf.mul_(cfg_.momentum).add_(d);
+    d = cfg_.nesterov ? d.add(buf, cfg_.momentum) : buf;
+  }
+  p.add_(d, -lr);
+}
+
+}  // namespace fas

@@ -1,0 +1,80 @@
+// The network's structure: parameter counts per gate and width (the reference's figures at
+// width 1), input validation, output shapes, and replacement ("fast") weights.
+#include <cstdio>
+#include <string>
+
+#include "net.h"
+
+namespace {
+
+int failures = 0;
+
+void check(bool ok, const std::string& what) {
+  std::printf("%s %s\n", ok ? "ok  " : "FAIL", what.c_str());
+  if (!ok) ++failures;
+}
+
+template <class F>
+bool throws_invalid(F&& f) {
+  try {
+    f();
+  } catch (const std::invalid_argument&) {
+    return true;
+  } catch (...) {
+  }
+  return false;
+}
+
+void count(fas::Gate g, int64_t want_params, int64_t want_tensors) {
+  fas::AnrlNet net({256, 1.0, g}, at::TensorOptions().dtype(at::kFloat));
+  int64_t n = 0, k = 0;
+  for (auto& e : net.entries())
+    if (e.is_param) n += e.value.numel(), ++k;
+  check(n == want_params && k == want_tensors,
+        std::string(fas::gate_name(g)) + ": " + std::to_string(n) + " params in " + std::to_string(k) +
+            " tensors");
+}
+
+}  // namespace
+
+int main() {
+  at::manual_seed(0);
+  // 1layer: the paper's network. 2layer and clamp differ only in the 10 gated blocks:
+  // 1layer has C*C + C per block; 2layer 2*C*(C/16+1) + (C/16+1) + C; clamp 2*C
+  // (gate_weight and the reference's unused gate_bias).
+  count(fas::Gate::OneLayer, 4390909, 106);
+  // Over the blocks' C = 64, 3 x (128, 196, 128): 219068, 31270 and 2840 gate parameters.
+  count(fas::Gate::TwoLayer, 4390909 - 219068 + 31270, 126);
+  count(fas::Gate::Clamp, 4390909 - 219068 + 2840, 106);
+
+  check(throws_invalid([] { fas::validate({36, 1.0, fas::Gate::OneLayer}); }), "S = 36 rejected");
+  check(throws_invalid([] { fas::validate({24, 1.0, fas::Gate::OneLayer}); }), "S = 24 rejected");
+  check(throws_invalid([] { fas::validate({32, 0.0, fas::Gate::OneLayer}); }), "width 0 rejected");
+  check(throws_invalid([] { fas::parse_gate("x"); }), "gate x rejected");
+
+  fas::AnrlNet net({32, 0.25, fas::Gate::TwoLayer}, at::TensorOptions().dtype(at::kFloat));
+  net.init(1);
+  at::NoGradGuard ng;
+  at::Tensor x = at::randn({2, 6, 48, 48});
+  auto o = net.forward(x, false);
+  check(o.logits.sizes() == at::IntArrayRef({2, 2}) && o.depth.sizes() == at::IntArrayRef({2, 6, 6}) &&
+            o.features.sizes() == at::IntArrayRef({2, net.feature_channels(), 6, 6}),
+        "output shapes at S = 48");
+  check(throws_invalid([&] { net.forward(at::randn({2, 5, 32, 32}), false); }), "5 channels rejected");
+  check(throws_invalid([&] { net.forward(at::randn({2, 6, 32, 40}), false); }), "non-square rejected");
+  check(throws_invalid([&] { net.forward(at::randn({1, 6, 32, 32}), true); }), "train N = 1 rejected");
+
+  // Fast weights replace exactly the named tensors.
+  auto names = net.meta_param_names();
+  check(names.size() == 10 * 4, "2layer: 4 adapted tensors in each of 10 gated blocks");
+  fas::TensorMap fast;
+  for (const auto& n : names) fast[n] = net.get(n).detach().clone();
+  auto same = net.forward(x, false, &fast);
+  check(at::equal(same.logits, o.logits), "fast weights equal to the net's change nothing");
+  fast[names[0]] = fast[names[0]] + 1;
+  auto moved = net.forward(x, false, &fast);
+  check(!at::equal(moved.logits, o.logits), "a changed fast weight changes the output");
+  check(at::equal(net.forward(x, false).logits, o.logits), "the net's own weights are untouched");
+  std::printf("%d failures\n", failures);
+  return failures ? 1 : 0;
+}

@@ -1,0 +1,249 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"regexp"
+	"slices"
+	"strings"
+)
+
+// Validate checks every value against its allowed range and the values against each other.
+// Load calls it; call it again after changing a Config by hand.
+func (c *Config) Validate() error { return c.validate(nil) }
+
+// validator collects every problem so that one run of the command reports them all.
+type validator struct {
+	origins map[string]string
+	errs    []error
+}
+
+// need records a problem with key unless ok.
+func (v *validator) need(ok bool, key string, value any, msg string) {
+	if ok {
+		return
+	}
+	e := &KeyError{Key: key, Source: v.source(key), Msg: msg}
+	if value != nil {
+		e.Value = showValue(value)
+	}
+	v.errs = append(v.errs, e)
+}
+
+// source is where key's value came from; a list element inherits its list's source.
+func (v *validator) source(key string) string {
+	for k := key; k != ""; {
+		if s, ok := v.origins[k]; ok {
+			return s
+		}
+		i := strings.LastIndexAny(k, ".[")
+		if i < 0 {
+			break
+		}
+		k = k[:i]
+	}
+	return ""
+}
+
+func showValue(v any) string {
+	switch x := v.(type) {
+	case string:
+		return fmt.Sprintf("%q", x)
+	case []float64:
+		return fmt.Sprint(x)
+	}
+	return fmt.Sprint(v)
+}
+
+func (v *validator) oneOf(key, value string, allowed ...string) {
+	v.need(slices.Contains(allowed, value), key, value, "must be one of "+strings.Join(allowed, ", "))
+}
+
+func (v *validator) prob(key string, p float64) {
+	v.need(p >= 0 && p <= 1, key, p, "must be a probability in [0, 1]")
+}
+
+func (v *validator) positive(key string, x float64) {
+	v.need(x > 0 && !math.IsInf(x, 0), key, x, "must be a finite number > 0")
+}
+
+func (v *validator) nonNegative(key string, x float64) {
+	v.need(x >= 0 && !math.IsInf(x, 0), key, x, "must be a finite number >= 0")
+}
+
+func (c *Config) validate(origins map[string]string) error {
+	v := &validator{origins: origins}
+	v.oneOf("method", c.Method, "anrl", "fghv")
+	c.validateRun(v)
+	c.validateDataset(v)
+	c.validateTransform(v)
+	c.validateModel(v)
+	c.validateLosses(v)
+	c.validateOptimizer(v)
+	c.validateScheduler(v)
+	c.validateTrain(v)
+	v.need(c.Val.BatchSize >= 1, "val.batch_size", c.Val.BatchSize, "must be >= 1")
+	v.need(c.Test.BatchSize >= 1, "test.batch_size", c.Test.BatchSize, "must be >= 1")
+	c.validateEval(v)
+	return errors.Join(v.errs...)
+}
+
+var deviceRE = regexp.MustCompile(`^(cpu|cuda|cuda:[0-9]+)$`)
+
+// pathElement reports whether s can name one directory: no separators, not . or ..
+func pathElement(s string) bool {
+	return s != "." && s != ".." && !strings.ContainsAny(s, `/\`) && !strings.ContainsRune(s, 0)
+}
+
+func (c *Config) validateRun(v *validator) {
+	r := c.Run
+	v.need(r.Name == "" || pathElement(r.Name), "run.name", r.Name, "must be one directory name (no /, not . or ..) or empty for an automatic name")
+	v.need(r.Protocol != "" && pathElement(r.Protocol), "run.protocol", r.Protocol, "must be a non-empty name without /")
+	v.need(r.Dir != "", "run.dir", r.Dir, "must not be empty")
+	v.need(r.Threads >= 0, "run.threads", r.Threads, "must be >= 0 (0 = all cores)")
+	v.need(deviceRE.MatchString(r.Device), "run.device", r.Device, "must be cpu, cuda or cuda:N")
+}
+
+func (c *Config) validateDataset(v *validator) {
+	d := c.Dataset
+	v.need(d.Name == "DG_Dataset", "dataset.name", d.Name, "must be DG_Dataset (the only data set type)")
+	v.need(d.Root != "", "dataset.root", d.Root, "must not be empty")
+	v.need(d.LMDB != "", "dataset.lmdb", d.LMDB, "must not be empty")
+	v.need(len(d.DepthRule) > 0, "dataset.depth_rule", nil, "needs at least one {from, to} rule (depth keys of live samples)")
+	for i, r := range d.DepthRule {
+		v.need(r.From != "", fmt.Sprintf("dataset.depth_rule[%d].from", i), r.From, "must not be empty")
+		v.need(r.To != "" && r.To != r.From, fmt.Sprintf("dataset.depth_rule[%d].to", i), r.To, "must be non-empty and differ from `from`")
+	}
+	v.nonNegative("dataset.margin", d.Margin)
+	v.oneOf("dataset.bad_data", d.BadData, "fail", "skip")
+	v.need(len(d.Train) >= 2, "dataset.train", nil, fmt.Sprintf("needs K >= 2 source domains, has %d", len(d.Train)))
+	v.need(len(d.Val) >= 1, "dataset.val", nil, "needs at least one list pair (held-out source data)")
+	v.need(len(d.Test) >= 1, "dataset.test", nil, "needs at least one list pair (the target domain)")
+	v.domains("dataset.train", d.Train)
+	v.domains("dataset.val", d.Val)
+	v.domains("dataset.test", d.Test)
+}
+
+func (v *validator) domains(key string, ds []DomainList) {
+	seen := map[string]bool{}
+	for i, d := range ds {
+		k := fmt.Sprintf("%s[%d]", key, i)
+		v.need(d.Name != "" && !seen[d.Name], k+".name", d.Name, "must be a non-empty domain name, unique in "+key)
+		seen[d.Name] = true
+		v.need(d.Live != "", k+".live", d.Live, "must name the live list file")
+		v.need(d.Attack != "", k+".attack", d.Attack, "must name the attack list file")
+	}
+}
+
+func (c *Config) validateTransform(v *validator) {
+	t := c.Transform
+	v.need(t.ImageSize >= 32 && t.ImageSize%8 == 0, "transform.image_size", t.ImageSize,
+		"must be a multiple of 8 and >= 32 (features and depth map are image_size/8, and the classifier max-pools them twice)")
+	v.need(len(t.Mean) == 3 && allFinite(t.Mean), "transform.mean", t.Mean, "must be 3 finite numbers (per channel, applied to RGB and HSV)")
+	v.need(len(t.Std) == 3 && allPositive(t.Std), "transform.std", t.Std, "must be 3 finite numbers > 0")
+	v.prob("transform.hsv_jitter_p", t.HSVJitterP)
+	v.prob("transform.flip_p", t.FlipP)
+}
+
+func (c *Config) validateModel(v *validator) {
+	p := c.Model.Params
+	v.need(p.InCh == 6, "model.params.in_ch", p.InCh, "must be 6 (RGB + HSV)")
+	v.need(p.MidCh == 384, "model.params.mid_ch", p.MidCh,
+		"must be 384, the feature channels at width 1 (3 x 128; model.params.width scales them)")
+	v.oneOf("model.params.AdapNorm_attention_flag", p.AttentionFlag, "1layer", "2layer", "clamp")
+	v.oneOf("model.params.model_initial", p.ModelInitial, "kaiming")
+	v.need(p.Width > 0 && p.Width <= 16, "model.params.width", p.Width, "must be in (0, 16] (channel multiplier, 1 = paper)")
+}
+
+func (c *Config) validateLosses(v *validator) {
+	v.oneOf("loss.name", c.Loss.Name, "CrossEntropyLoss")
+	v.nonNegative("loss.weight", c.Loss.Weight)
+	v.oneOf("loss_2.name", c.Loss2.Name, "MSELoss")
+	v.nonNegative("loss_2.weight", c.Loss2.Weight)
+	v.oneOf("loss_3.name", c.Loss3.Name, "EuclideanLoss")
+	v.nonNegative("loss_3.domain_weight", c.Loss3.DomainWeight)
+	v.nonNegative("loss_3.discri_weight", c.Loss3.DiscriWeight)
+	v.need(c.Loss3.CenterMomentum >= 0 && c.Loss3.CenterMomentum < 1, "loss_3.center_momentum", c.Loss3.CenterMomentum, "must be in [0, 1)")
+}
+
+func (c *Config) validateOptimizer(v *validator) {
+	o, p := c.Optimizer, c.Optimizer.Params
+	v.oneOf("optimizer.name", o.Name, "Adam", "AdamW", "SGD")
+	v.positive("optimizer.params.lr", p.LR)
+	v.nonNegative("optimizer.params.weight_decay", p.WeightDecay)
+	v.need(p.Momentum >= 0 && p.Momentum < 1, "optimizer.params.momentum", p.Momentum, "must be in [0, 1)")
+	v.need(len(p.Betas) == 2 && p.Betas[0] >= 0 && p.Betas[0] < 1 && p.Betas[1] >= 0 && p.Betas[1] < 1,
+		"optimizer.params.betas", p.Betas, "must be two numbers in [0, 1)")
+	v.positive("optimizer.params.eps", p.Eps)
+	if o.Name == "Adam" {
+		v.need(p.Momentum == 0, "optimizer.params.momentum", p.Momentum, "applies to SGD only (Adam uses betas)")
+		v.need(!p.Nesterov, "optimizer.params.nesterov", p.Nesterov, "applies to SGD only")
+	}
+	if o.Name == "SGD" {
+		v.need(!p.Nesterov || p.Momentum > 0, "optimizer.params.nesterov", p.Nesterov, "needs optimizer.params.momentum > 0")
+		v.need(!p.DecoupledWeightDecay, "optimizer.params.decoupled_weight_decay", p.DecoupledWeightDecay, "applies to Adam only (AdamW)")
+	}
+}
+
+func (c *Config) validateScheduler(v *validator) {
+	s, p := c.Scheduler, c.Scheduler.Params
+	v.oneOf("scheduler.name", s.Name, "StepLR", "Cosine", "None")
+	v.need(p.DecayT >= 1, "scheduler.params.decay_t", p.DecayT, "must be >= 1 epoch")
+	v.need(p.DecayRate > 0 && p.DecayRate <= 1, "scheduler.params.decay_rate", p.DecayRate, "must be in (0, 1]")
+	v.need(p.MinLR >= 0 && p.MinLR <= c.Optimizer.Params.LR, "scheduler.params.min_lr", p.MinLR, "must be in [0, optimizer.params.lr]")
+	v.need(p.WarmupEpochs >= 0 && p.WarmupEpochs <= float64(c.Train.Epochs), "scheduler.params.warmup_epochs", p.WarmupEpochs,
+		"must be in [0, train.epochs]")
+}
+
+func (c *Config) validateTrain(v *validator) {
+	t := c.Train
+	v.need(t.Epochs >= 1, "train.epochs", t.Epochs, "must be >= 1")
+	v.need(t.BatchSize >= 1, "train.batch_size", t.BatchSize, "must be >= 1 (samples per domain and class)")
+	if k := len(c.Dataset.Train); t.Meta && k >= 2 {
+		v.need(t.Metasize >= 1 && t.Metasize <= k-1, "train.metasize", t.Metasize,
+			fmt.Sprintf("must be in [1, K-1] = [1, %d] (meta-train domains; K = %d sources)", k-1, k))
+	}
+	v.positive("train.meta_step_size", t.MetaStepSize)
+	v.need(t.PrintInterval >= 1, "train.print_interval", t.PrintInterval, "must be >= 1 step")
+	if !t.Meta {
+		v.need(!t.FirstOrder, "train.first_order", t.FirstOrder, "applies only with train.meta: true")
+		v.need(!t.TextbookFastWeights, "train.textbook_fast_weights", t.TextbookFastWeights, "applies only with train.meta: true")
+	}
+	v.oneOf("train.center_reset", t.CenterReset, "epoch", "never")
+	v.oneOf("train.select_metric", t.SelectMetric, "auc", "eer", "hter")
+	v.need(t.CheckpointEvery >= 0, "train.checkpoint_every", t.CheckpointEvery, "must be >= 0 (0 = once per epoch)")
+}
+
+func (c *Config) validateEval(v *validator) {
+	e := c.Eval
+	v.need(len(e.Protocols) > 0, "eval.protocols", nil, "needs at least one of paper, realistic")
+	seen := map[string]bool{}
+	for i, p := range e.Protocols {
+		key := fmt.Sprintf("eval.protocols[%d]", i)
+		v.oneOf(key, p, "paper", "realistic")
+		v.need(!seen[p], key, p, "is listed twice")
+		seen[p] = true
+	}
+	for i, f := range e.TPRAtFPR {
+		v.need(f > 0 && f < 1, fmt.Sprintf("eval.tpr_at_fpr[%d]", i), f, "must be an FPR in (0, 1)")
+	}
+}
+
+func allFinite(xs []float64) bool {
+	for _, x := range xs {
+		if math.IsNaN(x) || math.IsInf(x, 0) {
+			return false
+		}
+	}
+	return true
+}
+
+func allPositive(xs []float64) bool {
+	for _, x := range xs {
+		if !(x > 0) || math.IsInf(x, 0) {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,90 @@
+package imgproc
+
+import "math"
+
+// HSVShift is one draw of albumentations' HueSaturationValue: shifts added to H (mod 180),
+// S and V (clipped to [0,255]) of an RGB image.
+type HSVShift struct{ Hue, Sat, Val float64 }
+
+// ShiftHSV applies s to the RGB image m in place through HSV, exactly as albumentations'
+// shift_hsv_uint8 does: RGB->HSV, per-channel lookup tables (truncated to uint8 after the
+// modulo or clip), HSV->RGB. tmp is scratch.
+func ShiftHSV(m *Image, s HSVShift, tmp *Image) {
+	var lh, ls, lv [256]uint8
+	for i := 0; i < 256; i++ {
+		x := float64(i)
+		lh[i] = uint8(math.Mod(math.Mod(x+s.Hue, 180)+180, 180))
+		ls[i] = uint8(math.Max(0, math.Min(255, x+s.Sat)))
+		lv[i] = uint8(math.Max(0, math.Min(255, x+s.Val)))
+		if s.Hue == 0 {
+			lh[i] = uint8(i)
+		}
+	}
+	RGBToHSV(m, tmp)
+	p := tmp.Pix
+	for i := 0; i+2 < len(p); i += 3 {
+		p[i], p[i+1], p[i+2] = lh[p[i]], ls[p[i+1]], lv[p[i+2]]
+	}
+	HSVToRGB(tmp, m)
+}
+
+// Normalizer maps 8-bit values to float32 as albumentations' Normalize does for each of the
+// three channels: (x - 255*mean) * (1 / (255*std)), in float32.
+type Normalizer struct {
+	lut [3][256]float32
+}
+
+// NewNormalizer builds the lookup tables for per-channel mean and std (fractions of 255).
+func NewNormalizer(mean, std [3]float64) *Normalizer {
+	n := &Normalizer{}
+	for c := 0; c < 3; c++ {
+		m := float32(mean[c] * 255)
+		inv := 1 / float32(std[c]*255)
+		for i := 0; i < 256; i++ {
+			n.lut[c][i] = (float32(i) - m) * inv
+		}
+	}
+	return n
+}
+
+// CHW writes the three channels of m (HWC) as normalised float32 planes into out
+// (len >= 3*W*H): out[c*W*H + y*W + x].
+func (n *Normalizer) CHW(m *Image, out []float32) {
+	plane := m.W * m.H
+	p := m.Pix
+	o0, o1, o2 := out[:plane], out[plane:2*plane], out[2*plane:3*plane]
+	for i := 0; i < plane; i++ {
+		o0[i] = n.lut[0][p[3*i]]
+		o1[i] = n.lut[1][p[3*i+1]]
+		o2[i] = n.lut[2][p[3*i+2]]
+	}
+}
+
+// BilinearFloat resizes a one-channel 8-bit image to dw×dh in float32 with the semantics of
+// torch.nn.functional.interpolate(mode="bilinear", align_corners=False), then multiplies by
+// scale: the reference's depth target F.interpolate(depth, (F, F)) / 255.
+func BilinearFloat(src *Image, dw, dh int, scale float32, out []float32) {
+	sy := float32(src.H) / float32(dh)
+	sx := float32(src.W) / float32(dw)
+	for y := 0; y < dh; y++ {
+		y0, y1, ly := srcIndex(sy, y, src.H)
+		r0, r1 := src.Row(y0), src.Row(y1)
+		for x := 0; x < dw; x++ {
+			x0, x1, lx := srcIndex(sx, x, src.W)
+			top := (1-lx)*float32(r0[x0]) + lx*float32(r0[x1])
+			bot := (1-lx)*float32(r1[x0]) + lx*float32(r1[x1])
+			out[y*dw+x] = ((1-ly)*top + ly*bot) * scale
+		}
+	}
+}
+
+// srcIndex is ATen's area_pixel_compute_source_index for align_corners=False.
+func srcIndex(scale float32, d, n int) (int, int, float32) {
+	s := max(scale*(float32(d)+0.5)-0.5, 0)
+	i0 := int(s)
+	i1 := i0
+	if i0 < n-1 {
+		i1 = i0 + 1
+	}
+	return i0, i1, s - float32(i0)
+}

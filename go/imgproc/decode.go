@@ -1,0 +1,176 @@
+package imgproc
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"image"
+	"image/color"
+	"image/jpeg"
+	"image/png"
+)
+
+// MaxPixels bounds the decoded size, so that a corrupt header cannot exhaust memory.
+const MaxPixels = 1 << 26
+
+// Format is a sniffed image encoding.
+type Format int
+
+// The encodings the pipeline reads.
+const (
+	Unknown Format = iota
+	JPEG
+	PNG
+)
+
+func (f Format) String() string {
+	return [...]string{"unknown", "JPEG", "PNG"}[f]
+}
+
+// Sniff names the encoding of b from its signature.
+func Sniff(b []byte) Format {
+	switch {
+	case len(b) >= 3 && b[0] == 0xFF && b[1] == 0xD8 && b[2] == 0xFF:
+		return JPEG
+	case bytes.HasPrefix(b, []byte("\x89PNG\r\n\x1a\n")):
+		return PNG
+	}
+	return Unknown
+}
+
+// ErrFormat reports bytes that are neither JPEG nor PNG.
+var ErrFormat = errors.New("not a JPEG or PNG image")
+
+// decode runs the standard library decoder after checking the signature and the size.
+func decode(b []byte) (img image.Image, err error) {
+	f := Sniff(b)
+	if f == Unknown {
+		head := b[:min(len(b), 8)]
+		return nil, fmt.Errorf("%w (first bytes % x)", ErrFormat, head)
+	}
+	dec, cfgDec := jpeg.Decode, jpeg.DecodeConfig
+	if f == PNG {
+		dec, cfgDec = png.Decode, png.DecodeConfig
+	}
+	cfg, err := cfgDec(bytes.NewReader(b))
+	if err != nil {
+		return nil, fmt.Errorf("%s header: %w", f, err)
+	}
+	if cfg.Width <= 0 || cfg.Height <= 0 || int64(cfg.Width)*int64(cfg.Height) > MaxPixels {
+		return nil, fmt.Errorf("%s of %dx%d pixels is empty or larger than %d pixels", f, cfg.Width, cfg.Height, MaxPixels)
+	}
+	defer func() { // the decoders are fuzzed upstream; this is only a safety net
+		if p := recover(); p != nil {
+			img, err = nil, fmt.Errorf("%s decoder failed: %v", f, p)
+		}
+	}()
+	img, err = dec(bytes.NewReader(b))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", f, err)
+	}
+	return img, nil
+}
+
+// DecodeRGB decodes a JPEG or PNG into dst as 8-bit RGB, as cv2.imdecode(IMREAD_COLOR)
+// followed by BGR->RGB: alpha is dropped (not composited), 16-bit samples keep their high
+// byte, gray is replicated. JPEG chroma is upsampled and converted with libjpeg's
+// arithmetic; the inverse DCT is Go's, so JPEG pixels can differ from libjpeg's by a few
+// levels (see docs/readme/40-data.md for the measured difference).
+func DecodeRGB(b []byte, dst *Image) error {
+	img, err := decode(b)
+	if err != nil {
+		return err
+	}
+	toRGB(img, dst)
+	return nil
+}
+
+// DecodeGray decodes into a one-channel image as cv2.imdecode(IMREAD_GRAYSCALE): gray
+// stays, a JPEG gives its luma plane (what libjpeg outputs for grayscale), colour PNG goes
+// through libpng's rgb_to_gray weights (0.299, 0.587, rest) in 15-bit fixed point.
+func DecodeGray(b []byte, dst *Image) error {
+	img, err := decode(b)
+	if err != nil {
+		return err
+	}
+	r := img.Bounds()
+	w, h := r.Dx(), r.Dy()
+	dst.Reshape(w, h, 1)
+	switch m := img.(type) {
+	case *image.Gray:
+		for y := 0; y < h; y++ {
+			copy(dst.Row(y), m.Pix[y*m.Stride:y*m.Stride+w])
+		}
+	case *image.YCbCr:
+		for y := 0; y < h; y++ {
+			copy(dst.Row(y), m.Y[y*m.YStride:y*m.YStride+w])
+		}
+	default:
+		var rgb Image
+		toRGB(img, &rgb)
+		for i := range dst.Pix {
+			p := rgb.Pix[3*i:]
+			dst.Pix[i] = uint8((9798*int32(p[0]) + 19235*int32(p[1]) + 3735*int32(p[2]) + 16384) >> 15)
+		}
+	}
+	return nil
+}
+
+// toRGB converts any decoded image to 8-bit RGB without compositing alpha.
+func toRGB(img image.Image, dst *Image) {
+	r := img.Bounds()
+	w, h := r.Dx(), r.Dy()
+	dst.Reshape(w, h, 3)
+	switch m := img.(type) {
+	case *image.YCbCr:
+		ycbcrToRGB(m, dst)
+	case *image.Gray:
+		for y := 0; y < h; y++ {
+			row, src := dst.Row(y), m.Pix[y*m.Stride:]
+			for x := 0; x < w; x++ {
+				row[3*x], row[3*x+1], row[3*x+2] = src[x], src[x], src[x]
+			}
+		}
+	case *image.RGBA:
+		copyRGB(dst, m.Pix, m.Stride, 4, 1)
+	case *image.NRGBA:
+		copyRGB(dst, m.Pix, m.Stride, 4, 1)
+	case *image.RGBA64:
+		copyRGB(dst, m.Pix, m.Stride, 8, 2)
+	case *image.NRGBA64:
+		copyRGB(dst, m.Pix, m.Stride, 8, 2)
+	default:
+		genericRGB(img, dst)
+	}
+}
+
+// copyRGB copies the first three channels of packed pixels of px bytes, taking the high
+// byte of each sample of sb bytes (big-endian, as image.RGBA64 stores them).
+func copyRGB(dst *Image, pix []uint8, stride, px, sb int) {
+	for y := 0; y < dst.H; y++ {
+		row, src := dst.Row(y), pix[y*stride:]
+		for x := 0; x < dst.W; x++ {
+			s := src[x*px:]
+			row[3*x], row[3*x+1], row[3*x+2] = s[0], s[sb], s[2*sb]
+		}
+	}
+}
+
+// genericRGB handles the rare models (paletted, CMYK, 16-bit gray) through color.NRGBA64,
+// which keeps the stored colour of transparent pixels as OpenCV does.
+func genericRGB(img image.Image, dst *Image) {
+	r := img.Bounds()
+	for y := 0; y < dst.H; y++ {
+		row := dst.Row(y)
+		for x := 0; x < dst.W; x++ {
+			c := color.NRGBA64Model.Convert(img.At(r.Min.X+x, r.Min.Y+y)).(color.NRGBA64)
+			if p, ok := img.(*image.Paletted); ok {
+				if n, ok := p.Palette[p.ColorIndexAt(r.Min.X+x, r.Min.Y+y)].(color.NRGBA); ok {
+					row[3*x], row[3*x+1], row[3*x+2] = n.R, n.G, n.B
+					continue
+				}
+			}
+			row[3*x], row[3*x+1], row[3*x+2] = uint8(c.R>>8), uint8(c.G>>8), uint8(c.B>>8)
+		}
+	}
+}

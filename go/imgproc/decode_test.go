@@ -1,0 +1,242 @@
+package imgproc
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"image"
+	"image/color"
+	"image/png"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// smoothImage is a photo-like test picture: gradients, a disc, mild texture.
+func smoothImage(w, h int) *Image {
+	m := &Image{}
+	m.Reshape(w, h, 3)
+	for y := 0; y < h; y++ {
+		for x := 0; x < w; x++ {
+			i := 3 * (y*w + x)
+			dx, dy := x-w/2, y-h/2
+			in := dx*dx+dy*dy < (w*w)/9
+			m.Pix[i] = uint8((x * 255 / w) ^ (y & 3))
+			m.Pix[i+1] = uint8(y * 255 / h)
+			m.Pix[i+2] = uint8(128 + (x*y)%64)
+			if in {
+				m.Pix[i], m.Pix[i+1] = 220, uint8(150+(x%9))
+			}
+		}
+	}
+	return m
+}
+
+// cvEncode encodes m with cv2.imencode and returns the bytes.
+func cvEncode(t *testing.T, m *Image, ext string, quality int) []byte {
+	t.Helper()
+	out := filepath.Join(t.TempDir(), "enc"+ext)
+	args := append(append([]string{"encode", ext, writeRaw(t, m)}, itoa(m.W, m.H, m.C)...), out)
+	if quality > 0 {
+		args = append(args, fmt.Sprint(quality))
+	}
+	py(t, args...)
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// cvDecodeAll returns cv2.imdecode's pixels (RGB or gray) for each encoded input.
+func cvDecodeAll(t *testing.T, inputs [][]byte, gray bool) []*Image {
+	t.Helper()
+	op, c := "imdecode_color", 3
+	if gray {
+		op, c = "imdecode_gray", 1
+	}
+	var jobs [][]string
+	for _, b := range inputs {
+		in := filepath.Join(t.TempDir(), "img")
+		if err := os.WriteFile(in, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		jobs = append(jobs, []string{op, in, filepath.Join(t.TempDir(), "dec.raw")})
+	}
+	var imgs []*Image
+	for i, out := range pyBatch(t, jobs...) {
+		var w, h int
+		if _, err := fmt.Sscan(out, &w, &h); err != nil {
+			t.Fatal(err)
+		}
+		imgs = append(imgs, readRaw(t, jobs[i][2], w, h, c))
+	}
+	return imgs
+}
+
+func goPNG(t *testing.T, img image.Image) []byte {
+	var buf bytes.Buffer
+	if err := png.Encode(&buf, img); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// TestPNGDecodeExact: PNG decoding is lossless, so we must equal cv2.imdecode exactly,
+// including alpha handling (dropped, not composited), 16-bit and gray inputs.
+func TestPNGDecodeExact(t *testing.T) {
+	src := testImage(53, 37, 3, 3)
+	nrgba := image.NewNRGBA(image.Rect(0, 0, 40, 30))
+	rgba64 := image.NewRGBA64(image.Rect(0, 0, 40, 30))
+	gray16 := image.NewGray16(image.Rect(0, 0, 40, 30))
+	for y := 0; y < 30; y++ {
+		for x := 0; x < 40; x++ {
+			nrgba.SetNRGBA(x, y, color.NRGBA{uint8(6 * x), uint8(8 * y), uint8(x * y), uint8(x * 6)})
+			rgba64.SetRGBA64(x, y, color.RGBA64{uint16(1500 * x), uint16(2100 * y), uint16(37 * x * y), 0xffff})
+			gray16.SetGray16(x, y, color.Gray16{uint16(1600*x + 13*y)})
+		}
+	}
+	cases := map[string][]byte{
+		"cv2 RGB":     cvEncode(t, src, ".png", 0),
+		"cv2 gray":    cvEncode(t, testImage(41, 29, 1, 4), ".png", 0),
+		"Go NRGBA":    goPNG(t, nrgba),
+		"Go RGBA64":   goPNG(t, rgba64),
+		"Go Gray16":   goPNG(t, gray16),
+		"Go paletted": goPNG(t, image.NewPaletted(image.Rect(0, 0, 9, 7), color.Palette{color.NRGBA{10, 20, 30, 40}, color.RGBA{1, 2, 3, 255}})),
+	}
+	var names []string
+	var inputs [][]byte
+	for name, b := range cases {
+		names, inputs = append(names, name), append(inputs, b)
+	}
+	colour, gray := cvDecodeAll(t, inputs, false), cvDecodeAll(t, inputs, true)
+	for i, name := range names {
+		var got Image
+		if err := DecodeRGB(inputs[i], &got); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		want := colour[i]
+		if worst, _ := diffStats(got.Pix, want.Pix); got.W != want.W || got.H != want.H || worst != 0 {
+			t.Errorf("%s colour: %dx%d vs cv2 %dx%d, max diff %d", name, got.W, got.H, want.W, want.H, worst)
+		}
+		if err := DecodeGray(inputs[i], &got); err != nil {
+			t.Fatal(err)
+		}
+		want = gray[i]
+		worst, _ := diffStats(got.Pix, want.Pix)
+		if got.W != want.W || got.H != want.H || worst > 1 {
+			t.Errorf("%s gray: %dx%d vs cv2 %dx%d, max diff %d", name, got.W, got.H, want.W, want.H, worst)
+		}
+	}
+}
+
+// JPEGTolerance is the documented bound on |Go decode - cv2.imdecode| for JPEG: the colour
+// conversion and chroma upsampling are libjpeg's, the inverse DCT is Go's.
+const jpegMaxDiff, jpegMeanDiff = 4, 0.5
+
+func TestJPEGDecodeCloseToLibjpeg(t *testing.T) {
+	cases := []struct {
+		w, h, q int
+		gray    bool
+	}{{256, 256, 95, false}, {201, 157, 75, false}, {64, 48, 90, true}, {33, 17, 50, false}}
+	var srcs []*Image
+	var enc [][]string
+	for _, tc := range cases {
+		src := smoothImage(tc.w, tc.h)
+		if tc.gray {
+			src = testImage(tc.w, tc.h, 1, 9)
+		}
+		srcs = append(srcs, src)
+		enc = append(enc, append(append([]string{"encode", ".jpg", writeRaw(t, src)}, itoa(src.W, src.H, src.C)...),
+			filepath.Join(t.TempDir(), "enc.jpg"), fmt.Sprint(tc.q)))
+	}
+	pyBatch(t, enc...)
+	var inputs [][]byte
+	for _, j := range enc {
+		b, err := os.ReadFile(j[6])
+		if err != nil {
+			t.Fatal(err)
+		}
+		inputs = append(inputs, b)
+	}
+	ref := [2][]*Image{cvDecodeAll(t, inputs, false), cvDecodeAll(t, inputs, true)}
+	for i, tc := range cases {
+		for g, gray := range []bool{false, true} {
+			var got Image
+			var err error
+			if gray {
+				err = DecodeGray(inputs[i], &got)
+			} else {
+				err = DecodeRGB(inputs[i], &got)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := ref[g][i]
+			if got.W != want.W || got.H != want.H {
+				t.Fatalf("size %dx%d vs cv2 %dx%d", got.W, got.H, want.W, want.H)
+			}
+			worst, same := diffStats(got.Pix, want.Pix)
+			mean := meanAbsDiff(got.Pix, want.Pix)
+			t.Logf("JPEG %dx%d q%d gray-in=%v gray-out=%v: max diff %d, mean %.3f, %.1f%% identical", tc.w, tc.h, tc.q, tc.gray, gray, worst, mean, 100*same)
+			if worst > jpegMaxDiff || mean > jpegMeanDiff {
+				t.Errorf("JPEG %dx%d q%d: max diff %d (bound %d), mean %.3f (bound %.2f)", tc.w, tc.h, tc.q, worst, jpegMaxDiff, mean, jpegMeanDiff)
+			}
+		}
+	}
+}
+
+func meanAbsDiff(a, b []uint8) float64 {
+	var s float64
+	for i := range a {
+		d := float64(a[i]) - float64(b[i])
+		if d < 0 {
+			d = -d
+		}
+		s += d
+	}
+	return s / float64(len(a))
+}
+
+func TestDecodeRejectsBadInput(t *testing.T) {
+	good := goPNG(t, image.NewGray(image.Rect(0, 0, 4, 4)))
+	cases := map[string][]byte{
+		"empty":     nil,
+		"text":      []byte("hello world"),
+		"truncated": good[:len(good)/2],
+		"jpeg head": {0xFF, 0xD8, 0xFF, 0xE0, 0, 0},
+	}
+	for name, b := range cases {
+		var m Image
+		err := DecodeRGB(b, &m)
+		if err == nil {
+			t.Errorf("%s: decoded without error", name)
+		}
+		if name == "text" && !errors.Is(err, ErrFormat) {
+			t.Errorf("text: %v, want ErrFormat", err)
+		}
+		if name == "truncated" && !strings.Contains(err.Error(), "PNG") {
+			t.Errorf("truncated: %v does not name the format", err)
+		}
+	}
+}
+
+// FuzzDecode: no input may panic or hang the decoders, and a success yields a consistent image.
+func FuzzDecode(f *testing.F) {
+	var buf bytes.Buffer
+	png.Encode(&buf, image.NewNRGBA(image.Rect(0, 0, 3, 2)))
+	f.Add(buf.Bytes())
+	f.Add([]byte{0xFF, 0xD8, 0xFF, 0xDB, 0, 0x43, 0})
+	f.Add([]byte("\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\xff\xff\xff\xff\x00\x00\x00\x01\x08\x02"))
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var m Image
+		if err := DecodeRGB(b, &m); err == nil && len(m.Pix) != m.W*m.H*3 {
+			t.Fatalf("decoded %dx%d with %d bytes", m.W, m.H, len(m.Pix))
+		}
+		if err := DecodeGray(b, &m); err == nil && len(m.Pix) != m.W*m.H {
+			t.Fatalf("gray %dx%d with %d bytes", m.W, m.H, len(m.Pix))
+		}
+	})
+}

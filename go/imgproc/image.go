@@ -1,0 +1,62 @@
+// Package imgproc decodes JPEG and PNG images and applies the transforms of the ANRL input
+// pipeline with OpenCV's arithmetic: bilinear and nearest resize (cv2.resize), RGB<->HSV
+// (cv2.cvtColor, H in [0,180)), horizontal flip, albumentations-style HSV jitter, and the
+// normalisation into float32 CHW planes. Buffers are reused so that a worker that keeps
+// its own Images and Resizer allocates nothing per image after the first few.
+package imgproc
+
+import "fmt"
+
+// Image is an 8-bit image, rows top to bottom, channels interleaved (HWC). RGB images have
+// C = 3 in R, G, B order; HSV images hold H, S, V; grayscale images have C = 1.
+type Image struct {
+	W, H, C int
+	Pix     []uint8 // len W*H*C, stride W*C
+}
+
+// Reshape sets the size, growing Pix only when its capacity is too small (contents undefined).
+func (m *Image) Reshape(w, h, c int) {
+	m.W, m.H, m.C = w, h, c
+	n := w * h * c
+	if cap(m.Pix) < n {
+		m.Pix = make([]uint8, n)
+	}
+	m.Pix = m.Pix[:n]
+}
+
+// Row returns row y.
+func (m *Image) Row(y int) []uint8 {
+	s := m.W * m.C
+	return m.Pix[y*s : (y+1)*s]
+}
+
+// CopyFrom makes m a copy of src, reusing m's buffer.
+func (m *Image) CopyFrom(src *Image) {
+	m.Reshape(src.W, src.H, src.C)
+	copy(m.Pix, src.Pix)
+}
+
+// Crop copies the rectangle [x1,x2)×[y1,y2) of src into dst.
+func Crop(src *Image, x1, y1, x2, y2 int, dst *Image) error {
+	if x1 < 0 || y1 < 0 || x2 > src.W || y2 > src.H || x1 >= x2 || y1 >= y2 {
+		return fmt.Errorf("crop [%d,%d)x[%d,%d) is empty or outside the %dx%d image", x1, x2, y1, y2, src.W, src.H)
+	}
+	dst.Reshape(x2-x1, y2-y1, src.C)
+	for y := y1; y < y2; y++ {
+		copy(dst.Row(y-y1), src.Row(y)[x1*src.C:x2*src.C])
+	}
+	return nil
+}
+
+// FlipH mirrors m left to right in place (cv2.flip(m, 1)).
+func FlipH(m *Image) {
+	c := m.C
+	for y := 0; y < m.H; y++ {
+		r := m.Row(y)
+		for i, j := 0, (m.W-1)*c; i < j; i, j = i+c, j-c {
+			for k := 0; k < c; k++ {
+				r[i+k], r[j+k] = r[j+k], r[i+k]
+			}
+		}
+	}
+}
