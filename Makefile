@@ -35,6 +35,9 @@ test-go: shim
 	$(GO) test $(GOTEST_FLAGS) ./...
 	$(GO) test -race -count=1 ./go/shim/...
 
+demo: deps build
+	@scripts/demo.sh
+
 bench: build
 	$(GO) test -run '^$$' -bench . -benchtime 3x ./go/...
 

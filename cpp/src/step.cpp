@@ -246,6 +246,19 @@ struct Snapshot {
 
 }  // namespace
 
+// One device sync for the common case; the names only when something is wrong.
+void Trainer::check_finite_grads(const std::vector<at::Tensor>& grads) {
+  std::vector<at::Tensor> ok;
+  for (const auto& g : grads)
+    if (g.defined()) ok.push_back(g.isfinite().all());
+  if (ok.empty() || at::stack(ok).all().item<bool>()) return;
+  const NamedTensors named = named_parameters(*net_);
+  std::string bad;
+  for (size_t i = 0; i < grads.size(); ++i)
+    if (grads[i].defined() && !grads[i].isfinite().all().item<bool>()) bad += (bad.empty() ? "" : ", ") + named[i].first;
+  throw NonFiniteLoss("gradient not finite for " + bad);
+}
+
 StepStats Trainer::step(const std::vector<DomainBatch>& b, const std::vector<int>* order, double lr) {
   if (!(lr >= 0) || !std::isfinite(lr))
     throw std::invalid_argument("learning rate " + num(lr) + " must be finite and >= 0");
@@ -284,10 +297,7 @@ StepStats Trainer::step(const std::vector<DomainBatch>& b, const std::vector<int
     std::vector<at::Tensor> params = net_->parameters();
     std::vector<at::Tensor> grads = torch::autograd::grad({l.total}, params, {}, /*retain_graph=*/false,
                                                           /*create_graph=*/false, /*allow_unused=*/true);
-    const NamedTensors named = named_parameters(*net_);
-    for (size_t i = 0; i < grads.size(); ++i)
-      if (grads[i].defined() && !grads[i].isfinite().all().item<bool>())
-        throw NonFiniteLoss("gradient of " + named[i].first + " is not finite");
+    check_finite_grads(grads);
     optim_.step(params, grads, lr);
     s.step = optim_.steps();
     return s;

@@ -120,6 +120,7 @@ class Trainer {
 
  private:
   std::vector<int> draw_order();
+  void check_finite_grads(const std::vector<at::Tensor>& grads);
 
   std::shared_ptr<AnrlNet> net_;
   MetaStep step_;

@@ -234,3 +234,9 @@ func scaleBox(b [4]int, w, h, dw, dh int) [4]int {
 	x1, y1 := int(math.Ceil(float64(b[2])*sx)), int(math.Ceil(float64(b[3])*sy))
 	return [4]int{min(x0, dw-1), min(y0, dh-1), max(min(x1, dw), x0+1), max(min(y1, dh), y0+1)}
 }
+
+// AugFor draws the augmentation `fas data dump` applies to entry index of a list: a
+// generator seeded by (seed, index), so a dump is reproducible on its own.
+func (t *Transform) AugFor(seed uint64, index int) Aug {
+	return t.DrawAug(rand.New(rand.NewPCG(seed, mix(uint64(index), 0xD0))))
+}

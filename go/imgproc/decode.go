@@ -73,7 +73,7 @@ func decode(b []byte) (img image.Image, err error) {
 
 // DecodeRGB decodes a JPEG or PNG into dst as 8-bit RGB, as cv2.imdecode(IMREAD_COLOR)
 // followed by BGR->RGB: alpha is dropped (not composited), 16-bit samples keep their high
-// byte, gray is replicated. JPEG chroma is upsampled and converted with libjpeg's
+// byte, gray is replicated, a JPEG's EXIF orientation is applied. JPEG chroma is upsampled and converted with libjpeg's
 // arithmetic; the inverse DCT is Go's, so JPEG pixels can differ from libjpeg's by a few
 // levels (see docs/readme/40-data.md for the measured difference).
 func DecodeRGB(b []byte, dst *Image) error {
@@ -82,6 +82,9 @@ func DecodeRGB(b []byte, dst *Image) error {
 		return err
 	}
 	toRGB(img, dst)
+	if Sniff(b) == JPEG {
+		orient(dst, jpegOrientation(b))
+	}
 	return nil
 }
 
@@ -112,6 +115,9 @@ func DecodeGray(b []byte, dst *Image) error {
 			p := rgb.Pix[3*i:]
 			dst.Pix[i] = uint8((9798*int32(p[0]) + 19235*int32(p[1]) + 3735*int32(p[2]) + 16384) >> 15)
 		}
+	}
+	if Sniff(b) == JPEG {
+		orient(dst, jpegOrientation(b))
 	}
 	return nil
 }

@@ -240,3 +240,40 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+// withOrientation inserts an EXIF APP1 segment carrying orientation o right after SOI.
+func withOrientation(jpg []byte, o int, bigEndian bool) []byte {
+	tiff := []byte("II*\x00\x08\x00\x00\x00\x01\x00\x12\x01\x03\x00\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00")
+	tiff[18] = byte(o)
+	if bigEndian {
+		tiff = []byte("MM\x00*\x00\x00\x00\x08\x00\x01\x01\x12\x00\x03\x00\x00\x00\x01\x00\x00\x00\x00\x00\x00\x00\x00")
+		tiff[19] = byte(o)
+	}
+	seg := append([]byte("Exif\x00\x00"), tiff...)
+	app1 := []byte{0xFF, 0xE1, byte((len(seg) + 2) >> 8), byte(len(seg) + 2)}
+	out := append([]byte{}, jpg[:2]...)
+	out = append(append(out, app1...), seg...)
+	return append(out, jpg[2:]...)
+}
+
+func TestJPEGExifOrientationLikeOpenCV(t *testing.T) {
+	base := cvEncode(t, smoothImage(48, 30), ".jpg", 95)
+	var inputs [][]byte
+	for o := 1; o <= 8; o++ {
+		inputs = append(inputs, withOrientation(base, o, o%2 == 0))
+	}
+	ref := cvDecodeAll(t, inputs, false)
+	for i, b := range inputs {
+		var got Image
+		if err := DecodeRGB(b, &got); err != nil {
+			t.Fatal(err)
+		}
+		worst, _ := diffStats(got.Pix, ref[i].Pix)
+		if wantW := []int{48, 30}[i/4]; got.W != wantW {
+			t.Errorf("orientation %d: width %d, want %d", i+1, got.W, wantW)
+		}
+		if got.W != ref[i].W || got.H != ref[i].H || worst > jpegMaxDiff {
+			t.Errorf("orientation %d: %dx%d vs cv2 %dx%d, max diff %d", i+1, got.W, got.H, ref[i].W, ref[i].H, worst)
+		}
+	}
+}

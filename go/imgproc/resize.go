@@ -17,6 +17,7 @@ type Resizer struct {
 	alpha, beta       []int16 // two fixed-point weights per column / row
 	rows              [2][]int32
 	rowY              [2]int // source row held in rows[i], -1 when none
+	nx, ny            []int  // Nearest's source indices
 }
 
 // setup recomputes the tables when the geometry changes (cv::resizeGeneric's set-up for
@@ -82,11 +83,12 @@ func (r *Resizer) Linear(src *Image, dw, dh int, dst *Image) {
 		row0, row1 := r.rows[s0], r.rows[r.hrow(src, y1, s0)]
 		b0, b1 := int32(r.beta[2*dy]), int32(r.beta[2*dy+1])
 		out := dst.Row(dy)
+		row0, row1 = row0[:len(out)], row1[:len(out)]
 		for i := range out {
-			a := int32(sat16i(row0[i] >> 4))
-			b := int32(sat16i(row1[i] >> 4))
-			t := sat16i(((a * b0) >> 16) + ((b * b1) >> 16))
-			out[i] = satU8((t + 2) >> 2)
+			// OpenCV's SIMD kernel: 16-bit lanes of row>>4, multiply-high by the weights,
+			// then a rounding shift by 2. The inputs (<= 255·2048) never saturate 16 bits.
+			t := (row0[i]>>4*b0)>>16 + (row1[i]>>4*b1)>>16
+			out[i] = uint8(min((t+2)>>2, 255))
 		}
 	}
 }
@@ -105,12 +107,15 @@ func (r *Resizer) hrow(src *Image, y, avoid int) int {
 	}
 	r.rowY[slot] = y
 	buf, s, c := r.rows[slot], src.Row(y), src.C
-	for dx := 0; dx < r.dw; dx++ {
-		x0 := r.xofs[dx] * c
-		x1 := min(r.xofs[dx]+1, r.sw-1) * c
+	last := (r.sw - 1) * c
+	for dx, sx := range r.xofs {
+		x0 := sx * c
+		x1 := min(x0+c, last)
 		a0, a1 := int32(r.alpha[2*dx]), int32(r.alpha[2*dx+1])
-		for k := 0; k < c; k++ {
-			buf[dx*c+k] = int32(s[x0+k])*a0 + int32(s[x1+k])*a1
+		o := buf[dx*c : dx*c+c]
+		p0, p1 := s[x0:x0+c], s[x1:x1+c]
+		for k := range o {
+			o[k] = int32(p0[k])*a0 + int32(p1[k])*a1
 		}
 	}
 	return slot
@@ -120,20 +125,30 @@ func (r *Resizer) hrow(src *Image, y, avoid int) int {
 func (r *Resizer) Nearest(src *Image, dw, dh int, dst *Image) {
 	c := src.C
 	dst.Reshape(dw, dh, c)
-	sx := func(n, sn, d int) int {
-		return min(int(math.Floor(float64(d)*(1/(float64(n)/float64(sn))))), sn-1)
-	}
-	for dy := 0; dy < dh; dy++ {
-		srow, out := src.Row(sx(dh, src.H, dy)), dst.Row(dy)
-		for dx := 0; dx < dw; dx++ {
-			x := sx(dw, src.W, dx) * c
-			copy(out[dx*c:dx*c+c], srow[x:x+c])
+	r.nx = nearestTable(src.W, dw, r.nx[:0])
+	r.ny = nearestTable(src.H, dh, r.ny[:0])
+	for dy, sy := range r.ny {
+		srow, out := src.Row(sy), dst.Row(dy)
+		if c == 1 {
+			for dx, sx := range r.nx {
+				out[dx] = srow[sx]
+			}
+			continue
+		}
+		for dx, sx := range r.nx {
+			copy(out[dx*c:dx*c+c], srow[sx*c:sx*c+c])
 		}
 	}
 }
 
-func clampInt(v, lo, hi int) int { return max(lo, min(hi, v)) }
+func nearestTable(sn, dn int, t []int) []int {
+	scale := 1 / (float64(dn) / float64(sn))
+	for d := 0; d < dn; d++ {
+		t = append(t, min(int(math.Floor(float64(d)*scale)), sn-1))
+	}
+	return t
+}
 
-func sat16i(v int32) int32 { return max(-32768, min(32767, v)) }
+func clampInt(v, lo, hi int) int { return max(lo, min(hi, v)) }
 
 func satU8(v int32) uint8 { return uint8(max(0, min(255, v))) }

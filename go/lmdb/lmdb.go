@@ -12,6 +12,7 @@ package lmdb
 
 /*
 #cgo LDFLAGS: -llmdb
+#include <errno.h>
 #include <stdlib.h>
 #include <lmdb.h>
 
@@ -179,6 +180,29 @@ func prepare(path string, o Options) (string, error) {
 }
 
 func (e *Env) open(o Options) error {
+	err := e.openFlags(o, 0)
+	if o.ReadOnly && lockDenied(err) {
+		// A read-only mount or directory cannot hold the lock file; reading without the
+		// lock table is safe as long as nobody writes the database meanwhile.
+		err = e.openFlags(o, C.MDB_NOLOCK)
+	}
+	return err
+}
+
+// lockDenied reports an open that failed because the lock file cannot be created.
+func lockDenied(err error) bool {
+	var le *Error
+	return errors.As(err, &le) && (le.Code == int(C.EACCES) || le.Code == int(C.EROFS))
+}
+
+// openNoLock opens read-only without the lock table (the fallback path of Open).
+func openNoLock(path string) (*Env, error) {
+	e := &Env{readOnly: true, path: path}
+	e.idle = sync.NewCond(&e.mu)
+	return e, e.openFlags(Options{ReadOnly: true}, C.MDB_NOLOCK)
+}
+
+func (e *Env) openFlags(o Options, extra C.uint) error {
 	if rc := C.mdb_env_create(&e.env); rc != 0 {
 		return lmdbErr("env_create", rc)
 	}
@@ -199,7 +223,7 @@ func (e *Env) open(o Options) error {
 	if rc := C.mdb_env_set_maxreaders(e.env, maxReaders); rc != 0 {
 		return fail("set_maxreaders", rc)
 	}
-	flags := C.uint(C.MDB_NOTLS)
+	flags := C.MDB_NOTLS | extra
 	if o.ReadOnly {
 		flags |= C.MDB_RDONLY
 	}

@@ -14,6 +14,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 )
 
@@ -289,5 +290,33 @@ func TestView(t *testing.T) {
 	}
 	if err := e.View("missing", func([]byte) error { t.Fatal("fn called for a missing key"); return nil }); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("View(missing) = %v", err)
+	}
+}
+
+// TestNoLockFallback: Open retries without the lock table when the lock file cannot be
+// created (EACCES, EROFS); that path reads the data as usual.
+func TestNoLockFallback(t *testing.T) {
+	for code, want := range map[int]bool{int(syscall.EACCES): true, int(syscall.EROFS): true, int(syscall.ENOENT): false} {
+		if got := lockDenied(fmt.Errorf("wrapped: %w", &Error{Code: code, Op: "env_open"})); got != want {
+			t.Errorf("lockDenied(errno %d) = %v", code, got)
+		}
+	}
+	dir := filepath.Join(t.TempDir(), "db")
+	w := mustOpen(t, dir, Options{})
+	if err := w.PutMany([]KV{{Key: "k", Value: []byte("v")}}); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	os.Remove(filepath.Join(dir, "lock.mdb"))
+	r, err := openNoLock(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if v, err := r.Get("k"); err != nil || string(v) != "v" {
+		t.Fatalf("Get = %q, %v", v, err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "lock.mdb")); err == nil {
+		t.Error("the no-lock open created a lock file")
 	}
 }

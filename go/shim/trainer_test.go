@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/fasgo/fasgo/go/safetensors"
@@ -451,3 +452,42 @@ func benchmarkStep(b *testing.B, s int, width float64) {
 
 func BenchmarkTrainStepS32W025(b *testing.B) { benchmarkStep(b, 32, 0.25) }
 func BenchmarkTrainStepS64W025(b *testing.B) { benchmarkStep(b, 64, 0.25) }
+
+// Steps, eval-mode forwards, state exports and a Close from several goroutines at once:
+// every call either completes or reports ErrClosed.
+func TestTrainerConcurrentUse(t *testing.T) {
+	m, tr := newTrainer(t, 1, DefaultTrainConfig(3))
+	b := synthBatch(rand.New(rand.NewSource(4)), 3, 2, 32)
+	x := randInput(2, 32, 1)
+	var wg sync.WaitGroup
+	errs := make(chan error, 16)
+	for g := 0; g < 3; g++ {
+		wg.Add(1)
+		go func(g int) {
+			defer wg.Done()
+			for i := 0; i < 3; i++ {
+				var err error
+				switch g {
+				case 0:
+					_, err = tr.Step(b, 1e-3)
+				case 1:
+					_, err = m.Run(x, 2, 32, false)
+				case 2:
+					_, err = tr.State()
+				}
+				if err != nil && !errors.Is(err, ErrClosed) {
+					errs <- err
+				}
+			}
+		}(g)
+	}
+	tr.Close() // may land anywhere among the calls above
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if _, err := tr.Step(b, 1e-3); !errors.Is(err, ErrClosed) {
+		t.Errorf("step after Close: %v", err)
+	}
+}

@@ -48,6 +48,7 @@ type printed struct {
 	sat, con   float64
 	black      float64
 	paper      vec3
+	cast       vec3 // ink colour cast
 	texture    float64
 	gloss      float64
 	glossX     float64
@@ -88,7 +89,7 @@ func (pr *printed) ink(c vec3, mx, my, aa float64) vec3 {
 		// A lens cannot resolve screens much finer than a pixel: their contrast fades.
 		k[i] = mixf(k[i], smoothstep(-0.12, 0.12, k[i]-th), vis)
 	}
-	ink := v3(1-k[0], 1-k[1], 1-k[2])
+	ink := v3(1-k[0], 1-k[1], 1-k[2]).mul(pr.cast)
 	return pr.paper.scale(1 - pr.black).mul(ink).add(gray(pr.black))
 }
 
@@ -173,7 +174,8 @@ func (sc *screen) at(x, y, aa float64) vec3 {
 	}
 	c = c.mul(mixv(gray(1), stripe, sc.subpix*smoothstep(0.3, 1.5, sc.pitch/(3*aaM))))
 	border := fmin(fmin(fx, 1-fx), fmin(fy, 1-fy))
-	c = c.scale(1 - sc.grid*smoothstep(0.18, 0.02, border))
+	// The black matrix between display pixels: only resolved when pixels are large.
+	c = c.scale(1 - sc.grid*smoothstep(0.18, 0.02, border)*smoothstep(0.5, 2, sc.pitch/aaM))
 	c = c.scale(1 + sc.moire*cos2pi(sc.moireF*(x*sc.moireCos+y*sc.moireSin)+sc.moirePh))
 	return c.scale(1 - sc.black).add(gray(sc.black)).add(reflect)
 }

@@ -75,7 +75,7 @@ func (rd *renderer) printFrames() frameFunc {
 		photo: photo, sheet: 1 + r.uniform(0.02, 0.15), dither: r.pick(pr.dither),
 		period: r.in(pr.period) * 2 / (float64(rd.cam.res) * pl.scale()),
 		sat:    r.in(pr.sat), con: r.in(pr.contrast), black: r.in(pr.black),
-		paper:   v3(1, 1-0.3*r.in(pr.warm), 1-r.in(pr.warm)).scale(r.uniform(0.9, 1)),
+		paper: v3(1, 1-0.3*r.in(pr.warm), 1-r.in(pr.warm)).scale(r.uniform(0.9, 1)), cast: pr.cast,
 		texture: r.in(pr.texture), gloss: r.in(pr.gloss), glossX: r.uniform(-1, 1),
 		light: rd.light, bg: rd.bg, thumb: [2]float64{99, 0}, thumbColor: newIdentity(r).skin,
 		seed: r.next(),
@@ -104,10 +104,10 @@ func (rd *renderer) replayFrames() frameFunc {
 		bezel: r.uniform(0.05, 0.25), bezelColor: gray(r.uniform(0.02, 0.15)),
 		pitch: r.in(rp.pitch) * 2 / (float64(rd.cam.res) * pl.scale()),
 		grid:  r.in(rp.grid), subpix: r.in(rp.subpixel), gamma: r.in(rp.gamma), black: r.in(rp.black),
-		cast:  v3(1/blue, 1, blue).scale(r.uniform(0.9, 1.1)),
+		cast:  v3(1/blue, 1, blue).scale(r.in(rp.bright)),
 		moire: r.in(rp.moire), moireF: r.uniform(2.5, 7),
 		moirePh: r.uniform(0, 1), glare: r.in(rp.glare), glareX: r.uniform(-0.8, 0.8),
-		glareY: r.uniform(-0.8, 0.8), glareR: r.uniform(0.2, 0.6), bg: rd.bg,
+		glareY: r.uniform(-0.8, 0.8), glareR: r.uniform(0.12, 0.4), bg: rd.bg,
 	}
 	s.tone = newPowTable(s.gamma)
 	s.sat = r.in(rp.sat)
@@ -143,7 +143,7 @@ func (rd *renderer) maskFrames() frameFunc {
 		sat: r.in(mr.sat), con: r.in(mr.contrast), edge: r.in(mr.edge), hole: r.in(mr.holeScale),
 	}
 	pp := rd.d.print
-	m.pr = &printed{dither: r.pick(pp.dither), period: r.uniform(0.02, 0.05), sat: 1, con: 1,
+	m.pr = &printed{dither: r.pick(pp.dither), period: r.uniform(0.008, 0.02), sat: 1, con: 1, cast: pp.cast,
 		black: r.in(pp.black), paper: gray(r.uniform(0.9, 1)), seed: r.next()}
 	seed := rd.seed ^ uint64(rd.v.subject) ^ 0x5a5a
 	return func(f int, fr *rng) (scene, [5][2]float64, *person) {

@@ -232,10 +232,11 @@ func TestBaselineLearnableButNotTrivial(t *testing.T) {
 		}
 		return auc(p, s.y)
 	}
-	var inSum, outSum float64
+	// Per target domain: trained on its own train split (the target seen), and on the
+	// other domains' train splits (the target unseen); scored on its held-out subjects.
+	var own, unseen float64
 	var report []string
 	for d := 0; d < o.Domains; d++ {
-		in := score(trainLogReg(train[d].x, train[d].y), held[d])
 		var src featSet
 		for s := 0; s < o.Domains; s++ {
 			if s != d {
@@ -243,17 +244,19 @@ func TestBaselineLearnableButNotTrivial(t *testing.T) {
 				src.y = append(src.y, train[s].y...)
 			}
 		}
-		out := score(trainLogReg(src.x, src.y), held[d])
-		inSum += in
-		outSum += out
-		report = append(report, fmt.Sprintf("%s: in-domain %.3f, unseen %.3f", domainName(d), in, out))
+		a := score(trainLogReg(train[d].x, train[d].y), held[d])
+		b := score(trainLogReg(src.x, src.y), held[d])
+		own, unseen = own+a/float64(o.Domains), unseen+b/float64(o.Domains)
+		report = append(report, fmt.Sprintf("%s: own domain %.3f, unseen %.3f", domainName(d), a, b))
 	}
-	inMean, outMean := inSum/float64(o.Domains), outSum/float64(o.Domains)
-	t.Logf("baseline AUC\n%s\nmean in-domain %.3f, leave-one-domain-out %.3f", strings.Join(report, "\n"), inMean, outMean)
-	if inMean < 0.8 {
-		t.Errorf("in-domain AUC %.3f: the attacks are not learnable from colour/frequency statistics", inMean)
+	t.Logf("baseline AUC on held-out subjects\n%s\nmean: own domain %.3f, unseen %.3f", strings.Join(report, "\n"), own, unseen)
+	if own < 0.75 {
+		t.Errorf("own-domain AUC %.3f: the attacks are not learnable from colour/frequency statistics", own)
 	}
-	if outMean > inMean-0.05 {
-		t.Errorf("unseen-domain AUC %.3f is not clearly below in-domain %.3f: domains do not shift", outMean, inMean)
+	if unseen > own-0.05 {
+		t.Errorf("unseen-domain AUC %.3f is not clearly below the own-domain %.3f: the domains do not shift", unseen, own)
+	}
+	if unseen < 0.6 {
+		t.Errorf("unseen-domain AUC %.3f: nothing transfers between domains", unseen)
 	}
 }

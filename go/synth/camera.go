@@ -47,6 +47,7 @@ type camera struct {
 	res       int     // sensor resolution before the resize to the output size
 	ss        int     // samples per pixel side
 	blur      float64 // optical blur, sigma in sensor pixels
+	sharpen   float64 // unsharp-mask amount of the camera's processing
 	gain      float64 // exposure
 	wb        vec3    // white balance gains
 	gamma     float64 // tone curve exponent
@@ -85,6 +86,12 @@ func (c *camera) capture(sc scene, size int) *fimg {
 	m := render(sc, c.res, c.res, c.ss)
 	if c.blur > 0.3 {
 		m = gaussBlur(m, c.blur)
+	}
+	if c.sharpen > 0 {
+		soft := gaussBlur(m, 1)
+		for i, v := range m.pix {
+			m.pix[i] = v + float32(c.sharpen)*(v-soft.pix[i])
+		}
 	}
 	r := newRNG(c.noiseSeed)
 	tone := newPowTable(c.gamma)

@@ -15,7 +15,8 @@ func ProtocolName(target int) string { return "lodo_" + domainName(target) }
 // writeConfigs writes one leave-one-domain-out config per domain: train on the other
 // domains' train lists, select models on their val lists, test on the held-out
 // domain's test lists. Keys and values follow docs/design.md; only the data set, the
-// image size and small-CPU training defaults differ from its defaults.
+// image size and small-CPU training defaults differ from its defaults (and metasize,
+// the number of meta-train domains, drops to 1 when there are only two sources).
 func writeConfigs(dir string, o Options, h hash.Hash) error {
 	cd := filepath.Join(dir, "configs")
 	if err := os.MkdirAll(cd, 0o755); err != nil {
@@ -79,9 +80,9 @@ loss_2: {name: MSELoss, weight: 0.1}
 loss_3: {name: EuclideanLoss, domain_weight: 0.001, discri_weight: 0.001}
 optimizer: {name: Adam, params: {lr: 0.0001, weight_decay: 0.00001}}
 scheduler: {name: StepLR, params: {decay_t: 10, decay_rate: 0.1}}
-train: {epochs: 5, batch_size: 4, metasize: 2, meta_step_size: 0.0001, print_interval: 10}
+train: {epochs: 5, batch_size: 4, metasize: %d, meta_step_size: 0.0001, print_interval: 10}
 val:  {batch_size: 64}
 test: {batch_size: 64}
 `, o.Seed, strings.Join(src, ", "), tgt, rule.String(), entries(src, "train"), entries(src, "val"),
-		entries([]string{tgt}, "test"), o.Size)
+		entries([]string{tgt}, "test"), o.Size, min(2, len(src)-1))
 }

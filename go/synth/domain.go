@@ -21,6 +21,7 @@ type domain struct {
 	res           int
 	ss            int
 	blur, noise   span
+	sharpen       span // unsharp mask of the camera processing
 	chroma        span
 	gain          span
 	wbR, wbB      span // red and blue gains (green = 1)
@@ -55,6 +56,7 @@ type printRange struct {
 	sat, contrast, black span
 	texture, gloss, bend span
 	warm                 span // yellowing of the paper white
+	cast                 vec3 // colour cast of the printer's inks
 }
 
 // replayRange bounds the parameters of screens replaying a video.
@@ -63,6 +65,7 @@ type replayRange struct {
 	grid, subpixel      span
 	gamma, black, blueB span // display gamma, backlight lift, blue cast
 	sat                 span // display saturation
+	bright              span // display brightness relative to the room
 	moire, glare        span
 	bezelP              float64
 }
@@ -84,7 +87,7 @@ var darks = []vec3{{0.3, 0.28, 0.26}, {0.2, 0.22, 0.26}, {0.35, 0.3, 0.25}}
 // webcam, dim office, screens) and MSU-MFSD (laptop camera, JPEG, tablets and prints).
 var presets = []domain{
 	{
-		res: 96, ss: 2, blur: span{0.3, 0.7}, noise: span{0.005, 0.015}, chroma: span{0, 0.004},
+		res: 96, ss: 2, blur: span{0.3, 0.7}, sharpen: span{0.4, 0.9}, noise: span{0.005, 0.015}, chroma: span{0, 0.004},
 		gain: span{0.95, 1.1}, wbR: span{1.0, 1.08}, wbB: span{0.88, 0.96}, gamma: span{0.9, 1.0},
 		black: span{0, 0.02}, sat: span{0.95, 1.1}, vignette: span{0, 0.1}, jpegQ: 0,
 		bgKinds: []float64{0.7, 0.3, 0, 0}, palette: walls, ambient: span{0.35, 0.5},
@@ -93,16 +96,16 @@ var presets = []domain{
 		attackW: []float64{0.45, 0.45, 0.1},
 		print: printRange{dither: []float64{0.8, 0.1, 0.1}, period: span{0.7, 1.4}, sat: span{0.95, 1.15},
 			contrast: span{0.95, 1.1}, black: span{0.0, 0.04}, texture: span{0.01, 0.03}, gloss: span{0, 0.15},
-			bend: span{0, 0.25}, warm: span{0, 0.04}},
-		replay: replayRange{pitch: span{0.9, 1.6}, grid: span{0.1, 0.25}, subpixel: span{0.1, 0.3},
-			gamma: span{1.0, 1.25}, black: span{0.0, 0.04}, blueB: span{1.0, 1.06}, sat: span{1.0, 1.2}, moire: span{0.02, 0.06},
-			glare: span{0, 0.2}, bezelP: 0.3},
+			bend: span{0, 0.25}, warm: span{0, 0.04}, cast: v3(1.04, 0.98, 0.95)},
+		replay: replayRange{pitch: span{0.3, 0.6}, grid: span{0.1, 0.25}, subpixel: span{0.1, 0.3},
+			gamma: span{1.0, 1.25}, black: span{0.0, 0.04}, blueB: span{1.0, 1.06}, sat: span{1.0, 1.2}, moire: span{0, 0.02},
+			glare: span{0, 0.2}, bright: span{1.0, 1.2}, bezelP: 0.3},
 		mask:   maskRange{rigidP: 0.5, sat: span{0.8, 1}, contrast: span{0.8, 0.95}, edge: span{0.3, 0.6}, holeScale: span{1.1, 1.4}},
 		srcRes: span{80, 128}, srcBlur: span{0.3, 0.8}, srcNoise: span{0.003, 0.01}, edgeP: 0.25,
 		attackTilt: span{-0.08, 0.08},
 	},
 	{
-		res: 48, ss: 2, blur: span{0.5, 0.9}, noise: span{0.008, 0.02}, chroma: span{0.003, 0.01},
+		res: 48, ss: 2, blur: span{0.5, 0.9}, sharpen: span{0, 0}, noise: span{0.008, 0.02}, chroma: span{0.003, 0.01},
 		gain: span{1.0, 1.25}, wbR: span{0.88, 0.96}, wbB: span{1.02, 1.12}, gamma: span{0.85, 0.95},
 		black: span{0.05, 0.1}, sat: span{0.7, 0.9}, vignette: span{0.1, 0.3}, jpegQ: 75,
 		bgKinds: []float64{0.2, 0.2, 0.6, 0}, palette: bright, ambient: span{0.45, 0.6},
@@ -111,16 +114,16 @@ var presets = []domain{
 		attackW: []float64{0.35, 0.2, 0.45},
 		print: printRange{dither: []float64{0.2, 0.5, 0.3}, period: span{1.2, 2.5}, sat: span{0.55, 0.8},
 			contrast: span{0.65, 0.85}, black: span{0.1, 0.18}, texture: span{0.03, 0.07}, gloss: span{0, 0.05},
-			bend: span{0.2, 0.6}, warm: span{0.02, 0.08}},
-		replay: replayRange{pitch: span{1.5, 3}, grid: span{0.2, 0.4}, subpixel: span{0.2, 0.4},
+			bend: span{0.2, 0.6}, warm: span{0.02, 0.08}, cast: v3(0.97, 1.03, 0.97)},
+		replay: replayRange{pitch: span{0.8, 1.5}, grid: span{0.2, 0.4}, subpixel: span{0.2, 0.4},
 			gamma: span{1.1, 1.4}, black: span{0.08, 0.16}, blueB: span{1.0, 1.1}, sat: span{0.8, 0.95}, moire: span{0.03, 0.08},
-			glare: span{0.1, 0.3}, bezelP: 0.5},
+			glare: span{0.1, 0.3}, bright: span{0.9, 1.1}, bezelP: 0.5},
 		mask:   maskRange{rigidP: 0.1, sat: span{0.6, 0.85}, contrast: span{0.7, 0.85}, edge: span{0.5, 0.9}, holeScale: span{1.2, 1.6}},
-		srcRes: span{48, 80}, srcBlur: span{0.6, 1.2}, srcNoise: span{0.01, 0.02}, edgeP: 0.6,
+		srcRes: span{64, 96}, srcBlur: span{0.4, 0.9}, srcNoise: span{0.01, 0.02}, edgeP: 0.6,
 		attackTilt: span{-0.15, 0.15},
 	},
 	{
-		res: 64, ss: 1, blur: span{0.4, 0.9}, noise: span{0.015, 0.03}, chroma: span{0.01, 0.02},
+		res: 64, ss: 1, blur: span{0.4, 0.9}, sharpen: span{0, 0.2}, noise: span{0.015, 0.03}, chroma: span{0.01, 0.02},
 		gain: span{0.7, 0.9}, wbR: span{0.9, 1.0}, wbB: span{0.85, 0.95}, gamma: span{1.0, 1.1},
 		black: span{0.03, 0.06}, sat: span{0.85, 1.0}, vignette: span{0.2, 0.4}, jpegQ: 0,
 		bgKinds: []float64{0, 0.7, 0, 0.3}, palette: offices, ambient: span{0.25, 0.4},
@@ -129,16 +132,16 @@ var presets = []domain{
 		attackW: []float64{0.35, 0.55, 0.1},
 		print: printRange{dither: []float64{0.6, 0.2, 0.2}, period: span{0.8, 1.6}, sat: span{0.8, 1.0},
 			contrast: span{0.8, 0.95}, black: span{0.03, 0.08}, texture: span{0.02, 0.04}, gloss: span{0.05, 0.25},
-			bend: span{0, 0.15}, warm: span{0, 0.05}},
+			bend: span{0, 0.15}, warm: span{0, 0.05}, cast: v3(1, 1, 1)},
 		replay: replayRange{pitch: span{0.7, 1.3}, grid: span{0.15, 0.35}, subpixel: span{0.15, 0.35},
 			gamma: span{0.75, 0.95}, black: span{0.05, 0.12}, blueB: span{1.08, 1.2}, sat: span{0.9, 1.05}, moire: span{0.04, 0.1},
-			glare: span{0.05, 0.25}, bezelP: 0.2},
+			glare: span{0.05, 0.25}, bright: span{0.7, 0.9}, bezelP: 0.2},
 		mask:   maskRange{rigidP: 0.6, sat: span{0.7, 0.9}, contrast: span{0.75, 0.9}, edge: span{0.3, 0.6}, holeScale: span{1.1, 1.4}},
 		srcRes: span{64, 96}, srcBlur: span{0.4, 0.9}, srcNoise: span{0.005, 0.015}, edgeP: 0.3,
 		attackTilt: span{-0.05, 0.05},
 	},
 	{
-		res: 56, ss: 2, blur: span{0.5, 1.0}, noise: span{0.01, 0.02}, chroma: span{0.002, 0.008},
+		res: 56, ss: 2, blur: span{0.5, 1.0}, sharpen: span{0.6, 1.1}, noise: span{0.01, 0.02}, chroma: span{0.002, 0.008},
 		gain: span{1.1, 1.3}, wbR: span{1.05, 1.15}, wbB: span{0.8, 0.9}, gamma: span{0.8, 0.9},
 		black: span{0.0, 0.02}, sat: span{1.05, 1.25}, vignette: span{0.05, 0.15}, jpegQ: 65,
 		bgKinds: []float64{0.4, 0.3, 0.2, 0.1}, palette: walls, ambient: span{0.5, 0.65},
@@ -147,10 +150,10 @@ var presets = []domain{
 		attackW: []float64{0.45, 0.45, 0.1},
 		print: printRange{dither: []float64{0.5, 0.1, 0.4}, period: span{0.8, 1.8}, sat: span{1.05, 1.3},
 			contrast: span{0.9, 1.1}, black: span{0.0, 0.05}, texture: span{0.01, 0.03}, gloss: span{0.15, 0.4},
-			bend: span{0, 0.2}, warm: span{0, 0.03}},
-		replay: replayRange{pitch: span{1.0, 2.0}, grid: span{0.1, 0.3}, subpixel: span{0.1, 0.25},
+			bend: span{0, 0.2}, warm: span{0, 0.03}, cast: v3(0.95, 0.99, 1.06)},
+		replay: replayRange{pitch: span{0.8, 1.4}, grid: span{0.1, 0.3}, subpixel: span{0.1, 0.25},
 			gamma: span{0.85, 1.05}, black: span{0.02, 0.06}, blueB: span{1.0, 1.08}, sat: span{1.0, 1.15}, moire: span{0.02, 0.05},
-			glare: span{0.2, 0.45}, bezelP: 0.6},
+			glare: span{0.2, 0.45}, bright: span{1.1, 1.3}, bezelP: 0.6},
 		mask:   maskRange{rigidP: 0.8, sat: span{0.85, 1}, contrast: span{0.85, 1}, edge: span{0.2, 0.5}, holeScale: span{1.05, 1.3}},
 		srcRes: span{72, 112}, srcBlur: span{0.3, 0.7}, srcNoise: span{0.003, 0.008}, edgeP: 0.4,
 		attackTilt: span{-0.1, 0.1},

@@ -95,7 +95,7 @@ func (m motion) at(f, n int) (pose, expression) {
 // newCamera draws a video's camera settings from the domain's ranges.
 func newCamera(d *domain, r *rng) camera {
 	return camera{
-		res: d.res, ss: d.ss, blur: r.in(d.blur), gain: r.in(d.gain),
+		res: d.res, ss: d.ss, blur: r.in(d.blur), sharpen: r.in(d.sharpen), gain: r.in(d.gain),
 		wb: v3(r.in(d.wbR), 1, r.in(d.wbB)), gamma: r.in(d.gamma), black: r.in(d.black),
 		sat: r.in(d.sat), noise: r.in(d.noise), chroma: r.in(d.chroma),
 		vignette: r.in(d.vignette), jpegQ: d.jpegQ,

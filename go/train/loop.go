@@ -113,6 +113,9 @@ func (j *job) trainStep(b *dataset.TrainBatch, prog *runinfo.Progress) error {
 		return err
 	}
 	prog.Step(b.K*2*b.B, map[string]float64{"loss": st.Loss, "test_cls": st.MetaTest.Cls, "lr": lr})
+	if j.opts.AfterStep != nil {
+		j.opts.AfterStep(j.step)
+	}
 	return nil
 }
 

@@ -27,6 +27,9 @@ type Options struct {
 	Args   []string // the command line, recorded in the run directory
 	Quiet  bool     // no console log (tests)
 	Embed  bool     // also draw the t-SNE picture in the final evaluation
+	// AfterStep, when set, is called after every optimizer step with the global step count
+	// (tests use it to stop a run at an exact step).
+	AfterStep func(step int64)
 }
 
 // Result describes a finished (or interrupted) run.

@@ -26,7 +26,7 @@ func modelStepCommand() *cli.Command {
 			"(domain centers all ones, fresh optimizer), writes the updated weights (BN buffers included)\n" +
 			"to --out and prints the step's figures as JSON. With --domain-order the first metasize\n" +
 			"domains of the order are meta-train, the rest meta-test, so the step is deterministic.\n" +
-			"--set KEY=VALUE (repeatable) sets any train option: " + strings.Join(settableKeys(), ", ") + ".",
+			"--set KEY=VALUE (repeatable) sets any train option:\n" + wrapWords(settableKeys(), 90),
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "weights", Required: true, Usage: "weights file (.safetensors)"},
 			&cli.StringFlag{Name: "batch", Required: true, Usage: "batch file with images, depth, labels (.safetensors)"},
@@ -137,6 +137,28 @@ func readBatch(path string) (*shim.Batch, error) {
 		return nil, fmt.Errorf("%s: labels: %w", path, err)
 	}
 	return b, nil
+}
+
+// wrapWords joins words with ", " into lines of at most width characters.
+func wrapWords(words []string, width int) string {
+	var sb strings.Builder
+	line := 0
+	for i, w := range words {
+		if i > 0 {
+			sb.WriteString(",")
+			line++
+			if line+len(w)+1 > width {
+				sb.WriteString("\n")
+				line = 0
+			} else {
+				sb.WriteString(" ")
+				line++
+			}
+		}
+		sb.WriteString(w)
+		line += len(w)
+	}
+	return sb.String()
 }
 
 func parseOrder(s string, k int) ([]int, error) {

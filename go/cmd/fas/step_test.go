@@ -101,7 +101,7 @@ func TestModelStepMatchesPyTorch(t *testing.T) {
 		{"adam-L2-reference-f64", "1layer", safetensors.F64, 3, 2, "2,0,1",
 			[]string{"--lr", "1e-3", "--weight-decay", "1e-3"}, 1e-9, 1e-9},
 		{"sgd-nesterov-decoupled-K4-f32", "2layer", safetensors.F32, 4, 2, "3,1,0,2",
-			[]string{"--optimizer", "sgd", "--lr", "0.05", "--weight-decay", "0.01", "--set", "momentum=0.9",
+			[]string{"--optimizer", "sgd", "--lr", "0.01", "--weight-decay", "0.01", "--set", "momentum=0.9",
 				"--set", "nesterov=true", "--set", "decoupled_weight_decay=true", "--set", "meta_step_size=0.05",
 				"--set", "w_domain=0.5", "--set", "w_discri=0.5"}, 1e-5, 1e-4},
 		{"adamw-plain-clamp-f64", "clamp", safetensors.F64, 3, 2, "1,2,0",
@@ -118,7 +118,7 @@ func TestModelStepMatchesPyTorch(t *testing.T) {
 			stepWriteBatch(t, bt, c.k, c.b, 32, int64(i))
 			common := append([]string{"--weights", w, "--batch", bt, "--domain-order", c.order}, c.args...)
 			goOut, pyOut := filepath.Join(dir, "go.safetensors"), filepath.Join(dir, "py.safetensors")
-			js, err := modelRun(t, append(append([]string{"model", "step", "--threads", "1", "--out", goOut}, common...))...)
+			js, err := modelRun(t, append([]string{"model", "step", "--threads", "1", "--out", goOut}, common...)...)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -202,10 +202,12 @@ func compareWeights(t *testing.T, goPath, pyPath, before string, tol float64) {
 			if d := math.Abs(gv[i] - pv[i]); d > worst || math.IsNaN(d) {
 				worst, worstName = d, pt.Name
 			}
-			moved = math.Max(moved, math.Abs(pv[i]-bv[i]))
+			if !strings.Contains(pt.Name, "BN.running_") && !strings.HasSuffix(pt.Name, "num_batches_tracked") {
+				moved = math.Max(moved, math.Abs(pv[i]-bv[i])) // parameters only
+			}
 		}
 	}
-	t.Logf("max |fas - PyTorch| = %.3g (%s); the step moved weights by up to %.3g", worst, worstName, moved)
+	t.Logf("max |fas - PyTorch| = %.3g (%s); the step moved parameters by up to %.3g", worst, worstName, moved)
 	if !(worst <= tol) {
 		t.Errorf("updated weights differ from PyTorch's by %.3g in %s (tolerance %.1g)", worst, worstName, tol)
 	}

@@ -18,9 +18,10 @@ func init() {
 }
 
 // threadsEnv overrides the default intra-op thread count (the number of usable cores).
-const threadsEnv = "FAS_THREADS"
+// The same variable sets the config key run.threads for fas train and fas eval.
+const threadsEnv = "FAS_RUN__THREADS"
 
-// threadsErr records a bad FAS_THREADS; commands that use the shim report it (setupThreads).
+// threadsErr records a bad FAS_RUN__THREADS; commands that use the shim report it (setupThreads).
 var threadsErr error
 
 // applyThreads sets libtorch's thread count to s, or to the number of usable cores when s
@@ -43,7 +44,7 @@ func threadsFlag() cli.Flag {
 		Usage: "intra-op CPU threads (default: the number of usable cores)"}
 }
 
-// setupThreads applies --threads (or reports a bad FAS_THREADS); call it first in an Action
+// setupThreads applies --threads (or reports a bad FAS_RUN__THREADS); call it first in an Action
 // that runs the shim.
 func setupThreads(c *cli.Context) error {
 	if c.IsSet("threads") {
