@@ -120,16 +120,22 @@ func (c *Config) validateDataset(v *validator) {
 	v.need(len(d.Train) >= 2, "dataset.train", nil, fmt.Sprintf("needs K >= 2 source domains, has %d", len(d.Train)))
 	v.need(len(d.Val) >= 1, "dataset.val", nil, "needs at least one list pair (held-out source data)")
 	v.need(len(d.Test) >= 1, "dataset.test", nil, "needs at least one list pair (the target domain)")
-	v.domains("dataset.train", d.Train)
-	v.domains("dataset.val", d.Val)
-	v.domains("dataset.test", d.Test)
+	v.domains("dataset.train", d.Train, true)
+	v.domains("dataset.val", d.Val, false)
+	v.domains("dataset.test", d.Test, false)
 }
 
-func (v *validator) domains(key string, ds []DomainList) {
+// domains checks list pairs. Each training entry is one meta-learning domain, so its name
+// is unique; val and test may give several list pairs of one domain (they are appended).
+func (v *validator) domains(key string, ds []DomainList, unique bool) {
 	seen := map[string]bool{}
 	for i, d := range ds {
 		k := fmt.Sprintf("%s[%d]", key, i)
-		v.need(d.Name != "" && !seen[d.Name], k+".name", d.Name, "must be a non-empty domain name, unique in "+key)
+		if unique {
+			v.need(d.Name != "" && !seen[d.Name], k+".name", d.Name, "must be a non-empty domain name, unique in "+key)
+		} else {
+			v.need(d.Name != "", k+".name", d.Name, "must be a non-empty domain name")
+		}
 		seen[d.Name] = true
 		v.need(d.Live != "", k+".live", d.Live, "must name the live list file")
 		v.need(d.Attack != "", k+".attack", d.Attack, "must name the attack list file")

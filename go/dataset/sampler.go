@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"sync"
 )
 
 // Domain is one source domain's training lists.
@@ -31,6 +32,7 @@ type TrainPlan struct {
 	Seed              uint64
 	nLive, nAttack    int
 	steps             int
+	mu                sync.Mutex // guards the epoch's permutations
 	epoch             int
 	permLive, permAtt []int
 }
@@ -76,6 +78,8 @@ func (p *TrainPlan) Steps() int { return p.steps }
 // Entry returns the entry at slot j (0..2B-1: B live, then B attack) of domain k in step
 // s of epoch e.
 func (p *TrainPlan) Entry(e, s, k, j int) *Entry {
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	p.shuffle(e)
 	perm, list := p.permLive, p.Domains[k].Live
 	if j >= p.B {
@@ -85,8 +89,7 @@ func (p *TrainPlan) Entry(e, s, k, j int) *Entry {
 	return &list[idx%len(list)]
 }
 
-// shuffle draws the epoch's permutations once per epoch. Not safe for concurrent use
-// across different epochs; the loader calls it from its producer goroutine only.
+// shuffle draws the epoch's permutations when the epoch changes (p.mu held).
 func (p *TrainPlan) shuffle(e int) {
 	if p.epoch == e {
 		return

@@ -115,7 +115,7 @@ func (rd *renderer) replayFrames() frameFunc {
 	s.moireCos, s.moireSin = math.Cos(ang), math.Sin(ang)
 	drift := r.uniform(0.5, 1.5)
 	return func(f int, fr *rng) (scene, [5][2]float64, *person) {
-		p, e := mo.at(f, rd.n)
+		p, e := mo.at(f)
 		shown := newPerson(rd.id, p, e, src.l, src.seed)
 		c := cam
 		c.noiseSeed = fr.next()
@@ -147,7 +147,7 @@ func (rd *renderer) maskFrames() frameFunc {
 		black: r.in(pp.black), paper: gray(r.uniform(0.9, 1)), seed: r.next()}
 	seed := rd.seed ^ uint64(rd.v.subject) ^ 0x5a5a
 	return func(f int, fr *rng) (scene, [5][2]float64, *person) {
-		p, e := rd.mo.at(f, rd.n)
+		p, e := rd.mo.at(f)
 		ps := newPerson(&wearer, p, e, rd.light, seed)
 		ps.mask = m
 		return personScene(ps, rd.bg), ps.landmarks(rd.id), nil

@@ -13,8 +13,9 @@ import (
 func ProtocolName(target int) string { return "lodo_" + domainName(target) }
 
 // writeConfigs writes one leave-one-domain-out config per domain: train on the other
-// domains' train lists, select models on their val lists, test on the held-out
-// domain's test lists. Keys and values follow docs/design.md; only the data set, the
+// domains' train lists, select models on their val lists, test on every subject of the
+// held-out domain (all three of its splits, as the OCIM protocols test on the whole
+// target data set). Keys and values follow docs/design.md; only the data set, the
 // image size and small-CPU training defaults differ from its defaults (and metasize,
 // the number of meta-train domains, drops to 1 when there are only two sources).
 func writeConfigs(dir string, o Options, h hash.Hash) error {
@@ -84,5 +85,6 @@ train: {epochs: 5, batch_size: 4, metasize: %d, meta_step_size: 0.0001, print_in
 val:  {batch_size: 64}
 test: {batch_size: 64}
 `, o.Seed, strings.Join(src, ", "), tgt, rule.String(), entries(src, "train"), entries(src, "val"),
-		entries([]string{tgt}, "test"), o.Size, min(2, len(src)-1))
+		entries([]string{tgt}, "train")+entries([]string{tgt}, "val")+entries([]string{tgt}, "test"),
+		o.Size, min(2, len(src)-1))
 }

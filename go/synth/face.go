@@ -249,7 +249,6 @@ func (ps *person) features(alb vec3, spec, u, v, aa float64, id *identity, e exp
 	if u < 0 {
 		side, au = -1, -u
 	}
-	_ = side
 	// Eye socket shadow and eyelid crease.
 	du := (au - id.eyeU) / id.eyeW
 	dv := (v-id.eyeV)/id.eyeW - id.eyeTilt*du

@@ -16,6 +16,11 @@ import (
 	"github.com/fasgo/fasgo/go/lmdb"
 )
 
+// chunkVideos is how many videos render between two writes (one LMDB transaction).
+// It is fixed, not derived from the worker count, so that the LMDB file itself (which
+// records its transactions) is byte-identical for any number of workers.
+const chunkVideos = 128
+
 // Sink receives the benchmark's records (an *lmdb.Env in production).
 type Sink interface {
 	PutMany(kvs []lmdb.KV) error
@@ -103,9 +108,8 @@ func Generate(ctx context.Context, dir string, o Options, sink Sink, progress fu
 	sum := &Summary{Options: o, Counts: map[string]int{}, Attacks: map[string]int{}}
 	h := sha256.New()
 	lists := map[string][]string{}
-	chunk := 8 * workers
-	for lo := 0; lo < len(vs); lo += chunk {
-		part := vs[lo:min(lo+chunk, len(vs))]
+	for lo := 0; lo < len(vs); lo += chunkVideos {
+		part := vs[lo:min(lo+chunkVideos, len(vs))]
 		frames, err := renderParallel(ctx, o, doms, part, workers, func(n int) {
 			if progress != nil {
 				progress(lo+n, len(vs))

@@ -361,3 +361,37 @@ func TestCos2pi(t *testing.T) {
 		t.Errorf("cos2pi max error %g", worst)
 	}
 }
+
+func TestDomainsBeyondThePresets(t *testing.T) {
+	o := small()
+	o.Domains, o.Subjects, o.Frames = 7, 3, 1
+	sum, sink, dir := generate(t, o)
+	for d := 0; d < o.Domains; d++ {
+		name := domainName(d)
+		if sum.Counts[name+"_train_live"] != 1 || sum.Counts[name+"_test_attack"] != 1 {
+			t.Errorf("%s: counts %v", name, sum.Counts)
+		}
+		if _, err := os.Stat(filepath.Join(dir, "configs", ProtocolName(d)+".yaml")); err != nil {
+			t.Error(err)
+		}
+	}
+	// The extra domains are drawn from the seed, so they are fixed per seed and differ
+	// between seeds, and each is a valid camera set-up.
+	a, b := domainAt(5, 1), domainAt(5, 1)
+	if a.res != b.res || a.jpegQ != b.jpegQ || a.attackW[0] != b.attackW[0] {
+		t.Error("domainAt is not deterministic")
+	}
+	differ := false
+	for s := uint64(2); s < 10 && !differ; s++ {
+		c := domainAt(5, s)
+		differ = c.res != a.res || c.attackW[0] != a.attackW[0]
+	}
+	if !differ {
+		t.Error("extra domains do not depend on the seed")
+	}
+	for k, v := range sink.m {
+		if strings.HasPrefix(k, "dom6/") {
+			decode(t, k, v)
+		}
+	}
+}

@@ -33,7 +33,7 @@ func (v video) dir() string {
 type frameOut struct {
 	key   string
 	img   []byte
-	depth []byte // PNG of the pseudo-depth map; nil for attacks
+	depth []byte // the encoded pseudo-depth map; nil for attacks
 	lm    [5][2]float64
 }
 
@@ -72,9 +72,10 @@ func newMotion(d *domain, r *rng, frames int) motion {
 	return m
 }
 
-// at returns the pose and expression at frame f of n.
-func (m motion) at(f, n int) (pose, expression) {
-	t := float64(f) / float64(max(n, 1))
+// at returns the pose and expression at frame f. Frames are a fixed time apart, so a
+// frame does not change when a video gets more frames.
+func (m motion) at(f int) (pose, expression) {
+	t := float64(f) / 4
 	osc := func(i int) float64 { return m.amp[i] * math.Sin(2*math.Pi*m.freq[i]*t+m.phase[i]) }
 	p := m.base
 	p.cx += osc(0)
@@ -187,7 +188,7 @@ func renderVideo(seed uint64, d *domain, v video, frames, size int) ([]frameOut,
 
 // liveFrame is a real person in front of the camera.
 func (rd *renderer) liveFrame(f int, fr *rng) (scene, [5][2]float64, *person) {
-	p, e := rd.mo.at(f, rd.n)
+	p, e := rd.mo.at(f)
 	ps := newPerson(rd.id, p, e, rd.light, rd.seed^uint64(rd.v.subject))
 	return personScene(ps, rd.bg), ps.landmarks(rd.id), ps
 }

@@ -90,7 +90,8 @@ func meanPixels(t *testing.T, env *lmdb.Env) (img, depth float64) {
 
 func TestWriteDataSet(t *testing.T) {
 	o := small()
-	o.Domains = 4
+	o.Domains, o.Subjects = 4, 9 // 144 videos: two write transactions
+	o.Workers = 1
 	root := t.TempDir()
 	dir := filepath.Join(root, "bench")
 	sum, err := Write(context.Background(), dir, o, false, nil)
@@ -125,8 +126,10 @@ func TestWriteDataSet(t *testing.T) {
 		t.Errorf("depth maps are nearly empty: mean %.2f", depth)
 	}
 
-	// The same seed gives the same LMDB file, byte for byte, and the same manifest.
+	// The same seed gives the same LMDB file, byte for byte, and the same manifest, with
+	// any number of workers. (Enough videos for several write transactions.)
 	again := filepath.Join(root, "again")
+	o.Workers = 3
 	if _, err := Write(context.Background(), again, o, false, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -152,6 +155,7 @@ func TestWriteDataSet(t *testing.T) {
 		t.Error("foreign directory was touched")
 	}
 	o.Seed++
+	o.Subjects = 3
 	if _, err := Write(context.Background(), dir, o, true, nil); err != nil {
 		t.Fatalf("replace: %v", err)
 	}

@@ -49,16 +49,18 @@ def main(root):
             err(f"{name}: dataset root/lmdb do not lead to data.lmdb")
         if cfg["transform"]["image_size"] != size:
             err(f"{name}: image_size {cfg['transform']['image_size']} != {size}")
-        target = [e["name"] for e in ds["test"]]
+        # The held-out domain is tested whole: its train, val and test lists, in that order.
+        target = sorted(set(e["name"] for e in ds["test"]))
         sources = [e["name"] for e in ds["train"]]
-        if len(target) != 1 or target[0] in sources or len(sources) < 2:
+        if len(target) != 1 or target[0] in sources or len(sources) < 2 or len(ds["test"]) != 3:
             err(f"{name}: not leave-one-domain-out: train {sources} test {target}")
         if [e["name"] for e in ds["val"]] != sources:
             err(f"{name}: val domains differ from train domains")
         if name != f"lodo_{target[0]}.yaml":
             err(f"{name}: name does not match the test domain {target[0]}")
-        for part, split in (("train", "train"), ("val", "val"), ("test", "test")):
-            for e in ds[part]:
+        for part in ("train", "val", "test"):
+            splits = ("train", "val", "test") if part == "test" else (part,) * len(ds[part])
+            for e, split in zip(ds[part], splits):
                 for g in ("live", "attack"):
                     want = f"lists/{e['name']}_{split}_{g}.txt"
                     if e[g] != want or not os.path.isfile(os.path.join(root, e[g])):

@@ -16,8 +16,8 @@ import (
 	"github.com/fasgo/fasgo/go/safetensors"
 )
 
-// runFas runs the CLI in-process and returns its stdout and error.
-func runFas(t *testing.T, args ...string) (string, error) {
+// runFasData runs the CLI in-process and returns its stdout and error.
+func runFasData(t *testing.T, args ...string) (string, error) {
 	t.Helper()
 	app := buildApp()
 	var out bytes.Buffer
@@ -27,8 +27,8 @@ func runFas(t *testing.T, args ...string) (string, error) {
 	return out.String(), err
 }
 
-// dataTree writes three domains of PNG frames and depth maps plus their train/val/test lists.
-func dataTree(t *testing.T) string {
+// packTestTree writes three domains of PNG frames and depth maps plus their train/val/test lists.
+func packTestTree(t *testing.T) string {
 	root := t.TempDir()
 	for d := 0; d < 3; d++ {
 		dom := fmt.Sprintf("dom%d", d)
@@ -45,9 +45,9 @@ func dataTree(t *testing.T) string {
 							dep.SetGray(x, y, color.Gray{uint8(x*y + i)})
 						}
 					}
-					writePNG(t, filepath.Join(root, key), img)
+					packTestPNG(t, filepath.Join(root, key), img)
 					if c == 0 {
-						writePNG(t, filepath.Join(root, strings.Replace(key, dom+"/", dom+"_depth/", 1)), dep)
+						packTestPNG(t, filepath.Join(root, strings.Replace(key, dom+"/", dom+"_depth/", 1)), dep)
 					}
 					lines = append(lines, fmt.Sprintf("%s %d", key, c))
 				}
@@ -62,7 +62,7 @@ func dataTree(t *testing.T) string {
 	return root
 }
 
-func writePNG(t *testing.T, p string, img image.Image) {
+func packTestPNG(t *testing.T, p string, img image.Image) {
 	os.MkdirAll(filepath.Dir(p), 0o755)
 	var buf bytes.Buffer
 	png.Encode(&buf, img)
@@ -72,7 +72,7 @@ func writePNG(t *testing.T, p string, img image.Image) {
 }
 
 func TestPackCheckDump(t *testing.T) {
-	root := dataTree(t)
+	root := packTestTree(t)
 	lists, _ := filepath.Glob(filepath.Join(root, "lists", "*.txt"))
 	db := filepath.Join(root, "data.lmdb")
 	rules := []string{"--depth-rule", "dom0/=dom0_depth/", "--depth-rule", "dom1/=dom1_depth/", "--depth-rule", "dom2/=dom2_depth/"}
@@ -80,17 +80,17 @@ func TestPackCheckDump(t *testing.T) {
 	for _, l := range lists {
 		args = append(args, "--list", l)
 	}
-	if _, err := runFas(t, args...); err != nil {
+	if _, err := runFasData(t, args...); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := runFas(t, args...); err != nil { // resume: everything present
+	if _, err := runFasData(t, args...); err != nil { // resume: everything present
 		t.Fatal(err)
 	}
 	checkArgs := append([]string{"data", "check", "--lmdb", db}, rules...)
 	for _, l := range lists {
 		checkArgs = append(checkArgs, "--list", l)
 	}
-	if out, err := runFas(t, checkArgs...); err != nil || out != "" {
+	if out, err := runFasData(t, checkArgs...); err != nil || out != "" {
 		t.Fatalf("check of a fresh pack: %v\n%s", err, out)
 	}
 
@@ -107,13 +107,13 @@ func TestPackCheckDump(t *testing.T) {
 		t.Fatal(err)
 	}
 	a, b := filepath.Join(root, "a.safetensors"), filepath.Join(root, "b.safetensors")
-	if _, err := runFas(t, append([]string{"data", "dump", "--lmdb", db, "--list", filepath.Join(root, "lists/dom1_train_live.txt"),
+	if _, err := runFasData(t, append([]string{"data", "dump", "--lmdb", db, "--list", filepath.Join(root, "lists/dom1_train_live.txt"),
 		"--index", "1", "--size", "32", "--out", a}, rules...)...); err != nil {
 		t.Fatal(err)
 	}
 	// The train split concatenates dom0 live (0-3), dom0 attack (4-7), dom1 live (8-11), ...:
 	// entry 9 is dom1's live entry 1.
-	if _, err := runFas(t, "data", "dump", "--config", cfgPath, "--split", "train", "--no-augment", "--index", "9", "--out", b); err != nil {
+	if _, err := runFasData(t, "data", "dump", "--config", cfgPath, "--split", "train", "--no-augment", "--index", "9", "--out", b); err != nil {
 		t.Fatal(err)
 	}
 	fa, err := safetensors.Read(a)
@@ -162,7 +162,7 @@ func TestPackCheckDump(t *testing.T) {
 	w.Close()
 	extra := filepath.Join(root, "extra.txt")
 	os.WriteFile(extra, []byte("dom2/test/live/v9/missing.png 0\n"), 0o644)
-	out, err := runFas(t, append(checkArgs, "--list", extra)...)
+	out, err := runFasData(t, append(checkArgs, "--list", extra)...)
 	if err == nil {
 		t.Fatal("check passed a corrupt database")
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -10,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fasgo/fasgo/go/metrics"
 	"github.com/fasgo/fasgo/go/model"
 	"github.com/fasgo/fasgo/go/runinfo"
 	"github.com/fasgo/fasgo/go/synth"
@@ -68,5 +70,42 @@ func TestTrainSignalWritesCheckpoint(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), "Evaluation") {
 		t.Fatalf("resumed run printed no evaluation:\n%s", out.String())
+	}
+	checkEval(t, filepath.Join(data, "configs", synth.ProtocolName(0)+".yaml"), filepath.Join(runs, "sig"), filepath.Join(dir, "eval"))
+}
+
+// checkEval runs fas eval on a finished run and checks its report against its own scores.
+func checkEval(t *testing.T, cfgPath, runDir, out string) {
+	t.Helper()
+	var buf bytes.Buffer
+	app := buildApp()
+	app.Writer = &buf
+	args := []string{"fas", "eval", "--config", cfgPath, "--checkpoint", runDir, "--out", out, "--embed",
+		"--set", "transform.image_size=32"}
+	if err := app.Run(args); err != nil {
+		t.Fatalf("fas eval: %v", err)
+	}
+	for _, f := range []string{"metrics.json", "metrics.md", "scores.csv", "roc.png", "det.png", "scores_hist.png", "embed.png", "val/metrics.json"} {
+		if _, err := os.Stat(filepath.Join(out, f)); err != nil {
+			t.Errorf("fas eval wrote no %s: %v", f, err)
+		}
+	}
+	var rep metrics.Report
+	b, err := os.ReadFile(filepath.Join(out, "metrics.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &rep); err != nil {
+		t.Fatal(err)
+	}
+	// The report must follow from its per-video scores, with the threshold it recorded.
+	again, _, err := metrics.EvaluateCSV(filepath.Join(out, "scores.csv"), filepath.Join(out, "val", "scores.csv"), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again.AUC != rep.AUC || again.Paper.HTER != rep.Paper.HTER || again.Realistic == nil || rep.Realistic == nil ||
+		again.Realistic.HTER != rep.Realistic.HTER {
+		t.Errorf("metrics.json (AUC %v, HTER %v/%v) disagrees with its scores.csv (AUC %v, HTER %v)",
+			rep.AUC, rep.Paper.HTER, rep.Realistic, again.AUC, again.Paper.HTER)
 	}
 }
