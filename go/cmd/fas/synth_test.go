@@ -55,9 +55,15 @@ func TestSynthCommand(t *testing.T) {
 		if err := got.CheckPaths(); err != nil {
 			t.Errorf("%s: %v", file, err)
 		}
-		if len(got.Dataset.Train) != 2 || len(got.Dataset.Val) != 2 || len(got.Dataset.Test) != 1 ||
-			got.Dataset.Test[0].Name != target || got.Dataset.Test[0].Live != "lists/"+target+"_test_live.txt" {
+		// The target is tested whole: its train, val and test lists.
+		if len(got.Dataset.Train) != 2 || len(got.Dataset.Val) != 2 || len(got.Dataset.Test) != 3 {
 			t.Errorf("%s: not leave-%s-out: %+v", file, target, got.Dataset)
+		}
+		for i, split := range []string{"train", "val", "test"} {
+			if i < len(got.Dataset.Test) && (got.Dataset.Test[i].Name != target ||
+				got.Dataset.Test[i].Live != "lists/"+target+"_"+split+"_live.txt") {
+				t.Errorf("%s: dataset.test[%d] = %+v, want %s's %s lists", file, i, got.Dataset.Test[i], target, split)
+			}
 		}
 		for _, e := range append(got.Dataset.Train, got.Dataset.Val...) {
 			if e.Name == target {
