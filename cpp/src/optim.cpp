@@ -77,15 +77,18 @@ void Optimizer::step(const std::vector<at::Tensor>& params, const std::vector<at
   }
 }
 
+// Weight decay as PyTorch applies it: decoupled (AdamW) shrinks p in place; otherwise L2
+// adds weight_decay * p to the gradient, which is returned.
+at::Tensor Optimizer::decay(at::Tensor p, const at::Tensor& g, double lr) const {
+  if (cfg_.weight_decay == 0) return g;
+  if (!cfg_.decoupled_weight_decay) return g.add(p, cfg_.weight_decay);
+  p.mul_(1 - lr * cfg_.weight_decay);
+  return g;
+}
+
 // torch.optim.Adam / AdamW, single-tensor path.
 void Optimizer::adam(size_t i, at::Tensor p, const at::Tensor& g, double lr) {
-  at::Tensor grad = g;
-  if (cfg_.weight_decay != 0) {
-    if (cfg_.decoupled_weight_decay)
-      p.mul_(1 - lr * cfg_.weight_decay);
-    else
-      grad = grad.add(p, cfg_.weight_decay);
-  }
+  at::Tensor grad = decay(p, g, lr);
   m1_[i].mul_(cfg_.beta1).add_(grad, 1 - cfg_.beta1);
   m2_[i].mul_(cfg_.beta2).addcmul_(grad, grad, 1 - cfg_.beta2);
   const double t = static_cast<double>(steps_);
@@ -98,13 +101,7 @@ void Optimizer::adam(size_t i, at::Tensor p, const at::Tensor& g, double lr) {
 
 // torch.optim.SGD with dampening 0, single-tensor path.
 void Optimizer::sgd(size_t i, at::Tensor p, const at::Tensor& g, double lr) {
-  at::Tensor d = g;
-  if (cfg_.weight_decay != 0) {
-    if (cfg_.decoupled_weight_decay)
-      p.mul_(1 - lr * cfg_.weight_decay);
-    else
-      d = d.add(p, cfg_.weight_decay);
-  }
+  at::Tensor d = decay(p, g, lr);
   if (cfg_.momentum != 0) {
     at::Tensor& buf = m1_[i];
     buf.mul_(cfg_.momentum).add_(d);

@@ -50,6 +50,7 @@ class Optimizer {
   NamedTensors state() const;
 
  private:
+  at::Tensor decay(at::Tensor p, const at::Tensor& g, double lr) const;
   void adam(size_t i, at::Tensor p, const at::Tensor& grad, double lr);
   void sgd(size_t i, at::Tensor p, const at::Tensor& grad, double lr);
 
