@@ -21,7 +21,7 @@ shim: configure
 	cmake --build $(BUILD)
 
 fas: shim
-	$(GO) build -o bin/fas ./go/cmd/fas
+	$(GO) build -buildvcs=auto -o bin/fas ./go/cmd/fas
 
 build: fas
 
