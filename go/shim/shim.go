@@ -19,7 +19,10 @@ package shim
 */
 import "C"
 
-import "fmt"
+import (
+	"fmt"
+	"runtime"
+)
 
 // VersionInfo describes the native library and the machine it sees.
 type VersionInfo struct {
@@ -45,7 +48,13 @@ func Version() (VersionInfo, error) {
 	}, nil
 }
 
+// Some libtorch builds (Debian's among them) start with one intra-op thread; a program that
+// embeds the shim gets every usable core unless it calls SetNumThreads itself.
+// A failure leaves libtorch's own default: slower, never wrong.
+func init() { _ = SetNumThreads(runtime.NumCPU()) }
+
 // SetNumThreads sets libtorch's intra-op thread count for the whole process (n >= 1).
+// The default is runtime.NumCPU().
 func SetNumThreads(n int) error {
 	if n < 1 || n > 1<<16 {
 		return fmt.Errorf("set threads: %d: %w", n, ErrInvalidArgument)

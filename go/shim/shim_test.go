@@ -5,6 +5,7 @@ import (
 	"math"
 	"math/rand"
 	"os/exec"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -51,6 +52,10 @@ func TestVersion(t *testing.T) {
 
 func TestSetNumThreads(t *testing.T) {
 	v0, _ := Version()
+	// The package starts libtorch on every usable core (no test before this one changes it).
+	if v0.Threads != runtime.NumCPU() {
+		t.Errorf("default threads = %d, want runtime.NumCPU() = %d", v0.Threads, runtime.NumCPU())
+	}
 	defer SetNumThreads(v0.Threads)
 	if err := SetNumThreads(1); err != nil {
 		t.Fatal(err)
