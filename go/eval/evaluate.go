@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"path/filepath"
 
-	"github.com/fasgo/fasgo/go/dataset"
 	"github.com/fasgo/fasgo/go/metrics"
 	"github.com/fasgo/fasgo/go/report"
 	"github.com/fasgo/fasgo/go/shim"
@@ -149,9 +148,4 @@ func embed(path string, sets []*Scores, o Options) error {
 		return fmt.Errorf("embedding: %w", err)
 	}
 	return report.EmbedPlot(path, pts, domains, labels)
-}
-
-// Loader options from a config's bad-data policy.
-func loaderOptions(p dataset.Policy) dataset.LoaderOptions {
-	return dataset.LoaderOptions{BadData: p}
 }

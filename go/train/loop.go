@@ -134,7 +134,7 @@ func (j *job) endEpoch(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("epoch %d: %w", j.epoch, err)
 	}
-	value := j.select_(rep)
+	value := j.selectFn(rep)
 	values := map[string]float64{"val/auc": rep.AUC, "val/eer": rep.EER, "val/hter": rep.Paper.HTER,
 		"val/" + j.cfg.Train.SelectMetric: value}
 	if err := j.run.EpochMetrics(j.epoch, j.step, values); err != nil {

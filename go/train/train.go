@@ -43,19 +43,19 @@ type Result struct {
 
 // job holds what one run needs; its methods are the phases of the loop.
 type job struct {
-	cfg     *config.Config
-	opts    Options
-	run     *runinfo.Run
-	log     *zap.Logger
-	data    *eval.Data
-	model   *shim.Model
-	trainer *shim.Trainer
-	plan    *dataset.TrainPlan
-	loader  *dataset.TrainLoader
-	sched   *schedule.Schedule
-	select_ func(*metrics.Report) float64
-	higher  bool
-	evalOpt eval.Options
+	cfg      *config.Config
+	opts     Options
+	run      *runinfo.Run
+	log      *zap.Logger
+	data     *eval.Data
+	model    *shim.Model
+	trainer  *shim.Trainer
+	plan     *dataset.TrainPlan
+	loader   *dataset.TrainLoader
+	sched    *schedule.Schedule
+	selectFn func(*metrics.Report) float64
+	higher   bool
+	evalOpt  eval.Options
 
 	step     int64 // global optimizer steps done
 	epoch    int   // current epoch, 1-based
@@ -117,8 +117,8 @@ func (j *job) setup() error {
 	if err := j.buildData(); err != nil {
 		return err
 	}
-	if j.select_, j.higher, err = metrics.Select(j.cfg.Train.SelectMetric); err != nil {
-		return fmt.Errorf("train.select_metric: %w", err)
+	if j.selectFn, j.higher, err = metrics.Select(j.cfg.Train.SelectMetric); err != nil {
+		return fmt.Errorf("train.selectFnmetric: %w", err)
 	}
 	j.evalOpt = eval.Options{Seed: uint64(j.cfg.Seed), Score: eval.ScoreOptions{
 		BatchSize: j.cfg.Val.BatchSize, Loader: dataset.LoaderOptions{BadData: j.data.Policy}}}
