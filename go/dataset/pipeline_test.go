@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -156,7 +157,7 @@ func TestTrainLoaderBatches(t *testing.T) {
 				if err := proc.Sample(fx.db, e, aug, img, dep); err != nil {
 					t.Fatal(err)
 				}
-				if !equalF32(img, b.Images[i*6*32*32:(i+1)*6*32*32]) || !equalF32(dep, b.Depth[i*16:(i+1)*16]) {
+				if !slices.Equal(img, b.Images[i*6*32*32:(i+1)*6*32*32]) || !slices.Equal(dep, b.Depth[i*16:(i+1)*16]) {
 					t.Fatalf("epoch %d step %d slot %d: batch content differs from Sample", epoch, n, i)
 				}
 			}
@@ -175,18 +176,6 @@ func replayAug(tr Transform, plan *TrainPlan, epoch, step, i int) Aug {
 	w := ws[0]
 	w.pcg.Seed(plan.Seed, mix(uint64(epoch), uint64(plan.Rank), uint64(step), uint64(i)))
 	return tr.DrawAug(w.rng)
-}
-
-func equalF32(a, b []float32) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // breakRecords corrupts one image and deletes... (LMDB has no delete in our API: we write

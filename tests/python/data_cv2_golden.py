@@ -27,6 +27,20 @@ def load(path, w, h, c):
     return a.reshape((int(h), int(w), int(c))) if int(c) > 1 else a.reshape((int(h), int(w)))
 
 
+def shift_hsv(img, dh, ds, dv):
+    """albumentations' shift_hsv_uint8 on an RGB uint8 image (H in [0,180))."""
+    hsv = cv2.cvtColor(img, cv2.COLOR_RGB2HSV)
+    h, s, v = cv2.split(hsv)
+    lut = np.arange(0, 256, dtype=np.int16)
+    if dh != 0:
+        h = cv2.LUT(h, np.mod(lut + dh, 180).astype(np.uint8))
+    if ds != 0:
+        s = cv2.LUT(s, np.clip(lut + ds, 0, 255).astype(np.uint8))
+    if dv != 0:
+        v = cv2.LUT(v, np.clip(lut + dv, 0, 255).astype(np.uint8))
+    return cv2.cvtColor(cv2.merge((h, s, v)), cv2.COLOR_HSV2RGB)
+
+
 def main():
     if sys.argv[1] == "batch":
         outs = []
@@ -52,17 +66,7 @@ def run(op, a):
         cv2.cvtColor(img, code).tofile(a[3])
     elif op == "shift_hsv":
         img = load(a[0], a[1], a[2], 3)
-        dh, ds, dv = float(a[3]), float(a[4]), float(a[5])
-        hsv = cv2.cvtColor(img, cv2.COLOR_RGB2HSV)
-        h, s, v = cv2.split(hsv)
-        lut = np.arange(0, 256, dtype=np.int16)
-        if dh != 0:
-            h = cv2.LUT(h, np.mod(lut + dh, 180).astype(np.uint8))
-        if ds != 0:
-            s = cv2.LUT(s, np.clip(lut + ds, 0, 255).astype(np.uint8))
-        if dv != 0:
-            v = cv2.LUT(v, np.clip(lut + dv, 0, 255).astype(np.uint8))
-        cv2.cvtColor(cv2.merge((h, s, v)), cv2.COLOR_HSV2RGB).tofile(a[6])
+        shift_hsv(img, float(a[3]), float(a[4]), float(a[5])).tofile(a[6])
     elif op == "interp":
         import torch
         import torch.nn.functional as F

@@ -16,6 +16,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from data_cv2_golden import shift_hsv  # same directory: the script's own path is on sys.path
+
 
 def face_box(img, lm, margin):
     xs = [int(float(lm[2 * i])) for i in range(5)]
@@ -27,19 +29,6 @@ def face_box(img, lm, margin):
     x1, x2, y1, y2 = x - m, x + side + m, y - m, y + side + m
     max_h, max_w = img.shape[:2]
     return max(0, x1), min(max_w, x2), max(0, y1), min(max_h, y2)
-
-
-def shift_hsv(img, dh, ds, dv):
-    hsv = cv2.cvtColor(img, cv2.COLOR_RGB2HSV)
-    h, s, v = cv2.split(hsv)
-    lut = np.arange(0, 256, dtype=np.int16)
-    if dh != 0:
-        h = cv2.LUT(h, np.mod(lut + dh, 180).astype(np.uint8))
-    if ds != 0:
-        s = cv2.LUT(s, np.clip(lut + ds, 0, 255).astype(np.uint8))
-    if dv != 0:
-        v = cv2.LUT(v, np.clip(lut + dv, 0, 255).astype(np.uint8))
-    return cv2.cvtColor(cv2.merge((h, s, v)), cv2.COLOR_HSV2RGB)
 
 
 def normalize(img):

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -134,7 +135,7 @@ func TestModelInitForward(t *testing.T) {
 			}
 			shapes := map[string][]int64{"logits": {2, 2}, "depth": {2, 5, 5}, "features": {2, c, 5, 5}}
 			got, _ := tt.Float32()
-			if !equalShape(tt.Shape, shapes[name]) || !equalBits(got, v) {
+			if !slices.Equal(tt.Shape, shapes[name]) || !equalBits(got, v) {
 				t.Errorf("train=%v %s: shape %v, or values differ from the shim's", train, name, tt.Shape)
 			}
 		}
@@ -145,18 +146,6 @@ func TestModelInitForward(t *testing.T) {
 	if after, _ := os.ReadFile(w); !bytes.Equal(before, after) {
 		t.Error("forward modified the weights file")
 	}
-}
-
-func equalShape(a, b []int64) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 func equalBits(a, b []float32) bool {
