@@ -47,21 +47,28 @@ func (o Options) units(frames []metrics.FrameScore) ([]metrics.VideoScore, error
 	return metrics.Videos(frames)
 }
 
-// Validate scores the held-out source-domain lists; model selection uses its report.
-func Validate(ctx context.Context, m *shim.Model, d *Data, o Options) (*metrics.Report, *Scores, error) {
+// Validation is a scored pass over the held-out source-domain lists.
+type Validation struct {
+	Report *metrics.Report      // model selection reads it
+	Units  []metrics.VideoScore // the realistic threshold is fixed on them
+	Scores *Scores
+}
+
+// Validate scores the held-out source-domain lists.
+func Validate(ctx context.Context, m *shim.Model, d *Data, o Options) (*Validation, error) {
 	s, err := Score(ctx, m, d.DB, d.Val, d.Transform, o.Score)
 	if err != nil {
-		return nil, nil, fmt.Errorf("validation: %w", err)
+		return nil, fmt.Errorf("validation: %w", err)
 	}
 	units, err := o.units(s.Frames)
 	if err != nil {
-		return nil, nil, fmt.Errorf("validation: %w", err)
+		return nil, fmt.Errorf("validation: %w", err)
 	}
 	rep, err := metrics.Evaluate(units, o.Level(), nil)
 	if err != nil {
-		return nil, nil, fmt.Errorf("validation: %w", err)
+		return nil, fmt.Errorf("validation: %w", err)
 	}
-	return rep, s, nil
+	return &Validation{Report: rep, Units: units, Scores: s}, nil
 }
 
 // Run evaluates m on the test lists: the paper protocol takes the test set's own EER
@@ -70,12 +77,11 @@ func Run(ctx context.Context, m *shim.Model, d *Data, o Options) (*Result, error
 	if o.Embed {
 		o.Score.Features = true
 	}
-	valRep, valScores, err := Validate(ctx, m, d, o)
+	val, err := Validate(ctx, m, d, o)
 	if err != nil {
 		return nil, err
 	}
-	valUnits, _ := o.units(valScores.Frames)
-	thr, err := metrics.EERThreshold(valUnits, "source-domain validation lists")
+	thr, err := metrics.EERThreshold(val.Units, "source-domain validation lists")
 	if err != nil {
 		return nil, fmt.Errorf("realistic threshold: %w", err)
 	}
@@ -91,21 +97,21 @@ func Run(ctx context.Context, m *shim.Model, d *Data, o Options) (*Result, error
 	if err != nil {
 		return nil, fmt.Errorf("test: %w", err)
 	}
-	res := &Result{Test: rep, Val: valRep, TestUnits: units, Threshold: thr,
-		Skipped:    valScores.Stats.Skipped + test.Stats.Skipped,
-		TestFrames: len(test.Frames), ValFrames: len(valScores.Frames)}
+	res := &Result{Test: rep, Val: val.Report, TestUnits: units, Threshold: thr,
+		Skipped:    val.Scores.Stats.Skipped + test.Stats.Skipped,
+		TestFrames: len(test.Frames), ValFrames: len(val.Scores.Frames)}
 	if o.OutDir == "" {
 		return res, nil
 	}
 	if err := report.Write(o.OutDir, rep, units); err != nil {
 		return nil, err
 	}
-	if err := report.Write(filepath.Join(o.OutDir, "val"), valRep, valUnits); err != nil {
+	if err := report.Write(filepath.Join(o.OutDir, "val"), val.Report, val.Units); err != nil {
 		return nil, err
 	}
 	if o.Embed {
 		res.EmbedPath = filepath.Join(o.OutDir, "embed.png")
-		if err := embed(res.EmbedPath, []*Scores{valScores, test}, o); err != nil {
+		if err := embed(res.EmbedPath, []*Scores{val.Scores, test}, o); err != nil {
 			return nil, err
 		}
 	}

@@ -33,7 +33,7 @@ func (j *job) loop(ctx context.Context) (bool, error) {
 			return false, err
 		}
 		if !done {
-			return true, j.checkpoint()
+			return true, j.checkpoint(j.epoch, j.epochPos)
 		}
 		if err := j.endEpoch(ctx); err != nil {
 			return false, err
@@ -76,7 +76,7 @@ func (j *job) runEpoch(ctx context.Context) (bool, error) {
 			return false, err
 		}
 		if every := j.cfg.Train.CheckpointEvery; every > 0 && j.step%int64(every) == 0 {
-			if err := j.checkpoint(); err != nil {
+			if err := j.checkpoint(j.epoch, j.epochPos); err != nil {
 				return false, err
 			}
 		}
@@ -130,10 +130,11 @@ func stepValues(st shim.StepStats, lr float64) map[string]float64 {
 
 // endEpoch validates, keeps the best checkpoint by the chosen metric and records the epoch.
 func (j *job) endEpoch(ctx context.Context) error {
-	rep, _, err := eval.Validate(ctx, j.model, j.data, j.evalOpt)
+	val, err := eval.Validate(ctx, j.model, j.data, j.evalOpt)
 	if err != nil {
 		return fmt.Errorf("epoch %d: %w", j.epoch, err)
 	}
+	rep := val.Report
 	value := j.selectFn(rep)
 	values := map[string]float64{"val/auc": rep.AUC, "val/eer": rep.EER, "val/hter": rep.Paper.HTER,
 		"val/" + j.cfg.Train.SelectMetric: value}
@@ -142,11 +143,8 @@ func (j *job) endEpoch(ctx context.Context) error {
 	}
 	j.log.Info("validation", zap.Int("epoch", j.epoch), zap.Float64("auc", rep.AUC),
 		zap.Float64("eer", rep.EER), zap.Float64("hter", rep.Paper.HTER))
-	// The epoch is complete: the checkpoint resumes at the start of the next one.
-	j.epoch, j.epochPos = j.epoch+1, 0
-	err = j.checkpoint()
-	j.epoch--
-	if err != nil {
+	// The epoch is complete: its checkpoint resumes at the start of the next one.
+	if err := j.checkpoint(j.epoch+1, 0); err != nil {
 		return err
 	}
 	if !math.IsNaN(value) && (!j.hasBest || betterThan(value, j.best.Value, j.higher)) {
@@ -167,13 +165,14 @@ func betterThan(a, b float64, higher bool) bool {
 	return a < b
 }
 
-// checkpoint writes the training state and the weights of the current step atomically.
-func (j *job) checkpoint() error {
+// checkpoint writes the training state and the weights of the current step atomically;
+// a resume continues at step pos of epoch.
+func (j *job) checkpoint(epoch, pos int) error {
 	p, err := runinfo.BeginCheckpoint(j.run.CkptDir(), j.step)
 	if err != nil {
 		return err
 	}
-	extra := map[string]string{"epoch": strconv.Itoa(j.epoch), "epoch_step": strconv.Itoa(j.epochPos),
+	extra := map[string]string{"epoch": strconv.Itoa(epoch), "epoch_step": strconv.Itoa(pos),
 		"step": strconv.FormatInt(j.step, 10), "seed": strconv.FormatInt(j.cfg.Seed, 10)}
 	err = j.trainer.SaveCheckpoint(filepath.Join(p.Dir, StateFile), j.model.Info(), extra)
 	if err == nil {

@@ -93,5 +93,3 @@ func resolveWeights(p string) (string, error) {
 }
 
 func exists(p string) bool { _, err := os.Stat(p); return err == nil }
-
-func baseName(p string) string { return filepath.Base(p) }

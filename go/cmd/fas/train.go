@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 
 	"github.com/urfave/cli/v2"
@@ -51,7 +52,7 @@ func runTrain(c *cli.Context) error {
 	out := c.App.Writer
 	if res.Interrupted {
 		fmt.Fprintf(out, "stopped after step %d; checkpoint written. Continue with:\n  fas train --config %s --set run.name=%s --resume\n",
-			res.Steps, c.String("config"), baseName(res.RunDir))
+			res.Steps, c.String("config"), filepath.Base(res.RunDir))
 		return nil
 	}
 	fmt.Fprintf(out, "\nrun: %s (best epoch %d by %s = %.4f)\n\n%s\n", res.RunDir, res.Best.Epoch,
