@@ -61,7 +61,7 @@ fas_status* fas_version(fas_version_info* out) {
 fas_status* fas_set_num_threads(int n) {
   return fas::guard([&] {
     if (n < 1) throw std::invalid_argument("thread count " + std::to_string(n) + " must be >= 1");
-    at::set_num_threads(n);
+    fas::request_threads(n);
   });
 }
 

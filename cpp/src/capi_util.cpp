@@ -1,6 +1,9 @@
 #include "capi_util.h"
 
 #include <ATen/Context.h>
+#include <ATen/Parallel.h>
+
+#include <atomic>
 
 #include <algorithm>
 #include <cstring>
@@ -208,6 +211,20 @@ void import_state(AnrlNet& net, const std::vector<NamedTensor>& ts) {
     staged[i] = ts[i].value.to(want.options().requires_grad(false), false, /*copy=*/true);
   }
   for (size_t i = 0; i < ts.size(); ++i) net.get(ts[i].name).copy_(staged[i]);
+}
+
+namespace {
+std::atomic<int> g_threads{0};  // 0: nothing requested, libtorch's own default
+}  // namespace
+
+void request_threads(int n) {
+  g_threads.store(n);
+  at::set_num_threads(n);
+}
+
+void apply_threads() {
+  const int n = g_threads.load();
+  if (n > 0 && at::get_num_threads() != n) at::set_num_threads(n);
 }
 
 }  // namespace fas

@@ -61,6 +61,13 @@ class NonFiniteError : public std::runtime_error {
 
 // Builds a status (never throws; falls back to a static out-of-memory status).
 fas_status* make_status(fas_code code, const std::string& message) noexcept;
+
+// Intra-op threads. With OpenMP, libtorch's thread count is a property of each OS thread,
+// fixed the first time that thread runs parallel work; Go runs C calls on whichever OS
+// thread is free. So the shim remembers the count the process asked for and every entry
+// point applies it to its calling thread (cheap when it already matches).
+void request_threads(int n);
+void apply_threads();
 // The preallocated status make_status falls back to; fas_status_free must not delete it.
 fas_status* static_oom_status() noexcept;
 
@@ -71,6 +78,7 @@ fas_status* static_oom_status() noexcept;
 template <class F>
 fas_status* guard(F&& fn) noexcept {
   try {
+    apply_threads();
     fn();
     return nullptr;
   } catch (const NonFiniteError& e) {

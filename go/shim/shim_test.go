@@ -70,6 +70,56 @@ func TestSetNumThreads(t *testing.T) {
 	}
 }
 
+// SetNumThreads reaches every OS thread, also those that already ran parallel work at
+// another count (OpenMP fixes the count per thread on its first parallel region).
+func TestSetNumThreadsReachesWarmOSThreads(t *testing.T) {
+	if runtime.NumCPU() < 2 {
+		t.Skip("needs 2 cores to tell two thread counts apart")
+	}
+	v0, _ := Version()
+	defer SetNumThreads(v0.Threads)
+	if err := SetNumThreads(2); err != nil {
+		t.Fatal(err)
+	}
+	m := small(t, "1layer")
+	x := randInput(2, 32, 9)
+	const workers = 4
+	run, report := make(chan int), make(chan int)
+	for w := 0; w < workers; w++ {
+		go func() {
+			runtime.LockOSThread() // each worker keeps its own OS thread throughout
+			defer runtime.UnlockOSThread()
+			for range run {
+				if _, err := m.Run(x, 2, 32, false); err != nil {
+					t.Error(err)
+				}
+				v, _ := Version()
+				report <- v.Threads
+			}
+		}()
+	}
+	round := func() []int {
+		for w := 0; w < workers; w++ {
+			run <- 1
+		}
+		got := make([]int, workers)
+		for w := range got {
+			got[w] = <-report
+		}
+		return got
+	}
+	round() // every worker's OS thread has now run parallel work with 2 threads
+	if err := SetNumThreads(1); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range round() {
+		if n != 1 {
+			t.Errorf("an OS thread still runs %d intra-op threads after SetNumThreads(1)", n)
+		}
+	}
+	close(run)
+}
+
 func TestModelInfo(t *testing.T) {
 	m, err := NewModel(Config{Method: "anrl", Size: 256, Width: 1})
 	if err != nil {
