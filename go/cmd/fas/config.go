@@ -8,7 +8,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/fasgo/fasgo/go/config"
+	"github.com/fasgo/fasgo/go/internal/config"
 )
 
 func init() { register("", configCommand()) }

@@ -10,7 +10,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/fasgo/fasgo/go/config"
+	"github.com/fasgo/fasgo/go/internal/config"
 )
 
 // runConfigCLI runs `fas config ARGS...` on a fresh command and returns its output.

@@ -15,11 +15,11 @@ import (
 	"go.uber.org/zap"
 	"golang.org/x/term"
 
-	"github.com/fasgo/fasgo/go/config"
-	"github.com/fasgo/fasgo/go/dataset"
-	"github.com/fasgo/fasgo/go/lmdb"
-	"github.com/fasgo/fasgo/go/logging"
-	"github.com/fasgo/fasgo/go/safetensors"
+	"github.com/fasgo/fasgo/go/internal/config"
+	"github.com/fasgo/fasgo/go/internal/dataset"
+	"github.com/fasgo/fasgo/go/internal/lmdb"
+	"github.com/fasgo/fasgo/go/internal/logging"
+	"github.com/fasgo/fasgo/go/internal/safetensors"
 )
 
 func init() {

@@ -11,9 +11,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/fasgo/fasgo/go/dataset"
-	"github.com/fasgo/fasgo/go/lmdb"
-	"github.com/fasgo/fasgo/go/safetensors"
+	"github.com/fasgo/fasgo/go/internal/dataset"
+	"github.com/fasgo/fasgo/go/internal/lmdb"
+	"github.com/fasgo/fasgo/go/internal/safetensors"
 )
 
 // runFasData runs the CLI in-process and returns its stdout and error.

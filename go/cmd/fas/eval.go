@@ -7,11 +7,11 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/fasgo/fasgo/go/eval"
-	"github.com/fasgo/fasgo/go/model"
-	"github.com/fasgo/fasgo/go/report"
-	"github.com/fasgo/fasgo/go/runinfo"
-	"github.com/fasgo/fasgo/go/train"
+	"github.com/fasgo/fasgo/go/internal/eval"
+	"github.com/fasgo/fasgo/go/internal/model"
+	"github.com/fasgo/fasgo/go/internal/report"
+	"github.com/fasgo/fasgo/go/internal/runinfo"
+	"github.com/fasgo/fasgo/go/internal/train"
 )
 
 func init() { register("", evalCommand()) }

@@ -5,8 +5,8 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/fasgo/fasgo/go/metrics"
-	"github.com/fasgo/fasgo/go/report"
+	"github.com/fasgo/fasgo/go/internal/metrics"
+	"github.com/fasgo/fasgo/go/internal/report"
 )
 
 func init() { register("", metricsCommand()) }

@@ -12,8 +12,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/fasgo/fasgo/go/metrics"
-	"github.com/fasgo/fasgo/go/report"
+	"github.com/fasgo/fasgo/go/internal/metrics"
+	"github.com/fasgo/fasgo/go/internal/report"
 )
 
 // metricsWriteFrames writes a scores CSV: videos of 1-6 frames, rows shuffled so that the frames of a

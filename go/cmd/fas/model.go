@@ -8,9 +8,9 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/fasgo/fasgo/go/model"
-	"github.com/fasgo/fasgo/go/safetensors"
-	"github.com/fasgo/fasgo/go/shim"
+	"github.com/fasgo/fasgo/go/internal/model"
+	"github.com/fasgo/fasgo/go/internal/safetensors"
+	"github.com/fasgo/fasgo/go/internal/shim"
 )
 
 func init() {

@@ -14,9 +14,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/fasgo/fasgo/go/model"
-	"github.com/fasgo/fasgo/go/safetensors"
-	"github.com/fasgo/fasgo/go/shim"
+	"github.com/fasgo/fasgo/go/internal/model"
+	"github.com/fasgo/fasgo/go/internal/safetensors"
+	"github.com/fasgo/fasgo/go/internal/shim"
 )
 
 func modelRun(t *testing.T, args ...string) (string, error) {

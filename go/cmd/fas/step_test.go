@@ -9,9 +9,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/fasgo/fasgo/go/model"
-	"github.com/fasgo/fasgo/go/safetensors"
-	"github.com/fasgo/fasgo/go/shim"
+	"github.com/fasgo/fasgo/go/internal/model"
+	"github.com/fasgo/fasgo/go/internal/safetensors"
+	"github.com/fasgo/fasgo/go/internal/shim"
 )
 
 // stepWriteBatch writes a K-domain batch (B live then B attack per domain) with per-domain

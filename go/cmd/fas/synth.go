@@ -11,10 +11,10 @@ import (
 	"github.com/urfave/cli/v2"
 	"go.uber.org/zap"
 
-	"github.com/fasgo/fasgo/go/logging"
-	"github.com/fasgo/fasgo/go/runinfo"
-	"github.com/fasgo/fasgo/go/safetensors"
-	"github.com/fasgo/fasgo/go/synth"
+	"github.com/fasgo/fasgo/go/internal/logging"
+	"github.com/fasgo/fasgo/go/internal/runinfo"
+	"github.com/fasgo/fasgo/go/internal/safetensors"
+	"github.com/fasgo/fasgo/go/internal/synth"
 )
 
 func init() { register("", synthCommand()) }

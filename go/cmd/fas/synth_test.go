@@ -12,9 +12,9 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/fasgo/fasgo/go/config"
-	"github.com/fasgo/fasgo/go/dataset"
-	"github.com/fasgo/fasgo/go/lmdb"
+	"github.com/fasgo/fasgo/go/internal/config"
+	"github.com/fasgo/fasgo/go/internal/dataset"
+	"github.com/fasgo/fasgo/go/internal/lmdb"
 )
 
 // runSynthCLI runs `fas synth ARGS...` on a fresh command.

@@ -9,8 +9,8 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/fasgo/fasgo/go/report"
-	"github.com/fasgo/fasgo/go/train"
+	"github.com/fasgo/fasgo/go/internal/report"
+	"github.com/fasgo/fasgo/go/internal/train"
 )
 
 func init() { register("", trainCommand()) }

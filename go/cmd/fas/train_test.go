@@ -11,11 +11,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fasgo/fasgo/go/metrics"
-	"github.com/fasgo/fasgo/go/model"
-	"github.com/fasgo/fasgo/go/runinfo"
-	"github.com/fasgo/fasgo/go/synth"
-	"github.com/fasgo/fasgo/go/train"
+	"github.com/fasgo/fasgo/go/internal/metrics"
+	"github.com/fasgo/fasgo/go/internal/model"
+	"github.com/fasgo/fasgo/go/internal/runinfo"
+	"github.com/fasgo/fasgo/go/internal/synth"
+	"github.com/fasgo/fasgo/go/internal/train"
 )
 
 // SIGINT during training finishes the step, writes a loadable checkpoint and exits cleanly;

@@ -9,7 +9,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/fasgo/fasgo/go/shim"
+	"github.com/fasgo/fasgo/go/internal/shim"
 )
 
 func init() {

@@ -1,0 +1,439 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"reflect"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// minimal is the smallest valid file: the data section every run needs.
+const minimal = `
+dataset:
+  root: data
+  depth_rule: [{from: "a/", to: "a_depth/"}]
+  train:
+    - {name: a, live: lists/a_train_live.txt, attack: lists/a_train_attack.txt}
+    - {name: b, live: lists/b_train_live.txt, attack: lists/b_train_attack.txt}
+    - {name: c, live: lists/c_train_live.txt, attack: lists/c_train_attack.txt}
+  val:
+    - {name: a, live: lists/a_val_live.txt, attack: lists/a_val_attack.txt}
+  test:
+    - {name: d, live: lists/d_test_live.txt, attack: lists/d_test_attack.txt}
+`
+
+func writeFile(t *testing.T, dir, name, content string) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func mustLoad(t *testing.T, path string, sets, env []string) *Config {
+	t.Helper()
+	c, err := Load(path, sets, env)
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	return c
+}
+
+// loadErr loads and returns the error text, failing the test when loading succeeds.
+func loadErr(t *testing.T, path string, sets, env []string) string {
+	t.Helper()
+	_, err := Load(path, sets, env)
+	if err == nil {
+		t.Fatalf("Load(%q, %q, %q) succeeded, want an error", path, sets, env)
+	}
+	return err.Error()
+}
+
+func wantAll(t *testing.T, msg string, parts ...string) {
+	t.Helper()
+	for _, p := range parts {
+		if !strings.Contains(msg, p) {
+			t.Errorf("error %q does not mention %q", msg, p)
+		}
+	}
+}
+
+func TestDefaultsAreTheDocumentedValues(t *testing.T) {
+	c := mustLoad(t, writeFile(t, t.TempDir(), "p.yaml", minimal), nil, nil)
+	o, s, tr := c.Optimizer, c.Scheduler, c.Train
+	if o.Name != "Adam" || o.Params.LR != 1e-4 || o.Params.WeightDecay != 1e-5 {
+		t.Errorf("optimizer = %+v, want Adam lr 1e-4 weight_decay 1e-5", o)
+	}
+	if s.Name != "StepLR" || s.Params.DecayT != 10 || s.Params.DecayRate != 0.1 {
+		t.Errorf("scheduler = %+v, want StepLR x0.1 every 10 epochs", s)
+	}
+	if tr.Epochs != 50 || tr.BatchSize != 5 || tr.Metasize != 2 || tr.MetaStepSize != 1e-4 || !tr.Meta {
+		t.Errorf("train = %+v, want 50 epochs, B=5, metasize 2, meta_step_size 1e-4, meta", tr)
+	}
+	if c.Transform.ImageSize != 256 || c.Model.Params.AttentionFlag != "1layer" || c.Loss2.Weight != 0.1 {
+		t.Errorf("transform/model/loss_2 = %+v %+v %+v", c.Transform, c.Model, c.Loss2)
+	}
+	if c.Run.Dir != "runs" || c.Run.Threads != 0 || c.Run.Device != "cpu" || c.Run.Protocol != "p" {
+		t.Errorf("run = %+v, want dir runs, threads 0, device cpu, protocol p (file name)", c.Run)
+	}
+}
+
+// TestLayeringOrder sets the same keys at every level and checks which one wins.
+func TestLayeringOrder(t *testing.T) {
+	dir := t.TempDir()
+	file := writeFile(t, dir, "x.yaml", minimal+`
+train: {epochs: 11, batch_size: 6}
+optimizer: {params: {lr: 0.011}}
+transform: {mean: [0.1, 0.1, 0.1]}
+run: {name: from-file}
+`)
+	env := []string{
+		"FAS_TRAIN__EPOCHS=22", "FAS_TRAIN__BATCH_SIZE=7", "FAS_OPTIMIZER__PARAMS__LR=0.022",
+		"FAS_TRANSFORM__MEAN=[0.2, 0.2, 0.2]", "FAS_RUN__NAME=from-env", "HOME=/x", "FASX_Y=1",
+	}
+	sets := []string{"train.epochs=33", "optimizer.params.lr=0.033", "transform.mean=[0.3,0.3,0.3]", "run.name=from-flag"}
+
+	type got struct {
+		epochs, batch int
+		lr, mean      float64
+		name          string
+	}
+	read := func(c *Config) got {
+		return got{c.Train.Epochs, c.Train.BatchSize, c.Optimizer.Params.LR, c.Transform.Mean[0], c.Run.Name}
+	}
+	cases := []struct {
+		name      string
+		file      bool
+		env, sets []string
+		want      got
+	}{
+		{"defaults", false, nil, []string{"dataset.train=[{name: a, live: l, attack: a}, {name: b, live: l, attack: a}, {name: c, live: l, attack: a}]",
+			"dataset.val=[{name: a, live: l, attack: a}]", "dataset.test=[{name: c, live: l, attack: a}]",
+			`dataset.depth_rule=[{from: a, to: b}]`}, got{50, 5, 1e-4, 0.5, ""}},
+		{"file over defaults", true, nil, nil, got{11, 6, 0.011, 0.1, "from-file"}},
+		{"env over file", true, env, nil, got{22, 7, 0.022, 0.2, "from-env"}},
+		{"flags over env", true, env, sets, got{33, 7, 0.033, 0.3, "from-flag"}},
+		{"flags over file", true, nil, sets, got{33, 6, 0.033, 0.3, "from-flag"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			path := ""
+			if tc.file {
+				path = file
+			}
+			if g := read(mustLoad(t, path, tc.sets, tc.env)); g != tc.want {
+				t.Errorf("got %+v, want %+v", g, tc.want)
+			}
+		})
+	}
+}
+
+func TestLaterFlagWins(t *testing.T) {
+	file := writeFile(t, t.TempDir(), "x.yaml", minimal)
+	c := mustLoad(t, file, []string{"train.epochs=4", "optimizer.params={lr: 0.5, weight_decay: 0}", "train.epochs=9"}, nil)
+	if c.Train.Epochs != 9 || c.Optimizer.Params.LR != 0.5 || c.Optimizer.Params.WeightDecay != 0 {
+		t.Errorf("epochs %d lr %g wd %g, want 9, 0.5, 0", c.Train.Epochs, c.Optimizer.Params.LR, c.Optimizer.Params.WeightDecay)
+	}
+	// A section given as a mapping merges: the keys it leaves out keep their values.
+	if c.Optimizer.Params.Eps != 1e-8 {
+		t.Errorf("eps = %g after merging optimizer.params, want the default 1e-8", c.Optimizer.Params.Eps)
+	}
+}
+
+func TestEnvParsing(t *testing.T) {
+	file := writeFile(t, t.TempDir(), "x.yaml", minimal)
+	c := mustLoad(t, file, nil, []string{
+		"FAS_MODEL__PARAMS__ADAPNORM_ATTENTION_FLAG=2layer", // case-insensitive match of a mixed-case key
+		"FAS_RUN__NAME=007",       // string keys keep their text
+		"FAS_LOSS_2__WEIGHT=0.25", // single underscores stay inside a key
+		"FAS_TRAIN__FIRST_ORDER=true",
+		"FAS_SEED=42",
+		"FAS_DATASET__TEST=[{name: z, live: zl.txt, attack: za.txt}]",
+		"FAS_EVAL__PROTOCOLS=[realistic]",
+	})
+	if c.Model.Params.AttentionFlag != "2layer" || c.Run.Name != "007" || c.Loss2.Weight != 0.25 ||
+		!c.Train.FirstOrder || c.Seed != 42 {
+		t.Errorf("got flag %q name %q loss_2 %g first_order %v seed %d", c.Model.Params.AttentionFlag,
+			c.Run.Name, c.Loss2.Weight, c.Train.FirstOrder, c.Seed)
+	}
+	want := []DomainList{{Name: "z", Live: "zl.txt", Attack: "za.txt"}}
+	if !reflect.DeepEqual(c.Dataset.Test, want) || !reflect.DeepEqual(c.Eval.Protocols, []string{"realistic"}) {
+		t.Errorf("test lists %+v protocols %q", c.Dataset.Test, c.Eval.Protocols)
+	}
+	if got := EnvName("model.params.AdapNorm_attention_flag"); got != "FAS_MODEL__PARAMS__ADAPNORM_ATTENTION_FLAG" {
+		t.Errorf("EnvName = %s", got)
+	}
+	msg := loadErr(t, file, nil, []string{"FAS_OPTIMIZER__PARAMS={lr: 1}", "FAS_OPTIMIZER__PARAMS__LR=2"})
+	wantAll(t, msg, "optimizer.params.lr", "overlaps with environment variable FAS_OPTIMIZER__PARAMS")
+}
+
+func TestUnknownKeys(t *testing.T) {
+	dir := t.TempDir()
+	file := writeFile(t, dir, "u.yaml", minimal+"train:\n  epoch: 3\n")
+	wantAll(t, loadErr(t, file, nil, nil), "train.epoch", "unknown key", "u.yaml:14", "did you mean train.epochs")
+
+	bad := writeFile(t, dir, "l.yaml", strings.Replace(minimal, "attack: lists/b_train_attack.txt", "atack: x", 1))
+	wantAll(t, loadErr(t, bad, nil, nil), "dataset.train[1].atack", "unknown key", "l.yaml:7")
+
+	good := writeFile(t, dir, "g.yaml", minimal)
+	wantAll(t, loadErr(t, good, nil, []string{"FAS_TRAIN__EPOCH=3"}), "train.epoch", "environment variable FAS_TRAIN__EPOCH",
+		"did you mean FAS_TRAIN__EPOCHS")
+	wantAll(t, loadErr(t, good, []string{"optimizer.params.learning_rate=1"}, nil), "optimizer.params.learning_rate",
+		"unknown key", "flag --set optimizer.params.learning_rate=1")
+	wantAll(t, loadErr(t, good, []string{"model.params.adapnorm=false"}, nil), "did you mean model.params.AdapNorm")
+	wantAll(t, loadErr(t, good, []string{"train.epochs"}, nil), "flag --set train.epochs", "expected key=value")
+}
+
+func TestBadValuesNameKeyAndSource(t *testing.T) {
+	dir := t.TempDir()
+	good := writeFile(t, dir, "g.yaml", minimal)
+	n := 0
+	file := func(extra string) string {
+		n++
+		return writeFile(t, dir, fmt.Sprintf("b%d.yaml", n), minimal+extra)
+	}
+	cases := []struct {
+		name  string
+		path  string
+		sets  []string
+		env   []string
+		parts []string
+	}{
+		{"string for int in file", file("train: {epochs: many}\n"), nil, nil, []string{"train.epochs", `"many"`, "b1.yaml:13", "expected an integer"}},
+		{"fraction for int", file("train:\n  epochs: 2.5\n"), nil, nil, []string{"train.epochs", "2.5", "b2.yaml:14", "expected an integer"}},
+		{"null value", file("train:\n  epochs:\n"), nil, nil, []string{"train.epochs", "b3.yaml:14", "has no value"}},
+		{"bool", good, nil, []string{"FAS_TRAIN__META=yes please"}, []string{"train.meta", "FAS_TRAIN__META", "true or false"}},
+		{"list expected", good, []string{"transform.mean=0.5"}, nil, []string{"transform.mean", "flag --set transform.mean=0.5", "expected a list"}},
+		{"section expected", good, []string{"optimizer=Adam"}, nil, []string{"key optimizer", "expected a mapping"}},
+		{"bad yaml", good, []string{"transform.mean=[0.5"}, nil, []string{"transform.mean", "not a YAML value"}},
+		{"image size", good, []string{"transform.image_size=250"}, nil, []string{"transform.image_size = 250", "flag --set transform.image_size=250", "multiple of 8"}},
+		{"image size small", file("transform: {image_size: 24}\n"), nil, nil, []string{"transform.image_size = 24", "b4.yaml:13", ">= 32"}},
+		{"mid_ch", good, []string{"model.params.mid_ch=96"}, nil, []string{"model.params.mid_ch = 96", "384"}},
+		{"metasize", good, nil, []string{"FAS_TRAIN__METASIZE=3"}, []string{"train.metasize = 3", "FAS_TRAIN__METASIZE", "[1, 2]"}},
+		{"probability", good, []string{"transform.flip_p=1.5"}, nil, []string{"transform.flip_p = 1.5", "[0, 1]"}},
+		{"lr", good, []string{"optimizer.params.lr=-0.1"}, nil, []string{"optimizer.params.lr = -0.1", "> 0"}},
+		{"nan lr", good, []string{"optimizer.params.lr=.nan"}, nil, []string{"optimizer.params.lr = NaN"}},
+		{"gate", good, []string{"model.params.AdapNorm_attention_flag=3layer"}, nil, []string{"AdapNorm_attention_flag", "1layer, 2layer, clamp"}},
+		{"one source", good, []string{"dataset.train=[{name: a, live: x, attack: y}]"}, nil, []string{"dataset.train", "K >= 2", "flag --set dataset.train="}},
+		{"duplicate domain", good, []string{"dataset.train=[{name: a, live: x, attack: y}, {name: a, live: x, attack: y}]"}, nil, []string{"dataset.train[1].name", "unique"}},
+		{"empty list file", writeFile(t, dir, "v.yaml", strings.Replace(minimal, "attack: lists/a_val_attack.txt", `attack: ""`, 1)), nil, nil,
+			[]string{`dataset.val[0].attack = ""`, "v.yaml:10"}},
+		{"momentum with Adam", good, []string{"optimizer.params.momentum=0.9"}, nil, []string{"optimizer.params.momentum", "SGD only"}},
+		{"nesterov without momentum", good, []string{"optimizer.name=SGD", "optimizer.params.nesterov=true"}, nil, []string{"optimizer.params.nesterov", "momentum > 0"}},
+		{"scheduler", good, []string{"scheduler.name=Linear"}, nil, []string{"scheduler.name", "StepLR, Cosine, None"}},
+		{"first order without meta", good, []string{"train.meta=false", "train.first_order=true"}, nil, []string{"train.first_order", "train.meta: true"}},
+		{"device", good, []string{"run.device=gpu"}, nil, []string{"run.device", "cpu, cuda or cuda:N"}},
+		{"run name", good, []string{"run.name=a/b"}, nil, []string{"run.name", "one directory name"}},
+		{"protocols", good, []string{"eval.protocols=[paper, paper]"}, nil, []string{"eval.protocols[1]", "twice"}},
+		{"missing file", filepath.Join(dir, "absent.yaml"), nil, nil, []string{"absent.yaml"}},
+		{"malformed file", writeFile(t, dir, "m.yaml", "train: [\n"), nil, nil, []string{"m.yaml", "yaml"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			msg := loadErr(t, tc.path, tc.sets, tc.env)
+			wantAll(t, msg, tc.parts...)
+		})
+	}
+}
+
+func TestAllErrorsAreReported(t *testing.T) {
+	good := writeFile(t, t.TempDir(), "g.yaml", minimal)
+	_, err := Load(good, []string{"transform.flip_p=2", "train.epochs=0", "val.batch_size=0"}, nil)
+	var keys []string
+	for _, e := range err.(interface{ Unwrap() []error }).Unwrap() {
+		var ke *KeyError
+		if !errors.As(e, &ke) {
+			t.Fatalf("error %v is not a *KeyError", e)
+		}
+		keys = append(keys, ke.Key)
+	}
+	want := []string{"transform.flip_p", "train.epochs", "val.batch_size"}
+	if !reflect.DeepEqual(keys, want) {
+		t.Errorf("keys with errors = %q, want %q", keys, want)
+	}
+}
+
+func TestYAMLRoundTrip(t *testing.T) {
+	dir := t.TempDir()
+	file := writeFile(t, dir, "rt.yaml", minimal)
+	c := mustLoad(t, file, []string{
+		"run.name=007", "optimizer.params.weight_decay=5e-4", "scheduler.name=Cosine",
+		"scheduler.params.min_lr=1e-6", "scheduler.params.warmup_epochs=0.5", "dataset.margin=1",
+		"model.params.width=0.25", "eval.tpr_at_fpr=[]", "train.metasize=1",
+	}, []string{"FAS_SEED=-3"})
+	b, err := c.YAML()
+	if err != nil {
+		t.Fatal(err)
+	}
+	again := mustLoad(t, writeFile(t, t.TempDir(), "resolved.yaml", string(b)), nil, nil)
+	if !reflect.DeepEqual(c, again) {
+		t.Errorf("reloaded config differs\nfirst:  %+v\nreload: %+v\nYAML:\n%s", c, again, b)
+	}
+	if !strings.Contains(string(b), `name: "007"`) || !strings.Contains(string(b), "weight_decay: 0.0005") {
+		t.Errorf("resolved YAML does not quote the string 007 or lost weight_decay:\n%s", b)
+	}
+}
+
+func TestRootResolution(t *testing.T) {
+	dir := t.TempDir()
+	file := writeFile(t, dir, "sub/p.yaml", minimal)
+	c := mustLoad(t, file, nil, nil)
+	if want := filepath.Join(dir, "sub", "data"); c.Dataset.Root != want {
+		t.Errorf("root = %s, want %s (relative to the config file)", c.Dataset.Root, want)
+	}
+	if got, want := c.DataPath("lists/x.txt"), filepath.Join(dir, "sub", "data", "lists", "x.txt"); got != want {
+		t.Errorf("DataPath = %s, want %s", got, want)
+	}
+	c = mustLoad(t, file, []string{"dataset.root=elsewhere"}, nil)
+	cwd, _ := os.Getwd()
+	if want := filepath.Join(cwd, "elsewhere"); c.Dataset.Root != want {
+		t.Errorf("root from a flag = %s, want %s (relative to the working directory)", c.Dataset.Root, want)
+	}
+	c = mustLoad(t, writeFile(t, dir, "sub/q.yaml", strings.Replace(minimal, "  root: data\n", "", 1)), nil, nil)
+	if want := filepath.Join(dir, "sub"); c.Dataset.Root != want {
+		t.Errorf("default root = %s, want the config file's directory %s", c.Dataset.Root, want)
+	}
+}
+
+func TestCheckPaths(t *testing.T) {
+	dir := t.TempDir()
+	file := writeFile(t, dir, "p.yaml", minimal)
+	c := mustLoad(t, file, nil, nil)
+	var lists []string
+	for _, d := range append(append(append([]DomainList{}, c.Dataset.Train...), c.Dataset.Val...), c.Dataset.Test...) {
+		lists = append(lists, d.Live, d.Attack)
+	}
+	for _, l := range lists {
+		writeFile(t, filepath.Join(dir, "data"), l, "x 0\n")
+	}
+	writeFile(t, filepath.Join(dir, "data"), "data.lmdb/data.mdb", "")
+	if err := c.CheckPaths(); err != nil {
+		t.Fatalf("CheckPaths with every file present: %v", err)
+	}
+	os.Remove(filepath.Join(dir, "data", "lists", "d_test_attack.txt"))
+	err := c.CheckPaths()
+	if err == nil {
+		t.Fatal("CheckPaths passed with a list file missing")
+	}
+	wantAll(t, err.Error(), "dataset.test[0].attack", "d_test_attack.txt")
+	if strings.Contains(err.Error(), "live") {
+		t.Errorf("CheckPaths blames files that exist: %v", err)
+	}
+}
+
+func TestKeysAndTypes(t *testing.T) {
+	keys := Keys()
+	seen := map[string]bool{}
+	for _, k := range keys {
+		seen[k] = true
+	}
+	for _, k := range []string{"train.batch_size", "loss_2.weight", "model.params.AdapNorm", "dataset.depth_rule", "eval.protocols"} {
+		if !seen[k] {
+			t.Errorf("Keys() lacks %s", k)
+		}
+	}
+	if seen["model.params"] || seen["dataset"] {
+		t.Errorf("Keys() lists sections")
+	}
+	if TypeName("dataset.train") != "list of {name, live, attack}" || TypeName("train.epochs") != "integer" {
+		t.Errorf("TypeName: %q %q", TypeName("dataset.train"), TypeName("train.epochs"))
+	}
+}
+
+// TestShippedConfigsLoad loads every YAML under configs/ and checks the OCIM protocols.
+func TestShippedConfigsLoad(t *testing.T) {
+	root := filepath.Join("..", "..", "..", "configs")
+	var n int
+	err := filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() || filepath.Ext(p) != ".yaml" {
+			return err
+		}
+		n++
+		c, err := Load(p, nil, nil)
+		if err != nil {
+			t.Errorf("%s: %v", p, err)
+			return nil
+		}
+		if b, err := c.YAML(); err != nil || len(b) == 0 {
+			t.Errorf("%s: YAML: %v", p, err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n < 5 {
+		t.Fatalf("found %d YAML files under %s, want the 4 OCIM protocols and synth", n, root)
+	}
+	names := map[byte]string{'O': "oulu", 'C': "casia", 'I': "replay", 'M': "msu"}
+	for _, proto := range []string{"OCI2M", "OMI2C", "OCM2I", "ICM2O"} {
+		c := mustLoad(t, filepath.Join(root, "anrl", proto+".yaml"), nil, nil)
+		var train []string
+		for _, d := range c.Dataset.Train {
+			train = append(train, d.Name)
+		}
+		want := []string{names[proto[0]], names[proto[1]], names[proto[2]]}
+		if !reflect.DeepEqual(train, want) || c.Dataset.Test[0].Name != names[proto[4]] || c.Run.Protocol != proto {
+			t.Errorf("%s: train %q test %q protocol %q", proto, train, c.Dataset.Test[0].Name, c.Run.Protocol)
+		}
+		if c.Transform.ImageSize != 256 || c.Model.Params.Width != 1 || c.Train.BatchSize != 5 || c.Train.Epochs != 50 {
+			t.Errorf("%s: not the paper's sizes: %+v %+v", proto, c.Transform, c.Train)
+		}
+		if want := filepath.Join(root, "..", "data", "ocim"); !sameDir(t, c.Dataset.Root, want) {
+			t.Errorf("%s: root %s, want %s", proto, c.Dataset.Root, want)
+		}
+	}
+}
+
+func sameDir(t *testing.T, a, b string) bool {
+	aa, err1 := filepath.Abs(a)
+	bb, err2 := filepath.Abs(b)
+	return err1 == nil && err2 == nil && aa == bb
+}
+
+func TestDescribe(t *testing.T) {
+	keys, err := Describe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]KeyInfo{}
+	for _, k := range keys {
+		got[k.Key] = k
+	}
+	want := []KeyInfo{
+		{"train.batch_size", "integer", "5", "FAS_TRAIN__BATCH_SIZE"},
+		{"optimizer.params.weight_decay", "number", "1.0e-05", "FAS_OPTIMIZER__PARAMS__WEIGHT_DECAY"},
+		{"eval.protocols", "list of strings", "[paper, realistic]", "FAS_EVAL__PROTOCOLS"},
+		{"run.name", "string", `""`, "FAS_RUN__NAME"},
+	}
+	for _, w := range want {
+		if got[w.Key] != w {
+			t.Errorf("Describe %s = %+v, want %+v", w.Key, got[w.Key], w)
+		}
+	}
+	if len(keys) != len(Keys()) {
+		t.Errorf("Describe lists %d keys, Keys %d", len(keys), len(Keys()))
+	}
+}
+
+// TestFloatText checks that written floats parse back exactly and match PyYAML's (YAML 1.1)
+// float pattern, so that Python tools read config.yaml numbers as numbers.
+func TestFloatText(t *testing.T) {
+	pyyaml := regexp.MustCompile(`^[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+][0-9]+)?$`)
+	for _, f := range []float64{0, 1, -2, 0.1, 1e-4, 1e-5, 5e-4, 1e-8, 123456789, 1e21, 0.999, -3.5e-7} {
+		s := formatFloat(f)
+		back, err := strconv.ParseFloat(s, 64)
+		if err != nil || back != f || !pyyaml.MatchString(s) {
+			t.Errorf("formatFloat(%g) = %q (parses to %v, %v; PyYAML float: %v)", f, s, back, err, pyyaml.MatchString(s))
+		}
+	}
+}

@@ -1,0 +1,685 @@
+package shim
+
+import (
+	"errors"
+	"math"
+	"math/rand"
+	"os/exec"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/fasgo/fasgo/go/internal/safetensors"
+)
+
+func small(t testing.TB, gate string) *Model {
+	t.Helper()
+	m, err := NewModel(Config{Method: "anrl", Size: 32, Width: 0.25, Gate: gate, Seed: 7})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close() })
+	return m
+}
+
+func randInput(n, s int, seed int64) []float32 {
+	r := rand.New(rand.NewSource(seed))
+	x := make([]float32, n*6*s*s)
+	for i := range x {
+		x[i] = float32(r.NormFloat64())
+	}
+	return x
+}
+
+func TestVersion(t *testing.T) {
+	v, err := Version()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command("/usr/bin/python3", "-c", "import torch; print(torch.__version__)").Output()
+	if err != nil {
+		t.Fatalf("/usr/bin/python3 with torch is needed (run `make deps`): %v", err)
+	}
+	// Debian's python3-torch reports e.g. 1.13.0a0 for the libtorch 1.13.0 we link.
+	if py := strings.TrimSpace(string(out)); !strings.HasPrefix(py, v.Torch) || v.Torch == "" {
+		t.Errorf("shim reports libtorch %q, python torch is %q", v.Torch, py)
+	}
+	if v.Shim == "" || v.Threads < 1 || v.CUDADevices < 0 || (v.CUDAAvailable && v.CUDADevices == 0) {
+		t.Errorf("implausible version info %+v", v)
+	}
+}
+
+func TestSetNumThreads(t *testing.T) {
+	v0, _ := Version()
+	// The package starts libtorch on every usable core (no test before this one changes it).
+	if v0.Threads != runtime.NumCPU() {
+		t.Errorf("default threads = %d, want runtime.NumCPU() = %d", v0.Threads, runtime.NumCPU())
+	}
+	defer SetNumThreads(v0.Threads)
+	if err := SetNumThreads(1); err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := Version(); v.Threads != 1 {
+		t.Errorf("threads = %d after SetNumThreads(1)", v.Threads)
+	}
+	for _, n := range []int{0, -3} {
+		if err := SetNumThreads(n); !errors.Is(err, ErrInvalidArgument) {
+			t.Errorf("SetNumThreads(%d) = %v, want an invalid-argument error", n, err)
+		}
+	}
+}
+
+// SetNumThreads reaches every OS thread, also those that already ran parallel work at
+// another count (OpenMP fixes the count per thread on its first parallel region).
+func TestSetNumThreadsReachesWarmOSThreads(t *testing.T) {
+	if runtime.NumCPU() < 2 {
+		t.Skip("needs 2 cores to tell two thread counts apart")
+	}
+	v0, _ := Version()
+	defer SetNumThreads(v0.Threads)
+	if err := SetNumThreads(2); err != nil {
+		t.Fatal(err)
+	}
+	m := small(t, "1layer")
+	x := randInput(2, 32, 9)
+	const workers = 4
+	run, report := make(chan int), make(chan int)
+	for w := 0; w < workers; w++ {
+		go func() {
+			runtime.LockOSThread() // each worker keeps its own OS thread throughout
+			defer runtime.UnlockOSThread()
+			for range run {
+				if _, err := m.Run(x, 2, 32, false); err != nil {
+					t.Error(err)
+				}
+				v, _ := Version()
+				report <- v.Threads
+			}
+		}()
+	}
+	round := func() []int {
+		for w := 0; w < workers; w++ {
+			run <- 1
+		}
+		got := make([]int, workers)
+		for w := range got {
+			got[w] = <-report
+		}
+		return got
+	}
+	round() // every worker's OS thread has now run parallel work with 2 threads
+	if err := SetNumThreads(1); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range round() {
+		if n != 1 {
+			t.Errorf("an OS thread still runs %d intra-op threads after SetNumThreads(1)", n)
+		}
+	}
+	close(run)
+}
+
+func TestModelInfo(t *testing.T) {
+	m, err := NewModel(Config{Method: "anrl", Size: 256, Width: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	i := m.Info()
+	// 4,390,909 parameters in 106 tensors: the count of the reference network, which
+	// TestStateMatchesPython checks name by name against an independent PyTorch model.
+	if i.NumParams != 4390909 || i.NumParamTensors != 106 || i.NumTensors != 154 {
+		t.Errorf("params %d in %d tensors (%d with buffers), want 4390909 in 106 (154)", i.NumParams, i.NumParamTensors, i.NumTensors)
+	}
+	if i.Method != "anrl" || i.Gate != "1layer" || i.Device != "cpu" || i.Size != 256 || i.Width != 1 ||
+		i.DType != safetensors.F32 || i.FeatureChannels != 384 || i.FeatureSize() != 32 {
+		t.Errorf("info %+v", i)
+	}
+}
+
+func TestNewModelErrors(t *testing.T) {
+	ok := Config{Method: "anrl", Size: 32, Width: 0.25}
+	cases := map[string]func(c *Config){
+		"size not a multiple of 8": func(c *Config) { c.Size = 36 },
+		"size below 32":            func(c *Config) { c.Size = 24 },
+		"negative size":            func(c *Config) { c.Size = -8 },
+		"zero width":               func(c *Config) { c.Width = 0 },
+		"NaN width":                func(c *Config) { c.Width = math.NaN() },
+		"unknown gate":             func(c *Config) { c.Gate = "3layer" },
+		"unknown method":           func(c *Config) { c.Method = "fghv2" },
+		"empty method":             func(c *Config) { c.Method = "" },
+		"integer dtype":            func(c *Config) { c.DType = safetensors.I64 },
+		"unknown dtype":            func(c *Config) { c.DType = "F8" },
+		"unknown device":           func(c *Config) { c.Device = "tpu" },
+		"absent cuda device":       func(c *Config) { c.Device = "cuda:97" },
+		"bad cuda index":           func(c *Config) { c.Device = "cuda:x" },
+	}
+	for name, mut := range cases {
+		c := ok
+		mut(&c)
+		m, err := NewModel(c)
+		if err == nil {
+			m.Close()
+			t.Errorf("%s: no error", name)
+			continue
+		}
+		if !errors.Is(err, ErrInvalidArgument) {
+			t.Errorf("%s: %v is not an invalid-argument error", name, err)
+		}
+	}
+}
+
+func TestForwardShapesAndDeterminism(t *testing.T) {
+	for _, gate := range []string{"1layer", "2layer", "clamp"} {
+		m := small(t, gate)
+		x := randInput(3, 40, 1)
+		a, err := m.Run(x, 3, 40, false)
+		if err != nil {
+			t.Fatal(gate, err)
+		}
+		c := m.Info().FeatureChannels
+		if len(a.Logits) != 6 || len(a.Depth) != 3*25 || len(a.Features) != 3*c*25 {
+			t.Fatalf("%s: output lengths %d %d %d", gate, len(a.Logits), len(a.Depth), len(a.Features))
+		}
+		b, err := m.Run(x, 3, 40, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !equal(a.Logits, b.Logits) || !equal(a.Depth, b.Depth) || !equal(a.Features, b.Features) {
+			t.Errorf("%s: two eval forwards differ", gate)
+		}
+		// Skipping outputs does not change the others.
+		part := &Output{Logits: make([]float32, 6)}
+		if err := m.Forward(x, 3, 40, false, part); err != nil || !equal(part.Logits, a.Logits) {
+			t.Errorf("%s: logits-only forward: %v", gate, err)
+		}
+	}
+}
+
+func equal(a, b []float32) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if math.Float32bits(a[i]) != math.Float32bits(b[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+func TestForwardErrors(t *testing.T) {
+	m := small(t, "1layer")
+	x := randInput(2, 32, 2)
+	nan := append([]float32(nil), x...)
+	nan[77] = float32(math.NaN())
+	inf := append([]float32(nil), x...)
+	inf[5] = float32(math.Inf(-1))
+	cases := []struct {
+		name string
+		err  error
+		call func() error
+	}{
+		{"short input", ErrInvalidArgument, func() error { _, err := m.Run(x[:len(x)-1], 2, 32, false); return err }},
+		{"S not a multiple of 8", ErrInvalidArgument, func() error { _, err := m.Run(randInput(1, 36, 1), 1, 36, false); return err }},
+		{"S below 32", ErrInvalidArgument, func() error { _, err := m.Run(randInput(1, 24, 1), 1, 24, false); return err }},
+		{"zero batch", ErrInvalidArgument, func() error { _, err := m.Run(nil, 0, 32, false); return err }},
+		{"N=1 in train mode", ErrInvalidArgument, func() error { _, err := m.Run(x[:len(x)/2], 1, 32, true); return err }},
+		{"NaN input", ErrNonFinite, func() error { _, err := m.Run(nan, 2, 32, false); return err }},
+		{"Inf input", ErrNonFinite, func() error { _, err := m.Run(inf, 2, 32, true); return err }},
+		{"nil output", ErrInvalidArgument, func() error { return m.Forward(x, 2, 32, false, nil) }},
+		{"short logits buffer", ErrInvalidArgument, func() error {
+			return m.Forward(x, 2, 32, false, &Output{Logits: make([]float32, 3)})
+		}},
+		{"long depth buffer", ErrInvalidArgument, func() error {
+			return m.Forward(x, 2, 32, false, &Output{Depth: make([]float32, 2*16+1)})
+		}},
+	}
+	for _, c := range cases {
+		if err := c.call(); !errors.Is(err, c.err) {
+			t.Errorf("%s: got %v, want %v", c.name, err, c.err)
+		}
+	}
+	// A training-mode forward on the NaN batch must not have touched the running statistics.
+	before, _ := m.Export()
+	m.Run(nan, 2, 32, true)
+	after, _ := m.Export()
+	for i := range before {
+		if string(before[i].Data) != string(after[i].Data) {
+			t.Errorf("%s changed by a rejected forward", before[i].Name)
+		}
+	}
+}
+
+func TestClosedAndNilHandles(t *testing.T) {
+	m, err := NewModel(Config{Method: "anrl", Size: 32, Width: 0.25})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, _ := m.Export()
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Close(); err != nil { // idempotent
+		t.Fatal(err)
+	}
+	var nilModel *Model
+	for name, mm := range map[string]*Model{"closed": m, "nil": nilModel} {
+		if _, err := mm.Run(randInput(2, 32, 1), 2, 32, false); !errors.Is(err, ErrClosed) {
+			t.Errorf("%s model forward: %v", name, err)
+		}
+		if _, err := mm.Export(); !errors.Is(err, ErrClosed) {
+			t.Errorf("%s model export: %v", name, err)
+		}
+		if err := mm.Import(st); !errors.Is(err, ErrClosed) {
+			t.Errorf("%s model import: %v", name, err)
+		}
+		if err := mm.Close(); err != nil {
+			t.Errorf("%s model close: %v", name, err)
+		}
+	}
+}
+
+func TestExportImportRoundTrip(t *testing.T) {
+	a := small(t, "2layer")
+	b, err := NewModel(Config{Method: "anrl", Size: 32, Width: 0.25, Gate: "2layer", Seed: 99})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	x := randInput(2, 32, 3)
+	ya, _ := a.Run(x, 2, 32, false)
+	yb, _ := b.Run(x, 2, 32, false)
+	if equal(ya.Logits, yb.Logits) {
+		t.Fatal("different seeds gave identical outputs")
+	}
+	st, err := a.State()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var params int64
+	for _, s := range st {
+		if s.IsParam {
+			params += s.Numel()
+		}
+		if strings.HasSuffix(s.Name, "num_batches_tracked") && (s.DType != safetensors.I64 || len(s.Shape) != 0) {
+			t.Errorf("%s: %s %v, want a 0-d I64", s.Name, s.DType, s.Shape)
+		}
+	}
+	if params != a.Info().NumParams || int64(len(st)) != a.Info().NumTensors {
+		t.Errorf("state has %d params in %d tensors, info says %d in %d", params, len(st), a.Info().NumParams, a.Info().NumTensors)
+	}
+	ts, _ := a.Export()
+	if err := b.Import(ts); err != nil {
+		t.Fatal(err)
+	}
+	yb, _ = b.Run(x, 2, 32, false)
+	if !equal(ya.Logits, yb.Logits) || !equal(ya.Depth, yb.Depth) || !equal(ya.Features, yb.Features) {
+		t.Error("imported model gives other outputs")
+	}
+}
+
+func TestImportF64Converts(t *testing.T) {
+	a := small(t, "clamp")
+	ts, _ := a.Export()
+	for i := range ts {
+		if ts[i].DType != safetensors.F32 {
+			continue
+		}
+		v, _ := ts[i].Float64()
+		ts[i] = safetensors.FromFloat64(ts[i].Name, ts[i].Shape, v)
+	}
+	b, _ := NewModel(Config{Method: "anrl", Size: 32, Width: 0.25, Gate: "clamp", Seed: 5})
+	defer b.Close()
+	if err := b.Import(ts); err != nil {
+		t.Fatal(err)
+	}
+	x := randInput(2, 32, 4)
+	ya, _ := a.Run(x, 2, 32, false)
+	yb, _ := b.Run(x, 2, 32, false)
+	if !equal(ya.Logits, yb.Logits) {
+		t.Error("F64 state gave other outputs")
+	}
+}
+
+func TestImportErrorsListEverything(t *testing.T) {
+	m := small(t, "1layer")
+	good, _ := m.Export()
+	x := randInput(2, 32, 5)
+	y0, _ := m.Run(x, 2, 32, false)
+
+	bad := append([]safetensors.Tensor(nil), good...)
+	var kept []safetensors.Tensor
+	for _, t := range bad {
+		if t.Name == "Classifier.fc.bias" || t.Name == "DepthEstmator.conv_block1.BN.running_var" {
+			continue // missing
+		}
+		kept = append(kept, t)
+	}
+	for i := range kept {
+		switch kept[i].Name {
+		case "FeatExtractor.inc.conv.weight": // mis-shaped
+			kept[i] = safetensors.FromFloat32(kept[i].Name, []int64{16, 6, 3}, make([]float32, 16*18))
+		case "Classifier.fc.weight": // wrong dtype
+			v := make([]int64, kept[i].Numel())
+			kept[i] = safetensors.FromInt64(kept[i].Name, kept[i].Shape, v)
+		case "FeatExtractor.inc.BN.num_batches_tracked": // a float counter
+			kept[i] = safetensors.FromFloat32(kept[i].Name, nil, []float32{3})
+		}
+	}
+	kept = append(kept, safetensors.FromFloat32("FeatExtractor.extra.weight", []int64{2}, []float32{1, 2}))
+	kept = append(kept, kept[3]) // duplicate
+	err := m.Import(kept)
+	if !errors.Is(err, ErrInvalidArgument) {
+		t.Fatalf("import of a broken state: %v", err)
+	}
+	for _, want := range []string{"2 missing", "Classifier.fc.bias", "DepthEstmator.conv_block1.BN.running_var",
+		"1 unexpected", "FeatExtractor.extra.weight", "1 duplicate", kept[3].Name,
+		"1 mis-shaped", "FeatExtractor.inc.conv.weight [16, 6, 3] (want [16, 6, 3, 3])",
+		"2 wrong dtype", "Classifier.fc.weight I64 (want F32)", "FeatExtractor.inc.BN.num_batches_tracked F32 (want I64)"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q:\n%v", want, err)
+		}
+	}
+	y1, _ := m.Run(x, 2, 32, false)
+	if !equal(y0.Logits, y1.Logits) {
+		t.Error("a failed import changed the model")
+	}
+	// Bytes that do not match the shape are caught before crossing into C.
+	short := append([]safetensors.Tensor(nil), good...)
+	short[0].Data = short[0].Data[:4]
+	if err := m.Import(short); !errors.Is(err, ErrInvalidArgument) {
+		t.Errorf("short data: %v", err)
+	}
+	u16 := append([]safetensors.Tensor(nil), good...)
+	u16[0] = safetensors.Tensor{Name: u16[0].Name, DType: safetensors.F16, Shape: []int64{1}, Data: []byte{0, 0}}
+	if err := m.Import(u16); !errors.Is(err, ErrInvalidArgument) {
+		t.Errorf("F16 tensor: %v", err)
+	}
+}
+
+func TestTrainForwardUpdatesRunningStats(t *testing.T) {
+	m := small(t, "1layer")
+	x := randInput(4, 32, 6)
+	before, _ := m.Export()
+	train, err := m.Run(x, 4, 32, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	after, _ := m.Export()
+	eval, _ := m.Run(x, 4, 32, false)
+	if equal(train.Logits, eval.Logits) {
+		t.Error("train and eval forwards agree; batch statistics unused?")
+	}
+	for i := range before {
+		n := before[i].Name
+		changed := string(before[i].Data) != string(after[i].Data)
+		switch {
+		case strings.HasSuffix(n, "num_batches_tracked"):
+			v0, _ := before[i].Int64()
+			v1, _ := after[i].Int64()
+			if v1[0] != v0[0]+1 {
+				t.Errorf("%s: %d -> %d", n, v0[0], v1[0])
+			}
+		case strings.HasSuffix(n, "running_mean"), strings.HasSuffix(n, "running_var"):
+			if !changed {
+				t.Errorf("%s unchanged by a training-mode forward", n)
+			}
+		default:
+			if changed {
+				t.Errorf("parameter %s changed by a forward", n)
+			}
+		}
+	}
+}
+
+// Eval-mode forwards from many goroutines while another goroutine closes the model: every
+// call either succeeds with the right numbers or reports ErrClosed; nothing crashes.
+func TestConcurrentForwardAndClose(t *testing.T) {
+	m, err := NewModel(Config{Method: "anrl", Size: 32, Width: 0.25, Seed: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := randInput(2, 32, 7)
+	want, err := m.Run(x, 2, 32, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The train-mode forward below moves the running statistics: eval outputs after it
+	// are those of a twin that took the same step.
+	twin, _ := NewModel(Config{Method: "anrl", Size: 32, Width: 0.25, Seed: 3})
+	defer twin.Close()
+	twin.Run(x, 2, 32, true)
+	want2, err := twin.Run(x, 2, 32, false)
+	if err != nil || equal(want.Logits, want2.Logits) {
+		t.Fatalf("twin: %v", err)
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	ok, closed := 0, 0
+	for g := 0; g < 6; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 4; i++ {
+				y, err := m.Run(x, 2, 32, false)
+				mu.Lock()
+				switch {
+				case err == nil && (equal(y.Logits, want.Logits) || equal(y.Logits, want2.Logits)):
+					ok++
+				case errors.Is(err, ErrClosed):
+					closed++
+				default:
+					t.Errorf("concurrent forward: %v", err)
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		m.Run(x, 2, 32, true) // a train-mode forward serialises with the eval ones
+		m.Close()
+	}()
+	wg.Wait()
+	if ok+closed != 24 {
+		t.Errorf("%d ok + %d closed != 24 calls", ok, closed)
+	}
+	if _, err := m.Run(x, 2, 32, false); !errors.Is(err, ErrClosed) {
+		t.Errorf("forward after close: %v", err)
+	}
+}
+
+func TestInitStatistics(t *testing.T) {
+	m, err := NewModel(Config{Method: "anrl", Size: 32, Width: 1, Gate: "clamp", Seed: 11})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	ts, _ := m.Export()
+	for i := range ts {
+		tt := &ts[i]
+		n := tt.Name
+		if tt.DType == safetensors.I64 {
+			v, _ := tt.Int64()
+			if v[0] != 0 {
+				t.Errorf("%s = %d", n, v[0])
+			}
+			continue
+		}
+		v, _ := tt.Float64()
+		switch {
+		case len(tt.Shape) == 4 || n == "Classifier.fc.weight": // Kaiming normal, fan_in
+			fanIn := float64(tt.Numel() / tt.Shape[0])
+			mean, std := meanStd(v)
+			want := math.Sqrt(2 / fanIn)
+			if len(v) > 1000 && (math.Abs(std/want-1) > 0.1 || math.Abs(mean) > 4*want/math.Sqrt(float64(len(v)))) {
+				t.Errorf("%s: mean %.4g std %.4g, want 0 and %.4g", n, mean, std, want)
+			}
+		case strings.HasSuffix(n, "conv.bias"):
+			w, _ := findTensor(ts, strings.TrimSuffix(n, "bias")+"weight")
+			bound := 1 / math.Sqrt(float64(w.Numel()/w.Shape[0]))
+			if lo, hi := minMax(v); lo < -bound || hi > bound || (len(v) > 8 && hi-lo < bound) {
+				t.Errorf("%s in [%g, %g], want U(-%g, %g)", n, lo, hi, bound, bound)
+			}
+		case strings.HasSuffix(n, "gate_weight"):
+			if lo, hi := minMax(v); lo != 0.5 || hi != 0.5 {
+				t.Errorf("%s in [%g, %g], want 0.5", n, lo, hi)
+			}
+		case strings.HasSuffix(n, "BN.weight"), strings.HasSuffix(n, "IN.weight"), strings.HasSuffix(n, "running_var"):
+			if lo, hi := minMax(v); lo != 1 || hi != 1 {
+				t.Errorf("%s in [%g, %g], want ones", n, lo, hi)
+			}
+		default: // norm biases, running means, the fc bias, the unused gate bias
+			if lo, hi := minMax(v); lo != 0 || hi != 0 {
+				t.Errorf("%s in [%g, %g], want zeros", n, lo, hi)
+			}
+		}
+	}
+	// The linear gate nets of the other variants: U(-1/sqrt(fan_in), 1/sqrt(fan_in)).
+	for _, gate := range []string{"1layer", "2layer"} {
+		m := small(t, gate)
+		ts, _ := m.Export()
+		seen := 0
+		for i := range ts {
+			if !strings.Contains(ts[i].Name, "AttentionNet") {
+				continue
+			}
+			seen++
+			v, _ := ts[i].Float64()
+			fanIn := ts[i].Shape[len(ts[i].Shape)-1]
+			if len(ts[i].Shape) == 1 { // a bias: its weight's fan_in
+				w, _ := findTensor(ts, strings.TrimSuffix(ts[i].Name, "bias")+"weight")
+				fanIn = w.Shape[1]
+			}
+			bound := 1 / math.Sqrt(float64(fanIn))
+			if lo, hi := minMax(v); lo < -bound || hi > bound || (len(v) > 8 && hi-lo < bound) {
+				t.Errorf("%s in [%g, %g], want U(-%g, %g)", ts[i].Name, lo, hi, bound, bound)
+			}
+		}
+		if seen == 0 {
+			t.Errorf("%s: no AttentionNet tensors", gate)
+		}
+	}
+}
+
+func findTensor(ts []safetensors.Tensor, name string) (*safetensors.Tensor, bool) {
+	for i := range ts {
+		if ts[i].Name == name {
+			return &ts[i], true
+		}
+	}
+	return nil, false
+}
+
+func meanStd(v []float64) (float64, float64) {
+	var s, s2 float64
+	for _, x := range v {
+		s += x
+	}
+	mean := s / float64(len(v))
+	for _, x := range v {
+		s2 += (x - mean) * (x - mean)
+	}
+	return mean, math.Sqrt(s2 / float64(len(v)))
+}
+
+func minMax(v []float64) (float64, float64) {
+	lo, hi := math.Inf(1), math.Inf(-1)
+	for _, x := range v {
+		lo, hi = math.Min(lo, x), math.Max(hi, x)
+	}
+	return lo, hi
+}
+
+func benchForward(b *testing.B, s int) {
+	m, err := NewModel(Config{Method: "anrl", Size: s, Width: 1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer m.Close()
+	const n = 8
+	x := randInput(n, s, 1)
+	out := &Output{Logits: make([]float32, 2*n)}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if err := m.Forward(x, n, s, false, out); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N*n)/b.Elapsed().Seconds(), "images/s")
+}
+
+func BenchmarkForwardS64(b *testing.B)  { benchForward(b, 64) }
+func BenchmarkForwardS256(b *testing.B) { benchForward(b, 256) }
+
+// A double-precision model with the same weights agrees with the float one.
+func TestF64Model(t *testing.T) {
+	a := small(t, "2layer")
+	b, err := NewModel(Config{Method: "anrl", Size: 32, Width: 0.25, Gate: "2layer", DType: safetensors.F64})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if b.Info().DType != safetensors.F64 {
+		t.Fatalf("dtype %s", b.Info().DType)
+	}
+	ts, _ := a.Export()
+	if err := b.Import(ts); err != nil {
+		t.Fatal(err)
+	}
+	st, _ := b.Export()
+	if st[0].DType != safetensors.F64 {
+		t.Errorf("F64 model exports %s", st[0].DType)
+	}
+	x := randInput(2, 32, 8)
+	ya, _ := a.Run(x, 2, 32, false)
+	yb, err := b.Run(x, 2, 32, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range ya.Features {
+		if d := math.Abs(float64(ya.Features[i] - yb.Features[i])); d > 1e-4*math.Max(1, math.Abs(float64(yb.Features[i]))) {
+			t.Fatalf("feature %d: F32 %g vs F64 %g", i, ya.Features[i], yb.Features[i])
+		}
+	}
+}
+
+// On a machine with CUDA the network runs there and agrees with the CPU.
+func TestCUDAForward(t *testing.T) {
+	v, err := Version()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !v.CUDAAvailable {
+		t.Skipf("no CUDA device visible to libtorch %s", v.Torch)
+	}
+	cpu := small(t, "1layer")
+	gpu, err := NewModel(Config{Method: "anrl", Size: 32, Width: 0.25, Device: "cuda"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer gpu.Close()
+	ts, _ := cpu.Export()
+	if err := gpu.Import(ts); err != nil {
+		t.Fatal(err)
+	}
+	x := randInput(4, 32, 9)
+	for _, train := range []bool{false, true} {
+		yc, err := cpu.Run(x, 4, 32, train)
+		if err != nil {
+			t.Fatal(err)
+		}
+		yg, err := gpu.Run(x, 4, 32, train)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range yc.Logits {
+			if math.Abs(float64(yc.Logits[i]-yg.Logits[i])) > 1e-3 {
+				t.Errorf("train=%v logit %d: cpu %g cuda %g", train, i, yc.Logits[i], yg.Logits[i])
+			}
+		}
+	}
+}

@@ -1,0 +1,216 @@
+package train
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+
+	"github.com/fasgo/fasgo/go/internal/config"
+	"github.com/fasgo/fasgo/go/internal/model"
+	"github.com/fasgo/fasgo/go/internal/runinfo"
+	"github.com/fasgo/fasgo/go/internal/safetensors"
+	"github.com/fasgo/fasgo/go/internal/synth"
+)
+
+var (
+	dataOnce sync.Once
+	dataDir  string
+	dataErr  error
+)
+
+// tinyData generates a small synthetic benchmark once for all tests of the package.
+func tinyData(t *testing.T) string {
+	t.Helper()
+	dataOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "fas-train-test-")
+		if err != nil {
+			dataErr = err
+			return
+		}
+		dataDir = filepath.Join(dir, "synth")
+		o := synth.Options{Domains: 3, Subjects: 10, VideosPerSubject: 2, Frames: 2, Size: 32, Seed: 7}
+		_, dataErr = synth.Write(context.Background(), dataDir, o, false, nil)
+	})
+	if dataErr != nil {
+		t.Fatalf("generating the synthetic data: %v", dataErr)
+	}
+	return dataDir
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if dataDir != "" {
+		os.RemoveAll(filepath.Dir(dataDir))
+	}
+	os.Exit(code)
+}
+
+// tinyConfig trains on two synthetic domains and tests on the third, at a size that
+// runs in seconds.
+func tinyConfig(t *testing.T, runDir, name string, epochs int) *config.Config {
+	t.Helper()
+	data := tinyData(t)
+	sets := []string{
+		"run.dir=" + runDir, "run.name=" + name, "run.threads=2",
+		fmt.Sprintf("train.epochs=%d", epochs), "train.batch_size=2", "train.metasize=1",
+		"transform.image_size=32", "model.params.width=0.125",
+		"optimizer.params.lr=0.002", "val.batch_size=16", "test.batch_size=16",
+	}
+	cfg, err := config.Load(filepath.Join(data, "configs", synth.ProtocolName(2)+".yaml"), sets, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+type stepLine struct {
+	Step int64   `json:"step"`
+	Loss float64 `json:"loss"`
+}
+
+func readSteps(t *testing.T, runDir string) []stepLine {
+	t.Helper()
+	f, err := os.Open(filepath.Join(runDir, "metrics", "steps.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var out []stepLine
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		var l stepLine
+		if err := json.Unmarshal(sc.Bytes(), &l); err != nil {
+			t.Fatalf("steps.jsonl: %v", err)
+		}
+		out = append(out, l)
+	}
+	return out
+}
+
+func mean(ls []stepLine) float64 {
+	var s float64
+	for _, l := range ls {
+		s += l.Loss
+	}
+	return s / float64(len(ls))
+}
+
+func TestTrainEndToEnd(t *testing.T) {
+	runs := t.TempDir()
+	cfg := tinyConfig(t, runs, "e2e", 3)
+	res, err := Run(context.Background(), cfg, Options{Quiet: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Interrupted || res.Eval == nil {
+		t.Fatalf("run did not finish: %+v", res)
+	}
+	steps := readSteps(t, res.RunDir)
+	if int64(len(steps)) != res.Steps || res.Steps == 0 {
+		t.Fatalf("steps.jsonl has %d lines for %d steps", len(steps), res.Steps)
+	}
+	k := len(steps) / 4
+	first, last := mean(steps[:k]), mean(steps[len(steps)-k:])
+	if !(last < 0.8*first) {
+		t.Errorf("training loss did not fall: first quarter %.4f, last quarter %.4f", first, last)
+	}
+	// The best checkpoint's files are complete and load.
+	_, ck, ok, err := runinfo.ReadBest(filepath.Join(res.RunDir, "ckpt"))
+	if err != nil || !ok {
+		t.Fatalf("no best checkpoint: %v", err)
+	}
+	m, meta, err := model.Load(filepath.Join(ck.Dir, WeightsFile), model.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Close()
+	if meta.Size != 32 || meta.Width != 0.125 {
+		t.Errorf("checkpoint describes size %d width %g, want 32 and 0.125", meta.Size, meta.Width)
+	}
+	state, err := safetensors.Read(filepath.Join(ck.Dir, StateFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := state.Get("state.step"); !ok {
+		t.Error("training state lacks state.step")
+	}
+	for _, f := range []string{"config.yaml", "versions.json", "log.jsonl", "metrics/epochs.jsonl", "eval/metrics.json", "eval/roc.png"} {
+		if _, err := os.Stat(filepath.Join(res.RunDir, f)); err != nil {
+			t.Errorf("run directory lacks %s: %v", f, err)
+		}
+	}
+	if a := res.Eval.Test.AUC; a < 0 || a > 1 {
+		t.Errorf("test AUC %v out of range", a)
+	}
+}
+
+// finalWeights reads the weights of the newest checkpoint of a run.
+func finalWeights(t *testing.T, runDir string) *safetensors.File {
+	t.Helper()
+	c, ok, err := runinfo.LatestCheckpoint(filepath.Join(runDir, "ckpt"))
+	if err != nil || !ok {
+		t.Fatalf("no checkpoint in %s: %v", runDir, err)
+	}
+	f, err := safetensors.Read(filepath.Join(c.Dir, WeightsFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+// A run stopped mid-epoch and resumed ends with exactly the weights of an uninterrupted run.
+func TestResumeIsBitForBit(t *testing.T) {
+	runs := t.TempDir()
+	full, err := Run(context.Background(), tinyConfig(t, runs, "full", 2), Options{Quiet: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stopAt := full.Steps/2 + 1 // inside the second epoch for an even split
+	ctx, cancel := context.WithCancel(context.Background())
+	part, err := Run(ctx, tinyConfig(t, runs, "split", 2), Options{Quiet: true,
+		AfterStep: func(s int64) {
+			if s == stopAt {
+				cancel()
+			}
+		}})
+	cancel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !part.Interrupted || part.Steps != stopAt {
+		t.Fatalf("interrupted run: interrupted=%v after %d steps, want a stop after %d", part.Interrupted, part.Steps, stopAt)
+	}
+	rest, err := Run(context.Background(), tinyConfig(t, runs, "split", 2), Options{Quiet: true, Resume: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rest.Steps != full.Steps {
+		t.Fatalf("resumed run ended after %d steps, the full one after %d", rest.Steps, full.Steps)
+	}
+	a, b := finalWeights(t, full.RunDir), finalWeights(t, rest.RunDir)
+	for _, ta := range a.Tensors {
+		tb, ok := b.Get(ta.Name)
+		if !ok || string(ta.Data) != string(tb.Data) {
+			t.Fatalf("tensor %s differs between the uninterrupted and the resumed run", ta.Name)
+		}
+	}
+	sa, sb := readSteps(t, full.RunDir), readSteps(t, rest.RunDir)
+	for i := range sa {
+		if sa[i] != sb[i] {
+			t.Fatalf("step %d: loss %v uninterrupted, %v stopped and resumed", sa[i].Step, sa[i].Loss, sb[i].Loss)
+		}
+	}
+}
+
+func TestResumeWithoutCheckpointFails(t *testing.T) {
+	runs := t.TempDir()
+	_, err := Run(context.Background(), tinyConfig(t, runs, "none", 1), Options{Quiet: true, Resume: true})
+	if err == nil {
+		t.Fatal("resuming a run that has no checkpoint succeeded")
+	}
+}
