@@ -24,14 +24,18 @@ void copy_str(char* dst, size_t cap, const std::string& src) {
   std::snprintf(dst, cap, "%s", src.c_str());
 }
 
-// Copies a CPU float tensor of exactly n elements into caller memory.
-void copy_out(const at::Tensor& t, float* dst, int64_t n, const char* what) {
-  if (!dst) return;
-  at::Tensor c = t.detach().to(at::kCPU, at::kFloat).contiguous();
-  if (c.numel() != n)
-    throw std::logic_error(std::string(what) + ": network produced " + std::to_string(c.numel()) +
-                           " values, expected " + std::to_string(n));
-  std::memcpy(dst, c.data_ptr<float>(), static_cast<size_t>(n) * sizeof(float));
+// The borrowed input x as a tensor on the model's device and dtype, checked.
+at::Tensor input(const fas_model* m, const float* x, int64_t n, int64_t s, bool train) {
+  fas::check_not_null(x, "input");
+  if (n < 1) throw std::invalid_argument("batch size " + std::to_string(n) + " must be >= 1");
+  if (s < 32 || s % 8 != 0 || s > (int64_t{1} << 16))
+    throw std::invalid_argument("input size " + std::to_string(s) + " must be a multiple of 8 and at least 32");
+  if (train && n < 2)
+    throw std::invalid_argument("a training-mode forward needs at least 2 samples (batch statistics of one "
+                                "sample are degenerate)");
+  at::Tensor xt = at::from_blob(const_cast<float*>(x), {n, 6, s, s}, at::kFloat);
+  fas::check_finite(xt, "input");
+  return xt.to(m->method->store().options().requires_grad(false));
 }
 
 }  // namespace
@@ -55,6 +59,9 @@ fas_status* fas_version(fas_version_info* out) {
     out->cuda_available = at::hasCUDA() && at::getNumGPUs() > 0;
     out->cuda_device_count = at::hasCUDA() ? static_cast<int>(at::getNumGPUs()) : 0;
     out->num_threads = at::get_num_threads();
+    std::string methods;
+    for (const auto& n : fas::method_names()) methods += (methods.empty() ? "" : ",") + n;
+    copy_str(out->methods, sizeof(out->methods), methods);
   });
 }
 
@@ -93,29 +100,29 @@ fas_status* fas_tensor_list_get(const fas_tensor_list* l, int64_t i, fas_tensor_
 
 void fas_tensor_list_free(fas_tensor_list* l) { delete l; }
 
+int fas_abi_version(void) { return FAS_ABI_VERSION; }
+
 fas_status* fas_model_new(const fas_model_config* cfg, fas_model** out) {
   return fas::guard([&] {
     fas::check_not_null(out, "output model pointer");
     *out = nullptr;
     fas::check_not_null(cfg, "model config");
-    const std::string method = cfg->method ? cfg->method : "";
-    if (method != "anrl")
-      throw std::invalid_argument("unknown method \"" + method + "\" (this shim builds: anrl)");
-    fas::NetConfig nc;
-    nc.size = cfg->size;
-    nc.width = cfg->width;
-    nc.gate = fas::parse_gate(cfg->gate ? cfg->gate : "1layer");
+    if (cfg->threads < 0) throw std::invalid_argument("model threads " + std::to_string(cfg->threads) + " must be >= 0");
+    fas::apply_threads(cfg->threads);
     if (cfg->dtype != FAS_F32 && cfg->dtype != FAS_F64)
       throw std::invalid_argument(std::string("model dtype ") + fas::dtype_name(cfg->dtype) +
                                   " unsupported (want F32 or F64)");
     const c10::Device dev = fas::parse_device(cfg->device);
-    auto opts = at::TensorOptions().dtype(fas::to_scalar_type(cfg->dtype)).device(dev);
+    fas::ModelSpec spec;
+    spec.size = cfg->size;
+    spec.options = at::TensorOptions().dtype(fas::to_scalar_type(cfg->dtype)).device(dev);
+    spec.seed = cfg->seed;
     auto m = std::make_unique<fas_model>();
-    m->net = std::make_shared<fas::AnrlNet>(nc, opts);
-    m->net->init(cfg->seed);
+    m->method = fas::make_method(cfg->method ? cfg->method : "", spec,
+                                 fas::to_settings(cfg->settings, cfg->num_settings, "model settings"));
     m->mu = std::make_shared<std::shared_mutex>();
     m->device = dev;
-    m->method = method;
+    m->threads = cfg->threads;
     *out = m.release();
   });
 }
@@ -127,21 +134,44 @@ fas_status* fas_model_get_info(fas_model* m, fas_model_info* out) {
     fas::check_model(m);
     fas::check_not_null(out, "model info");
     auto lock = fas::read_lock(m);
-    const fas::AnrlNet& net = *m->net;
+    fas::Method& me = *m->method;
     std::memset(out, 0, sizeof(*out));
-    copy_str(out->method, sizeof(out->method), m->method);
-    copy_str(out->gate, sizeof(out->gate), fas::gate_name(net.config().gate));
+    copy_str(out->method, sizeof(out->method), me.name());
     copy_str(out->device, sizeof(out->device), m->device.str());
-    out->size = net.config().size;
-    out->width = net.config().width;
-    out->dtype = fas::from_scalar_type(net.options().dtype().toScalarType());
-    out->feature_channels = net.feature_channels();
-    for (const auto& e : net.entries()) {
+    out->size = me.size();
+    out->dtype = fas::from_scalar_type(me.store().options().dtype().toScalarType());
+    for (const auto& e : me.store().entries()) {
       ++out->num_tensors;
       if (!e.is_param) continue;
       ++out->num_param_tensors;
       out->num_params += e.value.numel();
     }
+    out->num_settings = static_cast<int64_t>(me.settings().size());
+    out->num_outputs = static_cast<int64_t>(me.output_names().size());
+  });
+}
+
+fas_status* fas_model_get_setting(fas_model* m, int64_t i, fas_setting_info* out) {
+  return fas::guard([&] {
+    fas::check_model(m);
+    fas::check_not_null(out, "setting info");
+    const fas::Settings s = m->method->settings();
+    if (i < 0 || i >= static_cast<int64_t>(s.size()))
+      throw std::out_of_range("setting index " + std::to_string(i) + " outside " + std::to_string(s.size()));
+    std::memset(out, 0, sizeof(*out));
+    fas::copy_name(out->key, sizeof(out->key), s[i].first, "setting key");
+    fas::copy_name(out->value, sizeof(out->value), s[i].second, "setting value");
+  });
+}
+
+fas_status* fas_model_get_output_name(fas_model* m, int64_t i, char name[FAS_MAX_NAME]) {
+  return fas::guard([&] {
+    fas::check_model(m);
+    fas::check_not_null(name, "output name buffer");
+    const std::vector<std::string> names = m->method->output_names();
+    if (i < 0 || i >= static_cast<int64_t>(names.size()))
+      throw std::out_of_range("output index " + std::to_string(i) + " outside " + std::to_string(names.size()));
+    fas::copy_name(name, FAS_MAX_NAME, names[i], "output name");
   });
 }
 
@@ -153,7 +183,7 @@ fas_status* fas_model_export(fas_model* m, fas_tensor_list** out) {
     auto l = std::make_unique<fas_tensor_list>();
     {
       auto lock = fas::write_lock(m);  // a consistent snapshot while training may run
-      fas::export_state(*m->net, l.get());
+      fas::export_state(m->method->store(), l.get());
     }
     *out = l.release();
   });
@@ -164,41 +194,57 @@ fas_status* fas_model_import(fas_model* m, const fas_tensor_view* ts, int64_t n)
     fas::check_model(m);
     auto named = fas::from_views(ts, n);
     auto lock = fas::write_lock(m);
-    fas::import_state(*m->net, named);
+    fas::import_state(m->method->store(), named, fas::describe(*m->method));
   });
 }
 
 fas_status* fas_model_forward(fas_model* m, const float* x, int64_t n, int64_t s, int train,
-                              float* logits, float* depth, float* features) {
+                              const char* const* names, int64_t num_names, fas_tensor_list** out) {
   return fas::guard([&] {
     fas::check_model(m);
-    fas::check_not_null(x, "input");
-    if (n < 1) throw std::invalid_argument("batch size " + std::to_string(n) + " must be >= 1");
-    if (s < 32 || s % 8 != 0 || s > (int64_t{1} << 16))
-      throw std::invalid_argument("input size " + std::to_string(s) +
-                                  " must be a multiple of 8 and at least 32");
-    if (train && n < 2)
-      throw std::invalid_argument("a training-mode forward needs at least 2 samples (batch "
-                                  "statistics of one sample are degenerate)");
+    fas::check_not_null(out, "output list pointer");
+    *out = nullptr;
+    if (num_names < 0 || (num_names > 0 && !names)) throw std::invalid_argument("output names: bad array");
+    std::vector<std::string> want;
+    for (int64_t i = 0; i < num_names; ++i) {
+      fas::check_not_null(names[i], "output name");
+      want.emplace_back(names[i]);
+    }
     at::NoGradGuard no_grad;
-    fas::AnrlNet& net = *m->net;
-    at::Tensor xt = at::from_blob(const_cast<float*>(x), {n, 6, s, s}, at::kFloat);
-    fas::check_finite(xt, "input");
-    xt = xt.to(net.options().requires_grad(false));
-    fas::NetOutput o;
+    at::Tensor xt = input(m, x, n, s, train != 0);
+    fas::NamedTensors o;
     if (train) {
       auto lock = fas::write_lock(m);
-      o = net.forward(xt, true);
+      o = m->method->forward(xt, true, want);
     } else {
       auto lock = fas::read_lock(m);
-      o = net.forward(xt, false);
+      o = m->method->forward(xt, false, want);
     }
-    const int64_t F = s / 8, C = net.feature_channels();
-    fas::check_finite(o.logits, "forward output logits (are the weights finite?)");
-    fas::check_finite(o.depth, "forward output depth (are the weights finite?)");
-    copy_out(o.logits, logits, n * 2, "logits");
-    copy_out(o.depth, depth, n * F * F, "depth");
-    copy_out(o.features, features, n * C * F * F, "features");
+    auto l = std::make_unique<fas_tensor_list>();
+    for (const auto& t : o) {
+      fas::check_finite(t.second, "forward output " + t.first + " (are the weights finite?)");
+      fas::list_add(l.get(), t.first, t.second.to(at::kFloat), false);
+    }
+    *out = l.release();
+  });
+}
+
+fas_status* fas_model_score(fas_model* m, const float* x, int64_t n, int64_t s, uint64_t seed, double* scores) {
+  return fas::guard([&] {
+    fas::check_model(m);
+    fas::check_not_null(scores, "scores");
+    at::NoGradGuard no_grad;
+    at::Tensor xt = input(m, x, n, s, false);
+    at::Tensor sc;
+    {
+      auto lock = fas::read_lock(m);
+      sc = m->method->score(xt, seed);
+    }
+    sc = sc.to(at::kCPU, at::kDouble).contiguous();
+    if (sc.dim() != 1 || sc.size(0) != n)
+      throw std::logic_error(m->method->name() + " scored " + c10::str(sc.sizes()) + " for " + std::to_string(n) + " inputs");
+    fas::check_finite(sc, "scores (are the weights finite?)");
+    std::memcpy(scores, sc.data_ptr<double>(), static_cast<size_t>(n) * sizeof(double));
   });
 }
 

@@ -46,7 +46,36 @@ void check_not_null(const void* p, const char* what) {
 
 void check_model(const fas_model* m) {
   if (!m) throw std::invalid_argument("model handle is NULL");
-  if (!m->net || !m->mu) throw std::invalid_argument("model handle holds no network");
+  if (!m->method || !m->mu) throw std::invalid_argument("model handle holds no network");
+  apply_threads(m->threads);
+}
+
+std::string describe(Method& m) {
+  std::string s = m.name() + " model (";
+  bool first = true;
+  for (const auto& kv : m.settings()) {
+    s += (first ? "" : ", ") + kv.first + " " + kv.second;
+    first = false;
+  }
+  return s + ")";
+}
+
+Settings to_settings(const fas_setting* s, int64_t n, const char* what) {
+  if (n < 0) throw std::invalid_argument(std::string(what) + ": negative settings count");
+  if (n > 0) check_not_null(s, what);
+  Settings out;
+  for (int64_t i = 0; i < n; ++i) {
+    if (!s[i].key || !*s[i].key) throw std::invalid_argument(std::string(what) + ": setting " + std::to_string(i) + " has no key");
+    if (!s[i].value) throw std::invalid_argument(std::string(what) + ": setting " + s[i].key + " has a NULL value");
+    out.emplace_back(s[i].key, s[i].value);
+  }
+  return out;
+}
+
+void copy_name(char* dst, size_t cap, const std::string& src, const char* what) {
+  if (src.size() >= cap)
+    throw std::invalid_argument(std::string(what) + " \"" + src + "\" longer than " + std::to_string(cap - 1) + " bytes");
+  std::memcpy(dst, src.c_str(), src.size() + 1);
 }
 
 at::ScalarType to_scalar_type(int dtype) {
@@ -156,11 +185,11 @@ void list_add(fas_tensor_list* l, const std::string& name, const at::Tensor& val
   l->items.push_back({name, v, is_param});
 }
 
-void export_state(const AnrlNet& net, fas_tensor_list* l, const std::string& prefix) {
+void export_state(const ParamStore& net, fas_tensor_list* l, const std::string& prefix) {
   for (const auto& e : net.entries()) list_add(l, prefix + e.name, e.value, e.is_param);
 }
 
-void import_state(AnrlNet& net, const std::vector<NamedTensor>& ts) {
+void import_state(ParamStore& net, const std::vector<NamedTensor>& ts, const std::string& what) {
   std::unordered_map<std::string, size_t> given;
   std::vector<std::string> dup, extra, shape, dtype, missing;
   for (size_t i = 0; i < ts.size(); ++i) {
@@ -186,10 +215,8 @@ void import_state(AnrlNet& net, const std::vector<NamedTensor>& ts) {
   for (const auto& e : net.entries())
     if (!given.count(e.name)) missing.push_back(e.name);
   if (!(dup.empty() && extra.empty() && shape.empty() && dtype.empty() && missing.empty())) {
-    const auto& c = net.config();
     std::ostringstream o;
-    o << "state does not fit the anrl network (width " << c.width << ", gate "
-      << gate_name(c.gate) << ")";
+    o << "state does not fit the " << what;
     auto section = [&](const char* title, const std::vector<std::string>& v) {
       if (v.empty()) return;
       o << "; " << v.size() << " " << title << ": ";
@@ -222,8 +249,10 @@ void request_threads(int n) {
   at::set_num_threads(n);
 }
 
-void apply_threads() {
-  const int n = g_threads.load();
+void apply_threads() { apply_threads(0); }
+
+void apply_threads(int n) {
+  if (n <= 0) n = g_threads.load();
   if (n > 0 && at::get_num_threads() != n) at::set_num_threads(n);
 }
 

@@ -24,22 +24,23 @@
 #include <vector>
 
 #include "fas/fas.h"
-#include "net.h"
+#include "method.h"
 
 struct fas_status {
   fas_code code;
   std::string message;
 };
 
-// The model handle. The network and its lock are shared so that a trainer can keep both
+// The model handle. The method and its lock are shared so that a trainer can keep both
 // alive after the model handle is freed (fas.h: "freeing the model handle first is safe").
-// Locking rule (fas.h): eval-mode forwards take a shared lock; every other call that reads or
-// writes the state (train-mode forward, import, export, trainer calls) takes the exclusive one.
+// Locking rule (fas.h): eval-mode forwards and scores take a shared lock; every other call
+// that reads or writes the state (train-mode forward, import, export, trainer calls) takes
+// the exclusive one.
 struct fas_model {
-  std::shared_ptr<fas::AnrlNet> net;
+  std::shared_ptr<fas::Method> method;
   std::shared_ptr<std::shared_mutex> mu;
   c10::Device device{c10::kCPU};
-  std::string method;  // "anrl"
+  int threads = 0;  // intra-op threads for this model's calls; 0 = the process's
 };
 
 struct fas_tensor_list {
@@ -68,6 +69,9 @@ fas_status* make_status(fas_code code, const std::string& message) noexcept;
 // point applies it to its calling thread (cheap when it already matches).
 void request_threads(int n);
 void apply_threads();
+// Applies a model's own thread count (n > 0), else the process's requested one, to the
+// calling thread. Every entry point that runs libtorch work calls it (check_model does).
+void apply_threads(int n);
 // The preallocated status make_status falls back to; fas_status_free must not delete it.
 fas_status* static_oom_status() noexcept;
 
@@ -78,7 +82,6 @@ fas_status* static_oom_status() noexcept;
 template <class F>
 fas_status* guard(F&& fn) noexcept {
   try {
-    apply_threads();
     fn();
     return nullptr;
   } catch (const NonFiniteError& e) {
@@ -106,7 +109,7 @@ fas_status* guard(F&& fn) noexcept {
 
 // Throws std::invalid_argument("<what> is NULL") when p is null.
 void check_not_null(const void* p, const char* what);
-// Throws std::invalid_argument when m is null or holds no network.
+// Throws std::invalid_argument when m is null or holds no network; applies its threads.
 void check_model(const fas_model* m);
 
 inline std::shared_lock<std::shared_mutex> read_lock(const fas_model* m) {
@@ -139,13 +142,19 @@ struct NamedTensor {
   at::Tensor value;  // may be borrowed (from_view)
 };
 
-// Appends the network's parameters and buffers, in state-dict order, named prefix + name.
-void export_state(const AnrlNet& net, fas_tensor_list* l, const std::string& prefix = "");
-// All-or-nothing replacement of the network's state (the caller holds the write lock).
-// Float tensors may come as F32 or F64 (converted to the net's dtype), counters as I64.
-// Every missing, extra, duplicate, mis-shaped or mistyped tensor is listed in one
-// std::invalid_argument; on error the network is unchanged.
-void import_state(AnrlNet& net, const std::vector<NamedTensor>& ts);
+// Appends the model's parameters and buffers, in state-dict order, named prefix + name.
+void export_state(const ParamStore& store, fas_tensor_list* l, const std::string& prefix = "");
+// All-or-nothing replacement of a model's state (the caller holds the write lock). Float
+// tensors may come as F32 or F64 (converted to the model's dtype), counters as I64. Every
+// missing, extra, duplicate, mis-shaped or mistyped tensor is listed in one
+// std::invalid_argument (what names the model); on error the state is unchanged.
+void import_state(ParamStore& store, const std::vector<NamedTensor>& ts, const std::string& what);
+// "anrl model (width 1, gate 1layer)"
+std::string describe(Method& m);
+// fas_setting array -> Settings (checks the pointers).
+Settings to_settings(const fas_setting* s, int64_t n, const char* what);
+// Copies src into dst[cap] or throws std::invalid_argument when it does not fit.
+void copy_name(char* dst, size_t cap, const std::string& src, const char* what);
 // from_view over n views (checks each, names them in errors).
 std::vector<NamedTensor> from_views(const fas_tensor_view* ts, int64_t n);
 

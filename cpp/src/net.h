@@ -1,20 +1,19 @@
-// The ANRL network (spec: shared/spec/anrl.md), written functionally: every parameter and
-// buffer is a named tensor in the reference's state-dict order, and forward() can take
-// replacement ("fast") weights for any of them, which the meta-learning step needs.
+// The ANRL network (docs/anrl.md, "Network"): the shared backbone with AdaNorm blocks, the
+// classifier and the depth head, written functionally: every parameter and buffer is a named
+// tensor in the reference's state-dict order, and forward() can take replacement ("fast")
+// weights for any of them, which the meta-learning step needs.
 #pragma once
 
 #include <ATen/ATen.h>
 
 #include <cstdint>
 #include <string>
-#include <unordered_map>
 #include <vector>
 
-namespace fas {
+#include "backbone.h"
+#include "params.h"
 
-enum class Gate { OneLayer, TwoLayer, Clamp };
-Gate parse_gate(const std::string& s);  // throws std::invalid_argument
-const char* gate_name(Gate g);
+namespace fas {
 
 struct NetConfig {
   int size = 256;      // input S, multiple of 8, >= 32 (the classifier pools F twice)
@@ -22,14 +21,20 @@ struct NetConfig {
   Gate gate = Gate::OneLayer;
 };
 void validate(const NetConfig& cfg);  // throws std::invalid_argument
+// Throws std::invalid_argument unless x is N x 6 x S x S with S a multiple of 8, >= 32 (and
+// N >= 2 for a training-mode forward).
+void check_input(const at::Tensor& x, bool train);
 
-struct Entry {
-  std::string name;
-  at::Tensor value;
-  bool is_param;
+// "Classifier.": three conv blocks (BatchNorm) C -> 128 -> 256 -> 512 (scaled) with 2x2
+// max-pools after the first two, global average pooling and "Classifier.fc" to 2 logits.
+class Classifier {
+ public:
+  Classifier(ParamStore& store, int in_channels, double width);
+  at::Tensor forward(const ParamStore& store, const at::Tensor& feat, bool train, const TensorMap* fast) const;
+
+ private:
+  std::vector<ConvBlock> blocks_;
 };
-
-using TensorMap = std::unordered_map<std::string, at::Tensor>;
 
 struct NetOutput {
   at::Tensor logits;    // N x 2
@@ -40,44 +45,38 @@ struct NetOutput {
 class AnrlNet {
  public:
   AnrlNet(const NetConfig& cfg, const at::TensorOptions& opts);
+  AnrlNet(const AnrlNet&) = delete;
+  AnrlNet& operator=(const AnrlNet&) = delete;
 
   // The spec's initialisation, from a CPU generator seeded with seed.
-  void init(uint64_t seed);
+  void init(uint64_t seed) { init_reference(store_, seed); }
 
   const NetConfig& config() const { return cfg_; }
-  std::vector<Entry>& entries() { return entries_; }
-  const std::vector<Entry>& entries() const { return entries_; }
-  bool has(const std::string& name) const { return index_.count(name) > 0; }
-  at::Tensor& get(const std::string& name);  // throws std::out_of_range naming it
-  std::vector<at::Tensor> parameters() const;
+  ParamStore& store() { return store_; }
+  const ParamStore& store() const { return store_; }
+  std::vector<Entry>& entries() { return store_.entries(); }
+  const std::vector<Entry>& entries() const { return store_.entries(); }
+  bool has(const std::string& name) const { return store_.has(name); }
+  at::Tensor& get(const std::string& name) { return store_.get(name); }
+  std::vector<at::Tensor> parameters() const { return store_.parameters(); }
   // Names of the parameters the meta step adapts: the FeatExtractor's gate networks.
-  std::vector<std::string> meta_param_names() const;
-  int feature_channels() const { return 3 * ch(128); }
-  at::TensorOptions options() const { return opts_; }
+  std::vector<std::string> meta_param_names() const { return backbone_.gate_param_names(store_); }
+  int feature_channels() const { return backbone_.channels(); }
+  at::TensorOptions options() const { return store_.options(); }
 
   // x: N x 6 x S x S. train: batch statistics and BN running-stat updates.
   // fast: replacement tensors by name (the rest come from the net's own state).
   NetOutput forward(const at::Tensor& x, bool train, const TensorMap* fast = nullptr);
 
  private:
-  struct Block {
-    std::string prefix;  // e.g. "FeatExtractor.down1.conv_block2."
-    int in, out;
-    bool adaptive;
-  };
-  int ch(int c) const;
-  void add_block(const std::string& prefix, int in, int out, bool adaptive);
-  void add(const std::string& name, std::vector<int64_t> shape, bool is_param, at::ScalarType st);
-  const at::Tensor& param(const std::string& name, const TensorMap* fast);
-  at::Tensor conv_block(const at::Tensor& x, const Block& b, bool train, const TensorMap* fast);
-  at::Tensor gate(const at::Tensor& c, const Block& b, const TensorMap* fast);
-
   NetConfig cfg_;
-  at::TensorOptions opts_;
-  std::vector<Entry> entries_;
-  std::unordered_map<std::string, size_t> index_;
-  std::vector<Block> extractor_[4];  // inc, down1, down2, down3
-  std::vector<Block> classifier_, depth_;
+  ParamStore store_;
+  Backbone backbone_;
+  Classifier classifier_;
+  DepthHead depth_;
 };
+
+// The parameters of net in order, paired with their names.
+inline NamedTensors named_parameters(AnrlNet& net) { return net.store().named_parameters(); }
 
 }  // namespace fas

@@ -67,47 +67,57 @@ void Optimizer::step(const std::vector<at::Tensor>& params, const std::vector<at
   if (!(lr >= 0) || !std::isfinite(lr))
     throw std::invalid_argument("learning rate " + std::to_string(lr) + " must be finite and >= 0");
   at::NoGradGuard no_grad;
-  ++steps_;
+  const int64_t t = steps_ + 1;
+  std::vector<Update> updates;
   for (size_t i = 0; i < names_.size(); ++i) {
     if (!grads[i].defined()) continue;
-    if (cfg_.kind == OptimKind::Adam)
-      adam(i, params[i], grads[i], lr);
-    else
-      sgd(i, params[i], grads[i], lr);
+    if (before_update) before_update(i);
+    updates.push_back(cfg_.kind == OptimKind::Adam ? adam(i, params[i], grads[i], lr, t)
+                                                   : sgd(i, params[i], grads[i], lr));
   }
+  // Commit: same shapes, dtypes and devices, so nothing here allocates.
+  for (auto& u : updates) {
+    at::Tensor p = params[u.i];
+    p.copy_(u.p);
+    if (u.m1.defined()) m1_[u.i] = u.m1;
+    if (u.m2.defined()) m2_[u.i] = u.m2;
+  }
+  steps_ = t;
 }
 
-// Weight decay as PyTorch applies it: decoupled (AdamW) shrinks p in place; otherwise L2
-// adds weight_decay * p to the gradient, which is returned.
-at::Tensor Optimizer::decay(at::Tensor p, const at::Tensor& g, double lr) const {
+// Weight decay as PyTorch applies it: decoupled (AdamW) shrinks the parameter (*p becomes a
+// new tensor); otherwise L2 adds weight_decay * p to the gradient, which is returned.
+at::Tensor Optimizer::decay(at::Tensor* p, const at::Tensor& g, double lr) const {
   if (cfg_.weight_decay == 0) return g;
-  if (!cfg_.decoupled_weight_decay) return g.add(p, cfg_.weight_decay);
-  p.mul_(1 - lr * cfg_.weight_decay);
+  if (!cfg_.decoupled_weight_decay) return g.add(*p, cfg_.weight_decay);
+  *p = p->mul(1 - lr * cfg_.weight_decay);
   return g;
 }
 
-// torch.optim.Adam / AdamW, single-tensor path.
-void Optimizer::adam(size_t i, at::Tensor p, const at::Tensor& g, double lr) {
-  at::Tensor grad = decay(p, g, lr);
-  m1_[i].mul_(cfg_.beta1).add_(grad, 1 - cfg_.beta1);
-  m2_[i].mul_(cfg_.beta2).addcmul_(grad, grad, 1 - cfg_.beta2);
-  const double t = static_cast<double>(steps_);
-  const double bc1 = 1 - std::pow(cfg_.beta1, t);
-  const double bc2 = 1 - std::pow(cfg_.beta2, t);
+// torch.optim.Adam / AdamW, single-tensor path, computed out of place (the same kernels in
+// the same order as the in-place formulas, so the same bits).
+Optimizer::Update Optimizer::adam(size_t i, const at::Tensor& param, const at::Tensor& g, double lr, int64_t t) const {
+  at::Tensor p = param;
+  at::Tensor grad = decay(&p, g, lr);
+  at::Tensor m1 = m1_[i].mul(cfg_.beta1).add_(grad, 1 - cfg_.beta1);
+  at::Tensor m2 = m2_[i].mul(cfg_.beta2).addcmul_(grad, grad, 1 - cfg_.beta2);
+  const double bc1 = 1 - std::pow(cfg_.beta1, static_cast<double>(t));
+  const double bc2 = 1 - std::pow(cfg_.beta2, static_cast<double>(t));
   const double step_size = lr / bc1;
-  at::Tensor denom = (m2_[i].sqrt() / std::sqrt(bc2)).add_(cfg_.eps);
-  p.addcdiv_(m1_[i], denom, -step_size);
+  at::Tensor denom = (m2.sqrt() / std::sqrt(bc2)).add_(cfg_.eps);
+  return {i, p.addcdiv(m1, denom, -step_size), m1, m2};
 }
 
-// torch.optim.SGD with dampening 0, single-tensor path.
-void Optimizer::sgd(size_t i, at::Tensor p, const at::Tensor& g, double lr) {
-  at::Tensor d = decay(p, g, lr);
+// torch.optim.SGD with dampening 0, single-tensor path, out of place.
+Optimizer::Update Optimizer::sgd(size_t i, const at::Tensor& param, const at::Tensor& g, double lr) const {
+  at::Tensor p = param;
+  at::Tensor d = decay(&p, g, lr);
+  at::Tensor buf;
   if (cfg_.momentum != 0) {
-    at::Tensor& buf = m1_[i];
-    buf.mul_(cfg_.momentum).add_(d);
+    buf = m1_[i].mul(cfg_.momentum).add_(d);
     d = cfg_.nesterov ? d.add(buf, cfg_.momentum) : buf;
   }
-  p.add_(d, -lr);
+  return {i, p.add(d, -lr), buf, {}};
 }
 
 }  // namespace fas

@@ -7,6 +7,7 @@
 #include <ATen/ATen.h>
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -35,12 +36,19 @@ class Optimizer {
   // shaped after (zeros, which equals PyTorch's lazy initialisation).
   Optimizer(const OptimConfig& cfg, const NamedTensors& params);
 
-  // One in-place update of params (the same parameters, in the same order, as at
-  // construction; passed each time so that a replaced tensor is never missed). grads[i]
-  // belongs to params[i]; an undefined gradient skips that parameter (as PyTorch skips a
-  // parameter whose .grad is None). Throws std::invalid_argument for mismatched lists or a
-  // learning rate that is negative or not finite.
+  // One update of params (the same parameters, in the same order, as at construction;
+  // passed each time so that a replaced tensor is never missed). grads[i] belongs to
+  // params[i]; an undefined gradient skips that parameter (as PyTorch skips a parameter whose
+  // .grad is None). Throws std::invalid_argument for mismatched lists or a learning rate that
+  // is negative or not finite.
+  // All or nothing: every new value is computed out of place first (where an out-of-memory
+  // can strike), then committed by copies that allocate nothing; a failure leaves the
+  // parameters, moments and step counter as they were.
   void step(const std::vector<at::Tensor>& params, const std::vector<at::Tensor>& grads, double lr);
+
+  // Called before each parameter's update is computed, with its index: a fault-injection
+  // point for tests (throw from it to fail the step half-way).
+  std::function<void(size_t)> before_update;
 
   int64_t steps() const { return steps_; }
   void set_steps(int64_t n);
@@ -50,9 +58,13 @@ class Optimizer {
   NamedTensors state() const;
 
  private:
-  at::Tensor decay(at::Tensor p, const at::Tensor& g, double lr) const;
-  void adam(size_t i, at::Tensor p, const at::Tensor& grad, double lr);
-  void sgd(size_t i, at::Tensor p, const at::Tensor& grad, double lr);
+  struct Update {
+    size_t i;
+    at::Tensor p, m1, m2;  // the new parameter and moments
+  };
+  at::Tensor decay(at::Tensor* p, const at::Tensor& g, double lr) const;
+  Update adam(size_t i, const at::Tensor& p, const at::Tensor& grad, double lr, int64_t t) const;
+  Update sgd(size_t i, const at::Tensor& p, const at::Tensor& grad, double lr) const;
 
   OptimConfig cfg_;
   std::vector<std::string> names_;

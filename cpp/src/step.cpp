@@ -1,11 +1,8 @@
 #include "step.h"
 
-#include <ATen/CPUGeneratorImpl.h>
 #include <torch/csrc/autograd/autograd.h>
 
 #include <cmath>
-#include <map>
-#include <mutex>
 #include <sstream>
 #include <stdexcept>
 #include <utility>
@@ -23,11 +20,7 @@ std::string num(double v) {
 // E(X, c): mean over samples and dimensions of (x - c)^2; c is a constant.
 at::Tensor spread(const at::Tensor& x, const at::Tensor& c) { return (x - c).pow(2).mean(); }
 
-const at::Tensor& ts_find(const NamedTensors& ts, const std::string& name) {
-  for (const auto& t : ts)
-    if (t.first == name) return t.second;
-  throw std::out_of_range("no tensor named \"" + name + "\"");
-}
+}  // namespace
 
 void check_order(const std::vector<int>& order, int k) {
   std::vector<bool> seen(k, false);
@@ -46,8 +39,6 @@ void check_order(const std::vector<int>& order, int k) {
                                 std::to_string(k - 1));
   }
 }
-
-}  // namespace
 
 void validate(const StepConfig& c) {
   auto bad = [](const std::string& what) { throw std::invalid_argument("train config: " + what); };
@@ -179,7 +170,7 @@ TensorMap MetaStep::fast_weights(const at::Tensor& train_loss, const TensorMap* 
   return fast;
 }
 
-StepLoss MetaStep::loss(const std::vector<DomainBatch>& b, const std::vector<int>& order,
+MetaLoss MetaStep::loss(const std::vector<DomainBatch>& b, const std::vector<int>& order,
                         const TensorMap* fast_base) {
   check_order(order, cfg_.num_domains);
   if (static_cast<int>(b.size()) != cfg_.num_domains)
@@ -189,7 +180,7 @@ StepLoss MetaStep::loss(const std::vector<DomainBatch>& b, const std::vector<int
   const std::vector<int> train(order.begin(), order.begin() + ntrain), test(order.begin() + ntrain, order.end());
   at::Tensor fig_train, fig_test;
   int64_t n_train = 0, n_test = 0;
-  StepLoss out;
+  MetaLoss out;
   at::Tensor train_loss = phase(b, train, nullptr, &fig_train, &n_train);
   at::Tensor test_loss;
   if (cfg_.meta) {
@@ -210,171 +201,6 @@ StepLoss MetaStep::loss(const std::vector<DomainBatch>& b, const std::vector<int
   fill(&out.meta_train, v, n_train);
   if (cfg_.meta) fill(&out.meta_test, v + 6, n_test);
   return out;
-}
-
-NamedTensors named_parameters(AnrlNet& net) {
-  NamedTensors out;
-  for (const auto& e : net.entries())
-    if (e.is_param) out.emplace_back(e.name, e.value);
-  return out;
-}
-
-Trainer::Trainer(std::shared_ptr<AnrlNet> net, const StepConfig& step, const OptimConfig& optim, uint64_t seed)
-    : net_(std::move(net)),
-      step_(*net_, step),
-      optim_(optim, named_parameters(*net_)),
-      gen_(at::make_generator<at::CPUGeneratorImpl>(seed)) {}
-
-// Fisher-Yates over the trainer's own generator (stable across libtorch versions).
-std::vector<int> Trainer::draw_order() {
-  const int k = step_.config().num_domains;
-  std::vector<int> order(k);
-  for (int i = 0; i < k; ++i) order[i] = i;
-  std::lock_guard<std::mutex> lock(gen_.mutex());
-  auto* g = at::check_generator<at::CPUGeneratorImpl>(gen_);
-  for (int i = k - 1; i > 0; --i) std::swap(order[i], order[g->random() % static_cast<uint32_t>(i + 1)]);
-  return order;
-}
-
-namespace {
-
-// Copies of everything a failed step may have touched before the optimizer ran.
-struct Snapshot {
-  std::vector<at::Tensor> buffers;
-  at::Tensor real, fake, rng;
-};
-
-}  // namespace
-
-// One device sync for the common case; the names only when something is wrong.
-void Trainer::check_finite_grads(const std::vector<at::Tensor>& grads) {
-  std::vector<at::Tensor> ok;
-  for (const auto& g : grads)
-    if (g.defined()) ok.push_back(g.isfinite().all());
-  if (ok.empty() || at::stack(ok).all().item<bool>()) return;
-  const NamedTensors named = named_parameters(*net_);
-  std::string bad;
-  for (size_t i = 0; i < grads.size(); ++i)
-    if (grads[i].defined() && !grads[i].isfinite().all().item<bool>()) bad += (bad.empty() ? "" : ", ") + named[i].first;
-  throw NonFiniteLoss("gradient not finite for " + bad);
-}
-
-StepStats Trainer::step(const std::vector<DomainBatch>& b, const std::vector<int>* order, double lr) {
-  if (!(lr >= 0) || !std::isfinite(lr))
-    throw std::invalid_argument("learning rate " + num(lr) + " must be finite and >= 0");
-  check_batch(b, step_.config().num_domains, net_->config().size);
-  if (order) check_order(*order, step_.config().num_domains);
-  Snapshot snap;
-  {
-    at::NoGradGuard no_grad;
-    for (const auto& e : net_->entries())
-      if (!e.is_param) snap.buffers.push_back(e.value.clone());
-    snap.real = step_.center_real().clone();
-    snap.fake = step_.center_fake().clone();
-    std::lock_guard<std::mutex> lock(gen_.mutex());
-    snap.rng = gen_.get_state();
-  }
-  auto restore = [&] {
-    at::NoGradGuard no_grad;
-    size_t i = 0;
-    for (auto& e : net_->entries())
-      if (!e.is_param) e.value.copy_(snap.buffers[i++]);
-    step_.center_real().copy_(snap.real);
-    step_.center_fake().copy_(snap.fake);
-    std::lock_guard<std::mutex> lock(gen_.mutex());
-    gen_.set_state(snap.rng);
-  };
-  try {
-    StepStats s;
-    s.order = order ? *order : draw_order();
-    StepLoss l = step_.loss(b, s.order);
-    s.meta_train = l.meta_train;
-    s.meta_test = l.meta_test;
-    s.loss = s.meta_train.loss + s.meta_test.loss;
-    if (!std::isfinite(s.loss))
-      throw NonFiniteLoss("training loss is not finite (meta-train " + num(s.meta_train.loss) + ", meta-test " +
-                          num(s.meta_test.loss) + ")");
-    std::vector<at::Tensor> params = net_->parameters();
-    std::vector<at::Tensor> grads = torch::autograd::grad({l.total}, params, {}, /*retain_graph=*/false,
-                                                          /*create_graph=*/false, /*allow_unused=*/true);
-    check_finite_grads(grads);
-    optim_.step(params, grads, lr);
-    s.step = optim_.steps();
-    return s;
-  } catch (...) {
-    restore();
-    throw;
-  }
-}
-
-NamedTensors Trainer::state() const {
-  NamedTensors out;
-  for (const auto& e : net_->entries()) out.emplace_back("model." + e.name, e.value);
-  for (const auto& m : optim_.state()) out.emplace_back("optim." + m.first, m.second);
-  auto& self = const_cast<Trainer&>(*this);
-  out.emplace_back("centers.real", self.step_.center_real());
-  out.emplace_back("centers.fake", self.step_.center_fake());
-  out.emplace_back("state.step", at::scalar_tensor(optim_.steps(), at::kLong));
-  std::lock_guard<std::mutex> lock(self.gen_.mutex());
-  out.emplace_back("rng.cpu", self.gen_.get_state());
-  return out;
-}
-
-void Trainer::load_state(const NamedTensors& ts) {
-  std::map<std::string, at::Tensor> given;
-  std::vector<std::string> errors;
-  for (const auto& t : ts)
-    if (!given.emplace(t.first, t.second).second) errors.push_back(t.first + ": given twice");
-  const NamedTensors want = state();
-  for (const auto& w : want) {
-    auto it = given.find(w.first);
-    if (it == given.end()) {
-      errors.push_back(w.first + ": missing");
-      continue;
-    }
-    const at::Tensor& g = it->second;
-    const bool want_float = at::isFloatingType(w.second.scalar_type());
-    const bool dtype_ok = want_float ? (g.scalar_type() == at::kFloat || g.scalar_type() == at::kDouble)
-                                     : g.scalar_type() == w.second.scalar_type();
-    if (!dtype_ok)
-      errors.push_back(w.first + ": dtype " + std::string(c10::toString(g.scalar_type())) + ", want " +
-                       (want_float ? std::string("Float or Double") : std::string(c10::toString(w.second.scalar_type()))));
-    else if (!g.sizes().equals(w.second.sizes()))
-      errors.push_back(w.first + ": shape " + c10::str(g.sizes()) + ", want " + c10::str(w.second.sizes()));
-    else if (want_float && !g.isfinite().all().item<bool>())
-      errors.push_back(w.first + ": holds NaN or Inf");
-    else if (w.first == "state.step" && g.item<int64_t>() < 0)
-      errors.push_back(w.first + ": negative step count " + std::to_string(g.item<int64_t>()));
-    given.erase(it);
-  }
-  for (const auto& g : given) errors.push_back(g.first + ": not part of this trainer's state");
-  if (errors.empty()) {
-    try {  // the generator checks its own state format
-      auto probe = at::make_generator<at::CPUGeneratorImpl>(0);
-      std::lock_guard<std::mutex> lock(probe.mutex());
-      probe.set_state(ts_find(ts, "rng.cpu"));
-    } catch (const c10::Error& e) {
-      errors.push_back(std::string("rng.cpu: not a CPU generator state: ") + e.what_without_backtrace());
-    }
-  }
-  if (!errors.empty()) {
-    std::string msg = "trainer state does not fit (" + std::to_string(errors.size()) + " problems):";
-    for (const auto& e : errors) msg += "\n  " + e;
-    throw std::invalid_argument(msg);
-  }
-  at::NoGradGuard no_grad;
-  for (const auto& w : want) {
-    const at::Tensor& g = ts_find(ts, w.first);
-    if (w.first == "state.step") {
-      optim_.set_steps(g.item<int64_t>());
-    } else if (w.first == "rng.cpu") {
-      std::lock_guard<std::mutex> lock(gen_.mutex());
-      gen_.set_state(g.contiguous());
-    } else {
-      at::Tensor dst = w.second;
-      dst.copy_(g);
-    }
-  }
 }
 
 }  // namespace fas

@@ -1,7 +1,6 @@
-// The ANRL training step (spec: shared/spec/anrl.md, "Training step"): per-domain losses with
-// EMA domain centers, the meta-train / meta-test split, the second-order inner update of the
-// FeatExtractor's gate parameters, and the optimizer step; plus the trainer state that a
-// checkpoint holds.
+// The losses of ANRL's training step (docs/anrl.md, "Training step"): per-domain losses with
+// EMA domain centers, the meta-train / meta-test split and the second-order inner update of
+// the FeatExtractor's gate parameters. The optimizer step around it is the generic trainer's.
 #pragma once
 
 #include <ATen/ATen.h>
@@ -36,6 +35,8 @@ struct DomainBatch {
 };
 // Throws std::invalid_argument naming the domain and what is wrong.
 void check_batch(const std::vector<DomainBatch>& b, int num_domains, int size);
+// Throws std::invalid_argument unless order is a permutation of 0..k-1.
+void check_order(const std::vector<int>& order, int k);
 
 struct PhaseStats {
   double cls = 0, depth = 0, domain = 0, discri = 0;  // summed over the phase's domains
@@ -43,7 +44,7 @@ struct PhaseStats {
   double loss = 0;  // the weighted phase loss
 };
 
-struct StepLoss {
+struct MetaLoss {
   at::Tensor total;  // train + test loss, with its graph (second-order path included)
   PhaseStats meta_train, meta_test;
 };
@@ -58,7 +59,7 @@ class MetaStep {
   // first metasize entries are meta-train, the rest meta-test (meta = false: all meta-train).
   // fast_base: the tensors the fast weights start from; by default detached copies of the
   // current gate parameters (the reference), or the parameters themselves (textbook).
-  StepLoss loss(const std::vector<DomainBatch>& b, const std::vector<int>& order,
+  MetaLoss loss(const std::vector<DomainBatch>& b, const std::vector<int>& order,
                 const TensorMap* fast_base = nullptr);
 
   void reset_centers();  // all ones, as at the start of every epoch
@@ -81,54 +82,5 @@ class MetaStep {
   StepConfig cfg_;
   at::Tensor real_, fake_;
 };
-
-// A loss or gradient that is NaN or Inf.
-class NonFiniteLoss : public std::runtime_error {
- public:
-  using std::runtime_error::runtime_error;
-};
-
-struct StepStats {
-  PhaseStats meta_train, meta_test;
-  double loss = 0;
-  int64_t step = 0;
-  std::vector<int> order;
-};
-
-// A network's whole training state and the step that advances it.
-class Trainer {
- public:
-  Trainer(std::shared_ptr<AnrlNet> net, const StepConfig& step, const OptimConfig& optim,
-          uint64_t seed);
-
-  // One step at learning rate lr. order: a permutation of 0..K-1, or null to draw one from the
-  // trainer's RNG. All or nothing: on any error (bad input, NaN/Inf loss or gradient) the
-  // weights, buffers, centers, moments, step counter and RNG are left as they were.
-  StepStats step(const std::vector<DomainBatch>& b, const std::vector<int>* order, double lr);
-  void reset_centers() { step_.reset_centers(); }
-
-  // "model.<name>", "optim.<name>.<moment>", "centers.real", "centers.fake", "state.step",
-  // "rng.cpu"; live tensors (the caller copies them).
-  NamedTensors state() const;
-  // Replaces the whole state; every missing, extra or mis-shaped tensor is listed in one
-  // std::invalid_argument and nothing changes. Float tensors are converted to the net's dtype.
-  void load_state(const NamedTensors& ts);
-
-  AnrlNet& net() { return *net_; }
-  MetaStep& meta_step() { return step_; }
-  int64_t steps() const { return optim_.steps(); }
-
- private:
-  std::vector<int> draw_order();
-  void check_finite_grads(const std::vector<at::Tensor>& grads);
-
-  std::shared_ptr<AnrlNet> net_;
-  MetaStep step_;
-  Optimizer optim_;
-  at::Generator gen_;
-};
-
-// The parameters of net in order, paired with their names.
-NamedTensors named_parameters(AnrlNet& net);
 
 }  // namespace fas

@@ -69,16 +69,36 @@ void test_library() {
   check(v.num_threads == 1, "threads now 1");
 }
 
+// Settings live as long as the config that points at them (static storage here).
+const fas_setting kSmall[] = {{"width", "0.25"}, {"gate", "1layer"}};
+
 fas_model_config small_config() {
   fas_model_config c{};
   c.method = "anrl";
   c.size = 32;
-  c.width = 0.25;
-  c.gate = "1layer";
   c.dtype = FAS_F32;
   c.device = nullptr;
   c.seed = 1;
+  c.settings = kSmall;
+  c.num_settings = 2;
   return c;
+}
+
+// An eval-mode (train = 0) or train-mode forward's logits; empty on failure (status kept).
+std::vector<float> logits_of(fas_model* m, const std::vector<float>& x, int64_t n, int64_t s, int train,
+                             fas_code* code = nullptr) {
+  const char* names[] = {"logits"};
+  fas_tensor_list* l = nullptr;
+  fas_status* st = fas_model_forward(m, x.data(), n, s, train, names, 1, &l);
+  if (code) *code = fas_status_code(st);
+  fas_status_free(st);
+  if (!l) return {};
+  fas_tensor_info ti;
+  const void* data = nullptr;
+  fas_status_free(fas_tensor_list_get(l, 0, &ti, &data));
+  std::vector<float> out(static_cast<const float*>(data), static_cast<const float*>(data) + ti.nbytes / 4);
+  fas_tensor_list_free(l);
+  return out;
 }
 
 void test_model_new() {
@@ -93,9 +113,14 @@ void test_model_new() {
   } bad[] = {
       {"size 36", [](fas_model_config& c) { c.size = 36; }},
       {"size 24", [](fas_model_config& c) { c.size = 24; }},
-      {"width 0", [](fas_model_config& c) { c.width = 0; }},
-      {"width NaN", [](fas_model_config& c) { c.width = std::nan(""); }},
-      {"gate", [](fas_model_config& c) { c.gate = "9layer"; }},
+      {"width 0", [](fas_model_config& c) { static const fas_setting s[] = {{"width", "0"}}; c.settings = s; c.num_settings = 1; }},
+      {"width NaN", [](fas_model_config& c) { static const fas_setting s[] = {{"width", "nan"}}; c.settings = s; c.num_settings = 1; }},
+      {"width text", [](fas_model_config& c) { static const fas_setting s[] = {{"width", "0.25x"}}; c.settings = s; c.num_settings = 1; }},
+      {"gate", [](fas_model_config& c) { static const fas_setting s[] = {{"gate", "9layer"}}; c.settings = s; c.num_settings = 1; }},
+      {"unknown setting", [](fas_model_config& c) { static const fas_setting s[] = {{"widht", "1"}}; c.settings = s; c.num_settings = 1; }},
+      {"setting twice", [](fas_model_config& c) { static const fas_setting s[] = {{"width", "1"}, {"width", "2"}}; c.settings = s; c.num_settings = 2; }},
+      {"NULL settings", [](fas_model_config& c) { c.settings = nullptr; c.num_settings = 2; }},
+      {"threads -1", [](fas_model_config& c) { c.threads = -1; }},
       {"method NULL", [](fas_model_config& c) { c.method = nullptr; }},
       {"method fghv", [](fas_model_config& c) { c.method = "fghv"; }},
       {"dtype I64", [](fas_model_config& c) { c.dtype = FAS_I64; }},
@@ -126,33 +151,60 @@ void test_model_calls() {
   expect(fas_model_new(&c, &m), FAS_OK, "model_new");
   fas_model_info info;
   expect(fas_model_get_info(m, &info), FAS_OK, "get_info");
-  check(info.size == 32 && info.feature_channels == 3 * 32 && std::string(info.gate) == "1layer" &&
-            std::string(info.device) == "cpu",
+  check(info.size == 32 && std::string(info.method) == "anrl" && std::string(info.device) == "cpu" &&
+            info.num_settings == 2 && info.num_outputs == 3,
         "info fields");
+  fas_setting_info si;
+  expect(fas_model_get_setting(m, 0, &si), FAS_OK, "get_setting 0");
+  check(std::string(si.key) == "width" && std::string(si.value) == "0.25", "setting width = 0.25");
+  expect(fas_model_get_setting(m, 1, &si), FAS_OK, "get_setting 1");
+  check(std::string(si.key) == "gate" && std::string(si.value) == "1layer", "setting gate = 1layer");
+  expect(fas_model_get_setting(m, 2, &si), FAS_ERR_NOT_FOUND, "get_setting out of range");
+  char oname[FAS_MAX_NAME];
+  expect(fas_model_get_output_name(m, 2, oname), FAS_OK, "output name 2");
+  check(std::string(oname) == "features", "output 2 is features");
   expect(fas_model_get_info(nullptr, &info), FAS_ERR_INVALID_ARGUMENT, "get_info(NULL model)");
   expect(fas_model_get_info(m, nullptr), FAS_ERR_INVALID_ARGUMENT, "get_info(NULL out)");
 
-  const int64_t n = 2, s = 32, F = 4, C = info.feature_channels;
-  std::vector<float> x = input(n, s, 1), logits(n * 2), depth(n * F * F), feat(n * C * F * F);
-  expect(fas_model_forward(m, x.data(), n, s, 0, logits.data(), depth.data(), feat.data()), FAS_OK,
-         "eval forward");
-  check(std::isfinite(logits[0]) && std::isfinite(depth[0]) && std::isfinite(feat[0]), "finite outputs");
-  expect(fas_model_forward(m, x.data(), n, s, 0, nullptr, nullptr, nullptr), FAS_OK,
-         "forward with every output skipped");
-  expect(fas_model_forward(nullptr, x.data(), n, s, 0, logits.data(), nullptr, nullptr),
-         FAS_ERR_INVALID_ARGUMENT, "forward(NULL model)");
-  expect(fas_model_forward(m, nullptr, n, s, 0, logits.data(), nullptr, nullptr),
-         FAS_ERR_INVALID_ARGUMENT, "forward(NULL input)");
-  expect(fas_model_forward(m, x.data(), 0, s, 0, logits.data(), nullptr, nullptr),
-         FAS_ERR_INVALID_ARGUMENT, "forward n = 0");
-  expect(fas_model_forward(m, x.data(), 1, 20, 0, logits.data(), nullptr, nullptr),
-         FAS_ERR_INVALID_ARGUMENT, "forward s = 20", "multiple of 8");
-  expect(fas_model_forward(m, x.data(), 1, s, 1, logits.data(), nullptr, nullptr),
-         FAS_ERR_INVALID_ARGUMENT, "train forward n = 1", "at least 2");
+  const int64_t n = 2, s = 32, F = 4, C = 3 * 32;
+  std::vector<float> x = input(n, s, 1);
+  fas_tensor_list* outs = nullptr;
+  expect(fas_model_forward(m, x.data(), n, s, 0, nullptr, 0, &outs), FAS_OK, "eval forward, every output");
+  check(fas_tensor_list_len(outs) == 3, "three outputs");
+  const int64_t want_shapes[3][4] = {{n, 2, 0, 0}, {n, F, F, 0}, {n, C, F, F}};
+  const char* want_names[3] = {"logits", "depth", "features"};
+  for (int i = 0; i < 3; ++i) {
+    fas_tensor_info ti;
+    const void* d = nullptr;
+    fas_status_free(fas_tensor_list_get(outs, i, &ti, &d));
+    bool ok = std::string(ti.name) == want_names[i] && ti.dtype == FAS_F32;
+    for (int k = 0; k < ti.ndim; ++k) ok = ok && ti.shape[k] == want_shapes[i][k];
+    check(ok && std::isfinite(static_cast<const float*>(d)[0]), std::string("output ") + want_names[i]);
+  }
+  fas_tensor_list_free(outs);
+  const std::vector<float> logits = logits_of(m, x, n, s, 0);
+  check(logits.size() == 4, "logits alone");
+  const char* bad_name[] = {"logit"};
+  expect(fas_model_forward(m, x.data(), n, s, 0, bad_name, 1, &outs), FAS_ERR_INVALID_ARGUMENT, "unknown output",
+         "no output \"logit\"");
+  std::vector<double> scores(n);
+  expect(fas_model_score(m, x.data(), n, s, 0, scores.data()), FAS_OK, "score");
+  for (int i = 0; i < n; ++i)
+    check(std::fabs(scores[i] - 1 / (1 + std::exp(double(logits[2 * i]) - double(logits[2 * i + 1])))) < 1e-15,
+          "score " + std::to_string(i) + " = softmax(logits)[1]");
+  expect(fas_model_score(m, x.data(), n, s, 0, nullptr), FAS_ERR_INVALID_ARGUMENT, "score(NULL out)");
+  expect(fas_model_forward(nullptr, x.data(), n, s, 0, nullptr, 0, &outs), FAS_ERR_INVALID_ARGUMENT,
+         "forward(NULL model)");
+  expect(fas_model_forward(m, nullptr, n, s, 0, nullptr, 0, &outs), FAS_ERR_INVALID_ARGUMENT, "forward(NULL input)");
+  expect(fas_model_forward(m, x.data(), 0, s, 0, nullptr, 0, &outs), FAS_ERR_INVALID_ARGUMENT, "forward n = 0");
+  expect(fas_model_forward(m, x.data(), 1, 20, 0, nullptr, 0, &outs), FAS_ERR_INVALID_ARGUMENT, "forward s = 20",
+         "multiple of 8");
+  expect(fas_model_forward(m, x.data(), 1, s, 1, nullptr, 0, &outs), FAS_ERR_INVALID_ARGUMENT,
+         "train forward n = 1", "at least 2");
   std::vector<float> bad = x;
   bad[100] = std::nanf("");
-  expect(fas_model_forward(m, bad.data(), n, s, 0, logits.data(), nullptr, nullptr),
-         FAS_ERR_NONFINITE, "NaN input", "1 NaN");
+  expect(fas_model_forward(m, bad.data(), n, s, 0, nullptr, 0, &outs), FAS_ERR_NONFINITE, "NaN input", "1 NaN");
+  expect(fas_model_score(m, bad.data(), n, s, 0, scores.data()), FAS_ERR_NONFINITE, "NaN input scored", "1 NaN");
 
   // Export, then import into a model with another seed: outputs become identical.
   fas_tensor_list* l = nullptr;
@@ -182,11 +234,10 @@ void test_model_calls() {
   c2.seed = 2;
   fas_model* m2 = nullptr;
   expect(fas_model_new(&c2, &m2), FAS_OK, "second model");
-  std::vector<float> logits2(n * 2);
-  fas_status_free(fas_model_forward(m2, x.data(), n, s, 0, logits2.data(), nullptr, nullptr));
+  std::vector<float> logits2 = logits_of(m2, x, n, s, 0);
   check(logits2 != logits, "seeds differ");
   expect(fas_model_import(m2, views.data(), static_cast<int64_t>(views.size())), FAS_OK, "import");
-  fas_status_free(fas_model_forward(m2, x.data(), n, s, 0, logits2.data(), nullptr, nullptr));
+  logits2 = logits_of(m2, x, n, s, 0);
   check(std::memcmp(logits2.data(), logits.data(), logits.size() * sizeof(float)) == 0,
         "imported model reproduces logits bit for bit");
 
@@ -209,7 +260,7 @@ void test_model_calls() {
          "import one short", "1 missing");
   expect(fas_model_import(nullptr, views.data(), views.size()), FAS_ERR_INVALID_ARGUMENT,
          "import NULL model");
-  fas_status_free(fas_model_forward(m2, x.data(), n, s, 0, logits2.data(), nullptr, nullptr));
+  logits2 = logits_of(m2, x, n, s, 0);
   check(logits2 == logits, "failed imports left the model unchanged");
   expect(fas_model_export(nullptr, &l), FAS_ERR_INVALID_ARGUMENT, "export NULL model");
 
@@ -219,6 +270,96 @@ void test_model_calls() {
   fas_model_free(m);
 }
 
+// A K x 2B batch as named views over vectors that outlive the call.
+struct BatchData {
+  int64_t k = 3, b = 1, s = 32;
+  std::vector<float> images, depth;
+  std::vector<int64_t> labels;
+  std::vector<int64_t> ishape, dshape, lshape;
+  std::vector<fas_tensor_view> views;
+  BatchData() {
+    const int64_t n = 2 * b, f = s / 8;
+    images = input(k * n, s, 0.5f);
+    depth.assign(static_cast<size_t>(k * n * f * f), 0.25f);
+    for (int64_t d = 0; d < k; ++d)
+      for (int64_t i = 0; i < n; ++i) labels.push_back(i < b ? 0 : 1);
+    ishape = {k, n, 6, s, s};
+    dshape = {k, n, f, f};
+    lshape = {k, n};
+    views = {{"images", FAS_F32, 5, ishape.data(), images.data()},
+             {"depth", FAS_F32, 4, dshape.data(), depth.data()},
+             {"labels", FAS_I64, 2, lshape.data(), labels.data()}};
+  }
+};
+
+void test_trainer() {
+  check(fas_abi_version() == FAS_ABI_VERSION, "ABI version matches the header");
+  fas_model_config c = small_config();
+  fas_model* m = nullptr;
+  expect(fas_model_new(&c, &m), FAS_OK, "model for the trainer");
+  const fas_setting ts[] = {{"num_domains", "3"}, {"metasize", "2"}};
+  fas_train_config tc{};
+  tc.optimizer = FAS_OPT_ADAM;
+  tc.beta1 = 0.9;
+  tc.beta2 = 0.999;
+  tc.eps = 1e-8;
+  tc.seed = 5;
+  tc.settings = ts;
+  tc.num_settings = 2;
+  fas_trainer* t = nullptr;
+  expect(fas_trainer_new(m, &tc, &t), FAS_OK, "trainer_new");
+  const fas_setting bad_ts[] = {{"num_domains", "3"}, {"metasise", "2"}};
+  fas_train_config bad = tc;
+  bad.settings = bad_ts;
+  fas_trainer* t2 = nullptr;
+  expect(fas_trainer_new(m, &bad, &t2), FAS_ERR_INVALID_ARGUMENT, "unknown training setting", "metasise");
+  bad.num_settings = 0;
+  expect(fas_trainer_new(m, &bad, &t2), FAS_ERR_INVALID_ARGUMENT, "num_domains required", "num_domains");
+
+  BatchData bd;
+  fas_tensor_list* r = nullptr;
+  expect(fas_trainer_epoch_begin(t, 1), FAS_OK, "epoch_begin");
+  expect(fas_trainer_epoch_begin(t, 0), FAS_ERR_INVALID_ARGUMENT, "epoch_begin(0)");
+  expect(fas_trainer_step(t, bd.views.data(), 3, 1e-3, &r), FAS_OK, "step");
+  std::vector<std::string> names;
+  int64_t step = -1;
+  for (int64_t i = 0; i < fas_tensor_list_len(r); ++i) {
+    fas_tensor_info ti;
+    const void* d = nullptr;
+    fas_status_free(fas_tensor_list_get(r, i, &ti, &d));
+    names.push_back(ti.name);
+    if (names.back() == "step") step = *static_cast<const int64_t*>(d);
+  }
+  fas_tensor_list_free(r);
+  check(names.size() == 1 + 6 + 6 + 1 + 1 && names[0] == "loss" && names[1] == "meta_train/cls" &&
+            names[7] == "meta_test/cls" && names[13] == "domain_order" && names[14] == "step",
+        "step result names");
+  check(step == 1, "step counter 1");
+  std::vector<fas_tensor_view> v = bd.views;
+  v[0].name = "imagez";
+  expect(fas_trainer_step(t, v.data(), 3, 1e-3, &r), FAS_ERR_INVALID_ARGUMENT, "batch without images", "no tensor \"images\"");
+  v = bd.views;
+  v.push_back(v[2]);
+  v.back().name = "extra";
+  expect(fas_trainer_step(t, v.data(), 4, 1e-3, &r), FAS_ERR_INVALID_ARGUMENT, "unknown batch tensor", "extra");
+  BatchData nan;
+  nan.images[7] = std::nanf("");
+  expect(fas_trainer_step(t, nan.views.data(), 3, 1e-3, &r), FAS_ERR_NONFINITE, "NaN image", "batch images");
+  expect(fas_trainer_step(t, bd.views.data(), 3, std::nan(""), &r), FAS_ERR_INVALID_ARGUMENT, "NaN lr");
+  expect(fas_trainer_step(t, bd.views.data(), 3, 1e-3, &r), FAS_OK, "step after failures");
+  for (int64_t i = 0; i < fas_tensor_list_len(r); ++i) {
+    fas_tensor_info ti;
+    const void* d = nullptr;
+    fas_status_free(fas_tensor_list_get(r, i, &ti, &d));
+    if (std::string(ti.name) == "step") check(*static_cast<const int64_t*>(d) == 2, "failed steps did not count");
+  }
+  fas_tensor_list_free(r);
+  fas_model_free(m);  // the trainer keeps the model alive
+  expect(fas_trainer_step(t, bd.views.data(), 3, 1e-3, &r), FAS_OK, "step after the model handle is freed");
+  fas_tensor_list_free(r);
+  fas_trainer_free(t);
+}
+
 }  // namespace
 
 int main() {
@@ -226,6 +367,7 @@ int main() {
   test_library();
   test_model_new();
   test_model_calls();
+  test_trainer();
   std::printf("%d failures\n", failures);
   return failures ? 1 : 0;
 }

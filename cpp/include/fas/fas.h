@@ -5,9 +5,15 @@
  * - Every fallible call returns a fas_status*: NULL means success, otherwise the caller reads
  *   its code and message and frees it with fas_status_free.
  * - Arrays passed in are borrowed for the duration of the call only.
- * - Thread safety: a fas_model allows concurrent eval-mode forwards; every other call on a
- *   model (train-mode forward, load, export) and every trainer call serialise on the model's
- *   own lock. A trainer keeps its model alive (freeing the model handle first is safe).
+ * - Method-neutral: a model is built from a method name ("anrl") and its settings (key =
+ *   value text); batches are named tensors, step results named scalars, outputs named
+ *   tensors. What each method's names mean is its documentation's business (docs/).
+ * - Thread safety: a fas_model allows concurrent eval-mode forwards and scores; every other
+ *   call on a model (train-mode forward, import, export) and every trainer call serialise on
+ *   the model's own lock. A trainer keeps its model alive (freeing the model handle first is
+ *   safe).
+ * - Threads: a model's calls run libtorch with the model's thread count (fas_model_config
+ *   .threads); nothing changes process-wide state unless fas_set_num_threads is called.
  */
 #ifndef FAS_FAS_H
 #define FAS_FAS_H
@@ -19,6 +25,11 @@
 extern "C" {
 #endif
 
+/* The version of this interface: bumped on every incompatible change. A caller compares
+ * fas_abi_version() with the FAS_ABI_VERSION it was compiled against. */
+#define FAS_ABI_VERSION 2
+int fas_abi_version(void);
+
 /* ---- status ------------------------------------------------------------------------- */
 typedef enum {
   FAS_OK = 0,
@@ -26,7 +37,7 @@ typedef enum {
   FAS_ERR_NOT_FOUND = 2,        /* unknown tensor name */
   FAS_ERR_OUT_OF_MEMORY = 3,    /* std::bad_alloc, CUDA OOM */
   FAS_ERR_TORCH = 4,            /* c10::Error from libtorch */
-  FAS_ERR_NONFINITE = 5,        /* NaN/Inf in an input or a loss */
+  FAS_ERR_NONFINITE = 5,        /* NaN/Inf in an input, a loss or a gradient */
   FAS_ERR_INTERNAL = 6          /* anything else */
 } fas_code;
 
@@ -41,11 +52,13 @@ typedef struct {
   char torch_version[32];
   int cuda_available;   /* built with CUDA and a device is present */
   int cuda_device_count;
-  int num_threads;      /* intra-op threads now in use */
+  int num_threads;      /* intra-op threads of the calling thread now */
+  char methods[128];    /* the methods this shim builds, comma-separated */
 } fas_version_info;
 
 fas_status* fas_version(fas_version_info* out);
-fas_status* fas_set_num_threads(int n); /* n >= 1 */
+/* Sets libtorch's intra-op thread count for every later call of the process (n >= 1). */
+fas_status* fas_set_num_threads(int n);
 
 /* ---- tensors crossing the boundary -------------------------------------------------- */
 typedef enum { FAS_F32 = 0, FAS_F64 = 1, FAS_I64 = 2, FAS_U8 = 3 } fas_dtype;
@@ -71,35 +84,47 @@ typedef struct {
   int is_param; /* 1: trainable parameter, 0: buffer or other state */
 } fas_tensor_info;
 
-/* A list of named CPU tensors owned by the shim (state exported for saving). */
+/* A list of named CPU tensors owned by the shim (state, outputs, step results). */
 typedef struct fas_tensor_list fas_tensor_list;
 int64_t fas_tensor_list_len(const fas_tensor_list* l);
 fas_status* fas_tensor_list_get(const fas_tensor_list* l, int64_t i, fas_tensor_info* info,
                                 const void** data);
 void fas_tensor_list_free(fas_tensor_list* l);
 
+/* A method setting: key = value as text (numbers in C locale, booleans true/false). */
+typedef struct {
+  const char* key;
+  const char* value;
+} fas_setting;
+
+#define FAS_MAX_SETTING 64
+typedef struct {
+  char key[FAS_MAX_SETTING];
+  char value[FAS_MAX_SETTING];
+} fas_setting_info;
+
 /* ---- model -------------------------------------------------------------------------- */
 typedef struct {
-  const char* method; /* "anrl" */
-  int size;           /* input size S, a multiple of 8 (F = S/8) */
-  double width;       /* channel-width multiplier > 0 (1 = the paper's network) */
-  const char* gate;   /* "1layer" | "2layer" | "clamp" */
-  int dtype;          /* FAS_F32 (default) or FAS_F64 */
-  const char* device; /* "cpu", "cuda", "cuda:N"; NULL = cpu */
-  uint64_t seed;      /* initialisation seed */
+  const char* method;          /* "anrl" */
+  int size;                    /* input size S */
+  int dtype;                   /* FAS_F32 (default) or FAS_F64 */
+  const char* device;          /* "cpu", "cuda", "cuda:N"; NULL = cpu */
+  uint64_t seed;               /* initialisation seed */
+  int threads;                 /* intra-op threads for this model's calls; 0 = leave as is */
+  const fas_setting* settings; /* the method's settings (anrl: width, gate) */
+  int64_t num_settings;
 } fas_model_config;
 
 typedef struct {
-  char method[16];
-  char gate[16];
+  char method[32];
   char device[32];
   int size;
-  double width;
   int dtype;
-  int feature_channels; /* C of the N x C x F x F feature (384 at width 1) */
   int64_t num_params;   /* trainable scalars */
   int64_t num_param_tensors;
   int64_t num_tensors;  /* parameters and buffers */
+  int64_t num_settings; /* fas_model_get_setting 0..num_settings-1 */
+  int64_t num_outputs;  /* fas_model_get_output_name 0..num_outputs-1 */
 } fas_model_info;
 
 typedef struct fas_model fas_model;
@@ -107,6 +132,9 @@ typedef struct fas_model fas_model;
 fas_status* fas_model_new(const fas_model_config* cfg, fas_model** out);
 void fas_model_free(fas_model* m); /* NULL is a no-op */
 fas_status* fas_model_get_info(fas_model* m, fas_model_info* out);
+/* The settings that rebuild this model, defaults filled in. */
+fas_status* fas_model_get_setting(fas_model* m, int64_t i, fas_setting_info* out);
+fas_status* fas_model_get_output_name(fas_model* m, int64_t i, char name[FAS_MAX_NAME]);
 
 /* Every parameter and buffer under the reference's state-dict names, in its order. */
 fas_status* fas_model_export(fas_model* m, fas_tensor_list** out);
@@ -114,63 +142,51 @@ fas_status* fas_model_export(fas_model* m, fas_tensor_list** out);
  * a message listing every one of them, and the model is left unchanged. */
 fas_status* fas_model_import(fas_model* m, const fas_tensor_view* ts, int64_t n);
 
-/* x: n x 6 x s x s float32. Outputs (caller-allocated, may be NULL to skip):
- * logits n x 2, depth n x F x F, features n x C x F x F, with F = s / 8.
+/* x: n x 6 x s x s float32. Named outputs (anrl: logits n x 2, depth n x F x F, features
+ * n x C x F x F with F = s/8) as a list, in the order asked for; names NULL = all.
  * train != 0 normalises with batch statistics and updates the BN running statistics. */
 fas_status* fas_model_forward(fas_model* m, const float* x, int64_t n, int64_t s, int train,
-                              float* logits, float* depth, float* features);
+                              const char* const* names, int64_t num_names, fas_tensor_list** out);
 
-/* ---- trainer (ANRL meta-learning step) ---------------------------------------------- */
+/* N attack scores in [0, 1] (higher = attack) into scores[0..n-1], eval mode, for any
+ * method; seed makes a stochastic score (FGHV's latent draws) deterministic. */
+fas_status* fas_model_score(fas_model* m, const float* x, int64_t n, int64_t s, uint64_t seed,
+                            double* scores);
+
+/* ---- trainer ------------------------------------------------------------------------ */
 typedef enum { FAS_OPT_ADAM = 0, FAS_OPT_SGD = 1 } fas_optimizer;
 
+/* What every method's training shares: the optimizer and the seed of the trainer's generator
+ * (domain orders, latent draws); the method's own training settings come beside it. */
 typedef struct {
-  int num_domains;         /* K source domains, >= 2 */
-  int metasize;            /* meta-train domains per step, 1..K-1 (default 2) */
-  int meta;                /* 1: meta-learning step; 0: plain supervised step (ablation) */
-  double meta_step_size;   /* alpha, default 1e-4 */
-  double w_cls, w_depth, w_domain, w_discri; /* 1, 0.1, 0.001, 0.001 */
-  double center_momentum;  /* 0.9 */
-  int first_order;         /* 1: inner gradients detached (ablation) */
-  int textbook_fast_weights; /* 1: theta' keeps the direct path to theta (not the reference) */
-  int optimizer;           /* fas_optimizer */
+  int optimizer;              /* fas_optimizer */
   double weight_decay;
   int decoupled_weight_decay; /* 1: AdamW-style; 0: L2 added to the gradient */
-  double momentum;         /* SGD */
-  int nesterov;            /* SGD */
-  double beta1, beta2, eps; /* Adam */
-  uint64_t seed;           /* domain-order RNG */
+  double momentum;            /* SGD */
+  int nesterov;               /* SGD */
+  double beta1, beta2, eps;   /* Adam */
+  uint64_t seed;
+  const fas_setting* settings; /* the method's training settings (anrl: num_domains, ...) */
+  int64_t num_settings;
 } fas_train_config;
-
-typedef struct {
-  int num_domains; /* K */
-  int per_class;   /* B */
-  int size;        /* S */
-  const float* images;     /* K x 2B x 6 x S x S: per domain B live then B attack */
-  const float* depth;      /* K x 2B x F x F */
-  const int64_t* labels;   /* K x 2B */
-  const int* domain_order; /* K entries, a permutation; first metasize = meta-train.
-                              NULL: drawn from the trainer's RNG */
-} fas_batch;
-
-typedef struct {
-  double cls, depth, domain, discri, acc, loss; /* loss = weighted sum of the phase */
-} fas_phase_stats;
-
-typedef struct {
-  fas_phase_stats meta_train, meta_test; /* meta_test is zero for a plain step */
-  double loss;                           /* the total that was back-propagated */
-  int64_t step;                          /* steps taken so far, this one included */
-  int domain_order[16];                  /* the order used (first K entries) */
-} fas_step_stats;
 
 typedef struct fas_trainer fas_trainer;
 
 fas_status* fas_trainer_new(fas_model* m, const fas_train_config* cfg, fas_trainer** out);
 void fas_trainer_free(fas_trainer* t);
-fas_status* fas_trainer_step(fas_trainer* t, const fas_batch* b, double lr, fas_step_stats* out);
-fas_status* fas_trainer_reset_centers(fas_trainer* t);
-/* The whole training state (model state under "model.", optimizer moments, domain centers,
- * step counter, RNG states) for checkpoints, and its restoration (all or nothing). */
+/* One training step on the named batch tensors at learning rate lr. All or nothing: a
+ * failure leaves weights, buffers, optimizer moments, counters and generator unchanged. The
+ * result: the method's statistics as 0-d F64 tensors (anrl: "loss", "meta_train/cls", ...),
+ * then its other results (anrl: "domain_order" I64 [K]), then "step" (0-d I64, steps taken so
+ * far, this one included). A NaN/Inf statistic or gradient fails with FAS_ERR_NONFINITE
+ * naming it. */
+fas_status* fas_trainer_step(fas_trainer* t, const fas_tensor_view* batch, int64_t n, double lr,
+                             fas_tensor_list** result);
+/* The method's per-epoch hook (anrl: resets the domain centers); epoch is 1-based. */
+fas_status* fas_trainer_epoch_begin(fas_trainer* t, int64_t epoch);
+/* The whole training state (model state under "model.", optimizer moments, the method's
+ * extra state, step counter, generator state) for checkpoints, and its restoration (all or
+ * nothing). */
 fas_status* fas_trainer_export(fas_trainer* t, fas_tensor_list** out);
 fas_status* fas_trainer_import(fas_trainer* t, const fas_tensor_view* ts, int64_t n);
 

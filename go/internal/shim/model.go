@@ -10,70 +10,119 @@ import (
 	"fmt"
 	"math"
 	"runtime"
+	"strings"
 	"unsafe"
 
 	"github.com/fasgo/fasgo/go/internal/safetensors"
 )
 
+// Setting is one method setting, key = value as text.
+type Setting struct {
+	Key, Value string
+}
+
+// Settings is an ordered list of settings.
+type Settings []Setting
+
+// Get returns the value of key ("" and false when absent).
+func (s Settings) Get(key string) (string, bool) {
+	for _, kv := range s {
+		if kv.Key == key {
+			return kv.Value, true
+		}
+	}
+	return "", false
+}
+
+func (s Settings) String() string {
+	parts := make([]string, len(s))
+	for i, kv := range s {
+		parts[i] = kv.Key + "=" + kv.Value
+	}
+	return strings.Join(parts, " ")
+}
+
 // Config describes a network to build.
 type Config struct {
-	Method string            // "anrl"
-	Size   int               // input size S: a multiple of 8, >= 32 (the classifier max-pools F = S/8 twice)
-	Width  float64           // channel-width multiplier (1 = the paper's network)
-	Gate   string            // "1layer" (paper), "2layer" or "clamp"; "" = "1layer"
-	DType  safetensors.DType // F32 (default when "") or F64
-	Device string            // "cpu" (default when ""), "cuda", "cuda:N"
-	Seed   uint64            // initialisation seed
+	Method   string            // "anrl"
+	Size     int               // input size S: a multiple of 8, >= 32
+	DType    safetensors.DType // F32 (default when "") or F64
+	Device   string            // "cpu" (default when ""), "cuda", "cuda:N"
+	Seed     uint64            // initialisation seed
+	Threads  int               // intra-op threads for this model's calls; 0 = DefaultThreads()
+	Settings Settings          // the method's own settings (anrl: width, gate)
 }
 
 // ModelInfo describes a built network. It never changes over the model's life.
 type ModelInfo struct {
-	Method, Gate, Device string
-	Size                 int
-	Width                float64
-	DType                safetensors.DType
-	FeatureChannels      int   // C of the N x C x F x F feature (384 at width 1)
-	NumParams            int64 // trainable scalars
-	NumParamTensors      int64
-	NumTensors           int64 // parameters and buffers
+	Method, Device  string
+	Size            int
+	DType           safetensors.DType
+	Threads         int
+	Settings        Settings // the settings that rebuild it, defaults filled in
+	Outputs         []string // the names Forward can return
+	NumParams       int64    // trainable scalars
+	NumParamTensors int64
+	NumTensors      int64 // parameters and buffers
 }
 
-// FeatureSize is F = S/8, the side of the depth map and of the features.
-func (i ModelInfo) FeatureSize() int { return i.Size / 8 }
-
-// Model is a network held by the shim. Safe for concurrent use: eval-mode forwards run in
-// parallel; train-mode forwards, Import and Export serialise on the model's lock.
+// Model is a network held by the shim. Safe for concurrent use: eval-mode forwards and
+// scores run in parallel; train-mode forwards, Import and Export serialise on the model's lock.
 type Model struct {
 	h    *handle[*C.fas_model]
 	info ModelInfo
 }
 
-// NewModel builds and initialises a network (the spec's initialisation, seeded).
+// cSettings lends settings to C for the duration of fn.
+func cSettings(s Settings, fn func(p *C.fas_setting, n C.int64_t) error) error {
+	if len(s) == 0 {
+		return fn(nil, 0)
+	}
+	arr := unsafe.Slice((*C.fas_setting)(C.calloc(C.size_t(len(s)), C.size_t(unsafe.Sizeof(C.fas_setting{})))), len(s))
+	defer func() {
+		for i := range arr {
+			C.free(unsafe.Pointer(arr[i].key))
+			C.free(unsafe.Pointer(arr[i].value))
+		}
+		C.free(unsafe.Pointer(&arr[0]))
+	}()
+	for i, kv := range s {
+		arr[i] = C.fas_setting{key: C.CString(kv.Key), value: C.CString(kv.Value)}
+	}
+	return fn(&arr[0], C.int64_t(len(s)))
+}
+
+// NewModel builds and initialises a network (the method's seeded initialisation).
 func NewModel(cfg Config) (*Model, error) {
+	if err := checkABI(); err != nil {
+		return nil, err
+	}
 	if cfg.DType == "" {
 		cfg.DType = safetensors.F32
+	}
+	if cfg.Threads == 0 {
+		cfg.Threads = DefaultThreads()
 	}
 	code, err := dtypeCode(cfg.DType)
 	if err != nil {
 		return nil, fmt.Errorf("new model: %w", err)
 	}
-	method, gate, device := C.CString(cfg.Method), C.CString(cfg.Gate), C.CString(cfg.Device)
+	if cfg.Size < 0 || cfg.Size > math.MaxInt32 || cfg.Threads < 0 || cfg.Threads > 1<<16 {
+		return nil, fmt.Errorf("new model: input size %d, threads %d: %w", cfg.Size, cfg.Threads, ErrInvalidArgument)
+	}
+	method, device := C.CString(cfg.Method), C.CString(cfg.Device)
 	defer C.free(unsafe.Pointer(method))
-	defer C.free(unsafe.Pointer(gate))
 	defer C.free(unsafe.Pointer(device))
-	c := C.fas_model_config{method: method, size: C.int(cfg.Size), width: C.double(cfg.Width),
-		gate: gate, dtype: code, device: device, seed: C.uint64_t(cfg.Seed)}
-	if cfg.Gate == "" {
-		c.gate = nil
-	}
-	if cfg.Device == "" {
-		c.device = nil
-	}
-	if cfg.Size < 0 || cfg.Size > math.MaxInt32 {
-		return nil, fmt.Errorf("new model: input size %d out of range: %w", cfg.Size, ErrInvalidArgument)
-	}
 	var p *C.fas_model
-	if err := statusError("new model", C.fas_model_new(&c, &p)); err != nil {
+	err = cSettings(cfg.Settings, func(sp *C.fas_setting, n C.int64_t) error {
+		c := C.fas_model_config{method: method, size: C.int(cfg.Size), dtype: code, device: device,
+			seed: C.uint64_t(cfg.Seed), threads: C.int(cfg.Threads), settings: sp, num_settings: n}
+		if cfg.Device == "" {
+			c.device = nil
+		}
+		return statusError("new model", C.fas_model_new(&c, &p))
+	})
+	if err != nil {
 		return nil, err
 	}
 	m := &Model{h: newHandle(p, func(p *C.fas_model) { C.fas_model_free(p) })}
@@ -81,6 +130,7 @@ func NewModel(cfg Config) (*Model, error) {
 		m.Close()
 		return nil, err
 	}
+	m.info.Threads = cfg.Threads
 	runtime.AddCleanup(m, func(h *handle[*C.fas_model]) { h.close() }, m.h)
 	return m, nil
 }
@@ -111,23 +161,36 @@ func (m *Model) Info() ModelInfo {
 }
 
 func (m *Model) queryInfo() (ModelInfo, error) {
-	var ci C.fas_model_info
+	var info ModelInfo
 	err := m.use("model info", func(p *C.fas_model) error {
-		return statusError("model info", C.fas_model_get_info(p, &ci))
+		var ci C.fas_model_info
+		if err := statusError("model info", C.fas_model_get_info(p, &ci)); err != nil {
+			return err
+		}
+		dt, err := dtypeFromCode(ci.dtype)
+		if err != nil {
+			return err
+		}
+		info = ModelInfo{Method: C.GoString(&ci.method[0]), Device: C.GoString(&ci.device[0]),
+			Size: int(ci.size), DType: dt, NumParams: int64(ci.num_params),
+			NumParamTensors: int64(ci.num_param_tensors), NumTensors: int64(ci.num_tensors)}
+		for i := range int64(ci.num_settings) {
+			var si C.fas_setting_info
+			if err := statusError("model setting", C.fas_model_get_setting(p, C.int64_t(i), &si)); err != nil {
+				return err
+			}
+			info.Settings = append(info.Settings, Setting{C.GoString(&si.key[0]), C.GoString(&si.value[0])})
+		}
+		var name [C.FAS_MAX_NAME]C.char
+		for i := range int64(ci.num_outputs) {
+			if err := statusError("model output", C.fas_model_get_output_name(p, C.int64_t(i), &name[0])); err != nil {
+				return err
+			}
+			info.Outputs = append(info.Outputs, C.GoString(&name[0]))
+		}
+		return nil
 	})
-	if err != nil {
-		return ModelInfo{}, err
-	}
-	dt, err := dtypeFromCode(ci.dtype)
-	if err != nil {
-		return ModelInfo{}, err
-	}
-	return ModelInfo{
-		Method: C.GoString(&ci.method[0]), Gate: C.GoString(&ci.gate[0]), Device: C.GoString(&ci.device[0]),
-		Size: int(ci.size), Width: float64(ci.width), DType: dt,
-		FeatureChannels: int(ci.feature_channels), NumParams: int64(ci.num_params),
-		NumParamTensors: int64(ci.num_param_tensors), NumTensors: int64(ci.num_tensors),
-	}, nil
+	return info, err
 }
 
 // State copies every parameter and buffer out, under the reference's state-dict names and
@@ -149,94 +212,94 @@ func (m *Model) Export() ([]safetensors.Tensor, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := make([]safetensors.Tensor, len(st))
-	for i := range st {
-		out[i] = st[i].Tensor
-	}
-	return out, nil
+	return tensorsOf(st), nil
 }
 
 // Import replaces the whole state, all or nothing: a missing, extra, duplicate, mis-shaped
 // or mistyped tensor fails with an error listing every one, and leaves the model unchanged.
 // Floating tensors may be F32 or F64 (converted); counters must be I64.
 func (m *Model) Import(ts []safetensors.Tensor) error {
+	views, err := fileViews(ts)
+	if err != nil {
+		return fmt.Errorf("import model: %w", err)
+	}
 	return m.use("import model", func(p *C.fas_model) error {
-		return withViews(ts, func(v *C.fas_tensor_view, n C.int64_t) error {
+		return withViews(views, func(v *C.fas_tensor_view, n C.int64_t) error {
 			return statusError("import model", C.fas_model_import(p, v, n))
 		})
 	})
 }
 
-// Output holds forward results, row-major float32: Logits N×2, Depth N×F×F and
-// Features N×C×F×F with F = S/8.
-type Output struct {
-	Logits, Depth, Features []float32
-}
-
-// Forward runs the network on x (N×6×S×S, row-major). S may differ from the size the model
-// was built for (the network is fully convolutional) but must be a multiple of 8, >= 32.
-// train: normalise with batch statistics and update the BN running statistics (needs N >= 2).
-// Each non-nil slice of out must have exactly the output's length; nil ones are skipped.
-// NaN or Inf in x fails with ErrNonFinite.
-func (m *Model) Forward(x []float32, n, s int, train bool, out *Output) error {
-	const op = "forward"
-	if m == nil {
-		return fmt.Errorf("%s: nil model: %w", op, ErrClosed)
-	}
-	if out == nil {
-		return fmt.Errorf("%s: nil output: %w", op, ErrInvalidArgument)
-	}
+// checkInput checks x against N×6×S×S.
+func checkInput(op string, x []float32, n, s int) error {
 	if n < 1 || s < 1 || s > 1<<16 || n > math.MaxInt32 {
 		return fmt.Errorf("%s: batch %d of size %d: %w", op, n, s, ErrInvalidArgument)
 	}
 	if want := int64(n) * 6 * int64(s) * int64(s); int64(len(x)) != want {
 		return fmt.Errorf("%s: input has %d values, want N×6×S×S = %d×6×%d×%d = %d: %w", op, len(x), n, s, s, want, ErrInvalidArgument)
 	}
-	f := int64(s / 8)
-	c := int64(m.Info().FeatureChannels)
-	lp, err := outPtr("logits", out.Logits, int64(n)*2)
+	return nil
+}
+
+// Forward runs the network on x (N×6×S×S, row-major) and returns the named outputs asked
+// for (all of Info().Outputs when names is empty), as F32 tensors. S may differ from the size
+// the model was built for (the network is fully convolutional) but must be a multiple of 8,
+// >= 32. train: normalise with batch statistics and update the BN running statistics (needs
+// N >= 2). NaN or Inf in x fails with ErrNonFinite.
+func (m *Model) Forward(x []float32, n, s int, train bool, names ...string) ([]safetensors.Tensor, error) {
+	const op = "forward"
+	if err := checkInput(op, x, n, s); err != nil {
+		return nil, err
+	}
+	cnames := make([]*C.char, len(names))
+	for i, nm := range names {
+		cnames[i] = C.CString(nm)
+		defer C.free(unsafe.Pointer(cnames[i]))
+	}
+	var pnames **C.char
+	if len(cnames) > 0 {
+		pnames = (**C.char)(C.calloc(C.size_t(len(cnames)), C.size_t(unsafe.Sizeof(cnames[0]))))
+		defer C.free(unsafe.Pointer(pnames))
+		copy(unsafe.Slice(pnames, len(cnames)), cnames)
+	}
+	var l *C.fas_tensor_list
+	err := m.use(op, func(p *C.fas_model) error {
+		return statusError(op, C.fas_model_forward(p, (*C.float)(&x[0]), C.int64_t(n), C.int64_t(s), cbool(train),
+			pnames, C.int64_t(len(names)), &l))
+	})
+	runtime.KeepAlive(x)
 	if err != nil {
-		return fmt.Errorf("%s: %w", op, err)
+		return nil, err
 	}
-	dp, err := outPtr("depth", out.Depth, int64(n)*f*f)
+	st, err := takeList(op, l)
 	if err != nil {
-		return fmt.Errorf("%s: %w", op, err)
+		return nil, err
 	}
-	fp, err := outPtr("features", out.Features, int64(n)*c*f*f)
-	if err != nil {
-		return fmt.Errorf("%s: %w", op, err)
+	return tensorsOf(st), nil
+}
+
+// Score returns N attack scores in [0, 1] (higher = attack) for x (N×6×S×S) in eval mode, into
+// out (len N). seed makes a stochastic score deterministic; ANRL's does not use it.
+func (m *Model) Score(x []float32, n, s int, seed uint64, out []float64) error {
+	const op = "score"
+	if err := checkInput(op, x, n, s); err != nil {
+		return err
 	}
-	tr := C.int(0)
-	if train {
-		tr = 1
+	if len(out) != n {
+		return fmt.Errorf("%s: %d score slots for %d inputs: %w", op, len(out), n, ErrInvalidArgument)
 	}
-	err = m.use(op, func(p *C.fas_model) error {
-		return statusError(op, C.fas_model_forward(p, (*C.float)(&x[0]), C.int64_t(n), C.int64_t(s), tr, lp, dp, fp))
+	err := m.use(op, func(p *C.fas_model) error {
+		return statusError(op, C.fas_model_score(p, (*C.float)(&x[0]), C.int64_t(n), C.int64_t(s), C.uint64_t(seed),
+			(*C.double)(&out[0])))
 	})
 	runtime.KeepAlive(x)
 	runtime.KeepAlive(out)
 	return err
 }
 
-// Run is Forward into freshly allocated outputs.
-func (m *Model) Run(x []float32, n, s int, train bool) (*Output, error) {
-	if n < 1 || s < 8 || s > 1<<16 {
-		return nil, fmt.Errorf("forward: batch %d of size %d: %w", n, s, ErrInvalidArgument)
+func cbool(b bool) C.int {
+	if b {
+		return 1
 	}
-	f, c := s/8, m.Info().FeatureChannels
-	out := &Output{Logits: make([]float32, n*2), Depth: make([]float32, n*f*f), Features: make([]float32, n*c*f*f)}
-	if err := m.Forward(x, n, s, train, out); err != nil {
-		return nil, err
-	}
-	return out, nil
-}
-
-func outPtr(name string, buf []float32, want int64) (*C.float, error) {
-	if buf == nil {
-		return nil, nil
-	}
-	if int64(len(buf)) != want || want == 0 {
-		return nil, fmt.Errorf("%s buffer has %d values, want %d: %w", name, len(buf), want, ErrInvalidArgument)
-	}
-	return (*C.float)(&buf[0]), nil
+	return 0
 }

@@ -2,10 +2,13 @@ package shim
 
 import (
 	"errors"
+	"fmt"
 	"math"
 	"math/rand"
+	"os"
 	"os/exec"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -15,12 +18,43 @@ import (
 
 func small(t testing.TB, gate string) *Model {
 	t.Helper()
-	m, err := NewModel(Config{Method: "anrl", Size: 32, Width: 0.25, Gate: gate, Seed: 7})
+	m, err := NewModel(Config{Method: "anrl", Size: 32, Settings: anrlSettings(0.25, gate), Seed: 7})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { m.Close() })
 	return m
+}
+
+func anrlSettings(width float64, gate string) Settings {
+	s := Settings{{"width", strconv.FormatFloat(width, 'g', -1, 64)}}
+	if gate != "" {
+		s = append(s, Setting{"gate", gate})
+	}
+	return s
+}
+
+// Output is ANRL's forward as float32 slices.
+type Output struct {
+	Logits, Depth, Features []float32
+}
+
+// fwd runs every output of an ANRL forward.
+func fwd(m *Model, x []float32, n, s int, train bool) (*Output, error) {
+	ts, err := m.Forward(x, n, s, train)
+	if err != nil {
+		return nil, err
+	}
+	if len(ts) != 3 || ts[0].Name != "logits" || ts[1].Name != "depth" || ts[2].Name != "features" {
+		return nil, fmt.Errorf("forward returned %d outputs", len(ts))
+	}
+	o := &Output{}
+	for i, dst := range []*[]float32{&o.Logits, &o.Depth, &o.Features} {
+		if *dst, err = ts[i].Float32(); err != nil {
+			return nil, err
+		}
+	}
+	return o, nil
 }
 
 func randInput(n, s int, seed int64) []float32 {
@@ -52,10 +86,6 @@ func TestVersion(t *testing.T) {
 
 func TestSetNumThreads(t *testing.T) {
 	v0, _ := Version()
-	// The package starts libtorch on every usable core (no test before this one changes it).
-	if v0.Threads != runtime.NumCPU() {
-		t.Errorf("default threads = %d, want runtime.NumCPU() = %d", v0.Threads, runtime.NumCPU())
-	}
 	defer SetNumThreads(v0.Threads)
 	if err := SetNumThreads(1); err != nil {
 		t.Fatal(err)
@@ -70,27 +100,61 @@ func TestSetNumThreads(t *testing.T) {
 	}
 }
 
-// SetNumThreads reaches every OS thread, also those that already ran parallel work at
-// another count (OpenMP fixes the count per thread on its first parallel region).
-func TestSetNumThreadsReachesWarmOSThreads(t *testing.T) {
+// Importing the package changes no process-wide state: in a fresh process whose OpenMP
+// default is 1 thread, libtorch still runs 1 thread after the import (an init() that set the
+// count would show here).
+func TestImportKeepsThreadCount(t *testing.T) {
+	if os.Getenv("FAS_SHIM_CHILD") == "threads" {
+		v, err := Version()
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Printf("threads=%d\n", v.Threads)
+		return
+	}
+	if runtime.NumCPU() < 2 {
+		t.Skip("needs 2 cores to tell the default from every core")
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestImportKeepsThreadCount$")
+	cmd.Env = append(os.Environ(), "FAS_SHIM_CHILD=threads", "OMP_NUM_THREADS=1")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("child: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "threads=1\n") {
+		t.Errorf("after importing the package libtorch runs: %s (want threads=1)", out)
+	}
+}
+
+// A model's thread count reaches every OS thread that calls it, also those that already ran
+// parallel work at another count (OpenMP fixes the count per thread on its first parallel
+// region; Go runs calls on whichever thread is free).
+func TestModelThreadsReachWarmOSThreads(t *testing.T) {
 	if runtime.NumCPU() < 2 {
 		t.Skip("needs 2 cores to tell two thread counts apart")
 	}
-	v0, _ := Version()
-	defer SetNumThreads(v0.Threads)
-	if err := SetNumThreads(2); err != nil {
+	two, err := NewModel(Config{Method: "anrl", Size: 32, Settings: anrlSettings(0.25, ""), Threads: 2})
+	if err != nil {
 		t.Fatal(err)
 	}
-	m := small(t, "1layer")
+	defer two.Close()
+	one, err := NewModel(Config{Method: "anrl", Size: 32, Settings: anrlSettings(0.25, ""), Threads: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer one.Close()
+	if one.Info().Threads != 1 || two.Info().Threads != 2 {
+		t.Fatalf("info threads %d, %d", one.Info().Threads, two.Info().Threads)
+	}
 	x := randInput(2, 32, 9)
 	const workers = 4
-	run, report := make(chan int), make(chan int)
+	run, report := make(chan *Model), make(chan int)
 	for w := 0; w < workers; w++ {
 		go func() {
 			runtime.LockOSThread() // each worker keeps its own OS thread throughout
 			defer runtime.UnlockOSThread()
-			for range run {
-				if _, err := m.Run(x, 2, 32, false); err != nil {
+			for m := range run {
+				if _, err := fwd(m, x, 2, 32, false); err != nil {
 					t.Error(err)
 				}
 				v, _ := Version()
@@ -98,9 +162,9 @@ func TestSetNumThreadsReachesWarmOSThreads(t *testing.T) {
 			}
 		}()
 	}
-	round := func() []int {
+	round := func(m *Model) []int {
 		for w := 0; w < workers; w++ {
-			run <- 1
+			run <- m
 		}
 		got := make([]int, workers)
 		for w := range got {
@@ -108,20 +172,21 @@ func TestSetNumThreadsReachesWarmOSThreads(t *testing.T) {
 		}
 		return got
 	}
-	round() // every worker's OS thread has now run parallel work with 2 threads
-	if err := SetNumThreads(1); err != nil {
-		t.Fatal(err)
-	}
-	for _, n := range round() {
-		if n != 1 {
-			t.Errorf("an OS thread still runs %d intra-op threads after SetNumThreads(1)", n)
+	for _, c := range []struct {
+		m    *Model
+		want int
+	}{{two, 2}, {one, 1}, {two, 2}} {
+		for _, n := range round(c.m) {
+			if n != c.want {
+				t.Errorf("an OS thread runs %d intra-op threads after a call of a %d-thread model", n, c.want)
+			}
 		}
 	}
 	close(run)
 }
 
 func TestModelInfo(t *testing.T) {
-	m, err := NewModel(Config{Method: "anrl", Size: 256, Width: 1})
+	m, err := NewModel(Config{Method: "anrl", Size: 256, Settings: anrlSettings(1, "")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,21 +197,24 @@ func TestModelInfo(t *testing.T) {
 	if i.NumParams != 4390909 || i.NumParamTensors != 106 || i.NumTensors != 154 {
 		t.Errorf("params %d in %d tensors (%d with buffers), want 4390909 in 106 (154)", i.NumParams, i.NumParamTensors, i.NumTensors)
 	}
-	if i.Method != "anrl" || i.Gate != "1layer" || i.Device != "cpu" || i.Size != 256 || i.Width != 1 ||
-		i.DType != safetensors.F32 || i.FeatureChannels != 384 || i.FeatureSize() != 32 {
+	if i.Method != "anrl" || i.Device != "cpu" || i.Size != 256 || i.DType != safetensors.F32 ||
+		i.Settings.String() != "width=1 gate=1layer" || fmt.Sprint(i.Outputs) != "[logits depth features]" ||
+		i.Threads != DefaultThreads() {
 		t.Errorf("info %+v", i)
 	}
 }
 
 func TestNewModelErrors(t *testing.T) {
-	ok := Config{Method: "anrl", Size: 32, Width: 0.25}
+	ok := Config{Method: "anrl", Size: 32, Settings: anrlSettings(0.25, "")}
 	cases := map[string]func(c *Config){
 		"size not a multiple of 8": func(c *Config) { c.Size = 36 },
 		"size below 32":            func(c *Config) { c.Size = 24 },
 		"negative size":            func(c *Config) { c.Size = -8 },
-		"zero width":               func(c *Config) { c.Width = 0 },
-		"NaN width":                func(c *Config) { c.Width = math.NaN() },
-		"unknown gate":             func(c *Config) { c.Gate = "3layer" },
+		"zero width":               func(c *Config) { c.Settings = anrlSettings(0, "") },
+		"NaN width":                func(c *Config) { c.Settings = anrlSettings(math.NaN(), "") },
+		"unknown gate":             func(c *Config) { c.Settings = anrlSettings(1, "3layer") },
+		"unknown setting":          func(c *Config) { c.Settings = Settings{{"wdith", "1"}} },
+		"negative threads":         func(c *Config) { c.Threads = -2 },
 		"unknown method":           func(c *Config) { c.Method = "fghv2" },
 		"empty method":             func(c *Config) { c.Method = "" },
 		"integer dtype":            func(c *Config) { c.DType = safetensors.I64 },
@@ -174,25 +242,38 @@ func TestForwardShapesAndDeterminism(t *testing.T) {
 	for _, gate := range []string{"1layer", "2layer", "clamp"} {
 		m := small(t, gate)
 		x := randInput(3, 40, 1)
-		a, err := m.Run(x, 3, 40, false)
+		a, err := fwd(m, x, 3, 40, false)
 		if err != nil {
 			t.Fatal(gate, err)
 		}
-		c := m.Info().FeatureChannels
+		c := 3 * 32 // 3 * round(128 * 0.25)
 		if len(a.Logits) != 6 || len(a.Depth) != 3*25 || len(a.Features) != 3*c*25 {
 			t.Fatalf("%s: output lengths %d %d %d", gate, len(a.Logits), len(a.Depth), len(a.Features))
 		}
-		b, err := m.Run(x, 3, 40, false)
+		b, err := fwd(m, x, 3, 40, false)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if !equal(a.Logits, b.Logits) || !equal(a.Depth, b.Depth) || !equal(a.Features, b.Features) {
 			t.Errorf("%s: two eval forwards differ", gate)
 		}
-		// Skipping outputs does not change the others.
-		part := &Output{Logits: make([]float32, 6)}
-		if err := m.Forward(x, 3, 40, false, part); err != nil || !equal(part.Logits, a.Logits) {
-			t.Errorf("%s: logits-only forward: %v", gate, err)
+		// Asking for some outputs, in any order, returns those.
+		part, err := m.Forward(x, 3, 40, false, "depth", "logits")
+		if err != nil || len(part) != 2 || part[0].Name != "depth" || part[1].Name != "logits" {
+			t.Fatalf("%s: depth+logits forward: %v %v", gate, part, err)
+		}
+		if l, _ := part[1].Float32(); !equal(l, a.Logits) {
+			t.Errorf("%s: logits of a partial forward differ", gate)
+		}
+		// The score is softmax(logits)[1], computed in double.
+		scores := make([]float64, 3)
+		if err := m.Score(x, 3, 40, 0, scores); err != nil {
+			t.Fatal(err)
+		}
+		for i, s := range scores {
+			if want := 1 / (1 + math.Exp(float64(a.Logits[2*i])-float64(a.Logits[2*i+1]))); math.Abs(s-want) > 1e-15 {
+				t.Errorf("%s: score %d = %v, softmax gives %v", gate, i, s, want)
+			}
 		}
 	}
 }
@@ -221,20 +302,16 @@ func TestForwardErrors(t *testing.T) {
 		err  error
 		call func() error
 	}{
-		{"short input", ErrInvalidArgument, func() error { _, err := m.Run(x[:len(x)-1], 2, 32, false); return err }},
-		{"S not a multiple of 8", ErrInvalidArgument, func() error { _, err := m.Run(randInput(1, 36, 1), 1, 36, false); return err }},
-		{"S below 32", ErrInvalidArgument, func() error { _, err := m.Run(randInput(1, 24, 1), 1, 24, false); return err }},
-		{"zero batch", ErrInvalidArgument, func() error { _, err := m.Run(nil, 0, 32, false); return err }},
-		{"N=1 in train mode", ErrInvalidArgument, func() error { _, err := m.Run(x[:len(x)/2], 1, 32, true); return err }},
-		{"NaN input", ErrNonFinite, func() error { _, err := m.Run(nan, 2, 32, false); return err }},
-		{"Inf input", ErrNonFinite, func() error { _, err := m.Run(inf, 2, 32, true); return err }},
-		{"nil output", ErrInvalidArgument, func() error { return m.Forward(x, 2, 32, false, nil) }},
-		{"short logits buffer", ErrInvalidArgument, func() error {
-			return m.Forward(x, 2, 32, false, &Output{Logits: make([]float32, 3)})
-		}},
-		{"long depth buffer", ErrInvalidArgument, func() error {
-			return m.Forward(x, 2, 32, false, &Output{Depth: make([]float32, 2*16+1)})
-		}},
+		{"short input", ErrInvalidArgument, func() error { _, err := fwd(m, x[:len(x)-1], 2, 32, false); return err }},
+		{"S not a multiple of 8", ErrInvalidArgument, func() error { _, err := fwd(m, randInput(1, 36, 1), 1, 36, false); return err }},
+		{"S below 32", ErrInvalidArgument, func() error { _, err := fwd(m, randInput(1, 24, 1), 1, 24, false); return err }},
+		{"zero batch", ErrInvalidArgument, func() error { _, err := fwd(m, nil, 0, 32, false); return err }},
+		{"N=1 in train mode", ErrInvalidArgument, func() error { _, err := fwd(m, x[:len(x)/2], 1, 32, true); return err }},
+		{"NaN input", ErrNonFinite, func() error { _, err := fwd(m, nan, 2, 32, false); return err }},
+		{"Inf input", ErrNonFinite, func() error { _, err := fwd(m, inf, 2, 32, true); return err }},
+		{"unknown output", ErrInvalidArgument, func() error { _, err := m.Forward(x, 2, 32, false, "logit"); return err }},
+		{"score slots", ErrInvalidArgument, func() error { return m.Score(x, 2, 32, 0, make([]float64, 3)) }},
+		{"NaN scored", ErrNonFinite, func() error { return m.Score(nan, 2, 32, 0, make([]float64, 2)) }},
 	}
 	for _, c := range cases {
 		if err := c.call(); !errors.Is(err, c.err) {
@@ -243,7 +320,7 @@ func TestForwardErrors(t *testing.T) {
 	}
 	// A training-mode forward on the NaN batch must not have touched the running statistics.
 	before, _ := m.Export()
-	m.Run(nan, 2, 32, true)
+	fwd(m, nan, 2, 32, true)
 	after, _ := m.Export()
 	for i := range before {
 		if string(before[i].Data) != string(after[i].Data) {
@@ -253,7 +330,7 @@ func TestForwardErrors(t *testing.T) {
 }
 
 func TestClosedAndNilHandles(t *testing.T) {
-	m, err := NewModel(Config{Method: "anrl", Size: 32, Width: 0.25})
+	m, err := NewModel(Config{Method: "anrl", Size: 32, Settings: anrlSettings(0.25, "")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -266,7 +343,7 @@ func TestClosedAndNilHandles(t *testing.T) {
 	}
 	var nilModel *Model
 	for name, mm := range map[string]*Model{"closed": m, "nil": nilModel} {
-		if _, err := mm.Run(randInput(2, 32, 1), 2, 32, false); !errors.Is(err, ErrClosed) {
+		if _, err := fwd(mm, randInput(2, 32, 1), 2, 32, false); !errors.Is(err, ErrClosed) {
 			t.Errorf("%s model forward: %v", name, err)
 		}
 		if _, err := mm.Export(); !errors.Is(err, ErrClosed) {
@@ -283,14 +360,14 @@ func TestClosedAndNilHandles(t *testing.T) {
 
 func TestExportImportRoundTrip(t *testing.T) {
 	a := small(t, "2layer")
-	b, err := NewModel(Config{Method: "anrl", Size: 32, Width: 0.25, Gate: "2layer", Seed: 99})
+	b, err := NewModel(Config{Method: "anrl", Size: 32, Settings: anrlSettings(0.25, "2layer"), Seed: 99})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer b.Close()
 	x := randInput(2, 32, 3)
-	ya, _ := a.Run(x, 2, 32, false)
-	yb, _ := b.Run(x, 2, 32, false)
+	ya, _ := fwd(a, x, 2, 32, false)
+	yb, _ := fwd(b, x, 2, 32, false)
 	if equal(ya.Logits, yb.Logits) {
 		t.Fatal("different seeds gave identical outputs")
 	}
@@ -314,7 +391,7 @@ func TestExportImportRoundTrip(t *testing.T) {
 	if err := b.Import(ts); err != nil {
 		t.Fatal(err)
 	}
-	yb, _ = b.Run(x, 2, 32, false)
+	yb, _ = fwd(b, x, 2, 32, false)
 	if !equal(ya.Logits, yb.Logits) || !equal(ya.Depth, yb.Depth) || !equal(ya.Features, yb.Features) {
 		t.Error("imported model gives other outputs")
 	}
@@ -330,14 +407,14 @@ func TestImportF64Converts(t *testing.T) {
 		v, _ := ts[i].Float64()
 		ts[i] = safetensors.FromFloat64(ts[i].Name, ts[i].Shape, v)
 	}
-	b, _ := NewModel(Config{Method: "anrl", Size: 32, Width: 0.25, Gate: "clamp", Seed: 5})
+	b, _ := NewModel(Config{Method: "anrl", Size: 32, Settings: anrlSettings(0.25, "clamp"), Seed: 5})
 	defer b.Close()
 	if err := b.Import(ts); err != nil {
 		t.Fatal(err)
 	}
 	x := randInput(2, 32, 4)
-	ya, _ := a.Run(x, 2, 32, false)
-	yb, _ := b.Run(x, 2, 32, false)
+	ya, _ := fwd(a, x, 2, 32, false)
+	yb, _ := fwd(b, x, 2, 32, false)
 	if !equal(ya.Logits, yb.Logits) {
 		t.Error("F64 state gave other outputs")
 	}
@@ -347,7 +424,7 @@ func TestImportErrorsListEverything(t *testing.T) {
 	m := small(t, "1layer")
 	good, _ := m.Export()
 	x := randInput(2, 32, 5)
-	y0, _ := m.Run(x, 2, 32, false)
+	y0, _ := fwd(m, x, 2, 32, false)
 
 	bad := append([]safetensors.Tensor(nil), good...)
 	var kept []safetensors.Tensor
@@ -382,7 +459,7 @@ func TestImportErrorsListEverything(t *testing.T) {
 			t.Errorf("error lacks %q:\n%v", want, err)
 		}
 	}
-	y1, _ := m.Run(x, 2, 32, false)
+	y1, _ := fwd(m, x, 2, 32, false)
 	if !equal(y0.Logits, y1.Logits) {
 		t.Error("a failed import changed the model")
 	}
@@ -403,12 +480,12 @@ func TestTrainForwardUpdatesRunningStats(t *testing.T) {
 	m := small(t, "1layer")
 	x := randInput(4, 32, 6)
 	before, _ := m.Export()
-	train, err := m.Run(x, 4, 32, true)
+	train, err := fwd(m, x, 4, 32, true)
 	if err != nil {
 		t.Fatal(err)
 	}
 	after, _ := m.Export()
-	eval, _ := m.Run(x, 4, 32, false)
+	eval, _ := fwd(m, x, 4, 32, false)
 	if equal(train.Logits, eval.Logits) {
 		t.Error("train and eval forwards agree; batch statistics unused?")
 	}
@@ -437,21 +514,21 @@ func TestTrainForwardUpdatesRunningStats(t *testing.T) {
 // Eval-mode forwards from many goroutines while another goroutine closes the model: every
 // call either succeeds with the right numbers or reports ErrClosed; nothing crashes.
 func TestConcurrentForwardAndClose(t *testing.T) {
-	m, err := NewModel(Config{Method: "anrl", Size: 32, Width: 0.25, Seed: 3})
+	m, err := NewModel(Config{Method: "anrl", Size: 32, Settings: anrlSettings(0.25, ""), Seed: 3})
 	if err != nil {
 		t.Fatal(err)
 	}
 	x := randInput(2, 32, 7)
-	want, err := m.Run(x, 2, 32, false)
+	want, err := fwd(m, x, 2, 32, false)
 	if err != nil {
 		t.Fatal(err)
 	}
 	// The train-mode forward below moves the running statistics: eval outputs after it
 	// are those of a twin that took the same step.
-	twin, _ := NewModel(Config{Method: "anrl", Size: 32, Width: 0.25, Seed: 3})
+	twin, _ := NewModel(Config{Method: "anrl", Size: 32, Settings: anrlSettings(0.25, ""), Seed: 3})
 	defer twin.Close()
-	twin.Run(x, 2, 32, true)
-	want2, err := twin.Run(x, 2, 32, false)
+	fwd(twin, x, 2, 32, true)
+	want2, err := fwd(twin, x, 2, 32, false)
 	if err != nil || equal(want.Logits, want2.Logits) {
 		t.Fatalf("twin: %v", err)
 	}
@@ -463,7 +540,7 @@ func TestConcurrentForwardAndClose(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for i := 0; i < 4; i++ {
-				y, err := m.Run(x, 2, 32, false)
+				y, err := fwd(m, x, 2, 32, false)
 				mu.Lock()
 				switch {
 				case err == nil && (equal(y.Logits, want.Logits) || equal(y.Logits, want2.Logits)):
@@ -480,20 +557,20 @@ func TestConcurrentForwardAndClose(t *testing.T) {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		m.Run(x, 2, 32, true) // a train-mode forward serialises with the eval ones
+		fwd(m, x, 2, 32, true) // a train-mode forward serialises with the eval ones
 		m.Close()
 	}()
 	wg.Wait()
 	if ok+closed != 24 {
 		t.Errorf("%d ok + %d closed != 24 calls", ok, closed)
 	}
-	if _, err := m.Run(x, 2, 32, false); !errors.Is(err, ErrClosed) {
+	if _, err := fwd(m, x, 2, 32, false); !errors.Is(err, ErrClosed) {
 		t.Errorf("forward after close: %v", err)
 	}
 }
 
 func TestInitStatistics(t *testing.T) {
-	m, err := NewModel(Config{Method: "anrl", Size: 32, Width: 1, Gate: "clamp", Seed: 11})
+	m, err := NewModel(Config{Method: "anrl", Size: 32, Settings: anrlSettings(1, "clamp"), Seed: 11})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -595,17 +672,17 @@ func minMax(v []float64) (float64, float64) {
 }
 
 func benchForward(b *testing.B, s int) {
-	m, err := NewModel(Config{Method: "anrl", Size: s, Width: 1})
+	m, err := NewModel(Config{Method: "anrl", Size: s, Settings: anrlSettings(1, "")})
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer m.Close()
 	const n = 8
 	x := randInput(n, s, 1)
-	out := &Output{Logits: make([]float32, 2*n)}
+	scores := make([]float64, n)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		if err := m.Forward(x, n, s, false, out); err != nil {
+		if err := m.Score(x, n, s, 0, scores); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -618,7 +695,7 @@ func BenchmarkForwardS256(b *testing.B) { benchForward(b, 256) }
 // A double-precision model with the same weights agrees with the float one.
 func TestF64Model(t *testing.T) {
 	a := small(t, "2layer")
-	b, err := NewModel(Config{Method: "anrl", Size: 32, Width: 0.25, Gate: "2layer", DType: safetensors.F64})
+	b, err := NewModel(Config{Method: "anrl", Size: 32, Settings: anrlSettings(0.25, "2layer"), DType: safetensors.F64})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -635,8 +712,8 @@ func TestF64Model(t *testing.T) {
 		t.Errorf("F64 model exports %s", st[0].DType)
 	}
 	x := randInput(2, 32, 8)
-	ya, _ := a.Run(x, 2, 32, false)
-	yb, err := b.Run(x, 2, 32, false)
+	ya, _ := fwd(a, x, 2, 32, false)
+	yb, err := fwd(b, x, 2, 32, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -657,7 +734,7 @@ func TestCUDAForward(t *testing.T) {
 		t.Skipf("no CUDA device visible to libtorch %s", v.Torch)
 	}
 	cpu := small(t, "1layer")
-	gpu, err := NewModel(Config{Method: "anrl", Size: 32, Width: 0.25, Device: "cuda"})
+	gpu, err := NewModel(Config{Method: "anrl", Size: 32, Settings: anrlSettings(0.25, ""), Device: "cuda"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -668,11 +745,11 @@ func TestCUDAForward(t *testing.T) {
 	}
 	x := randInput(4, 32, 9)
 	for _, train := range []bool{false, true} {
-		yc, err := cpu.Run(x, 4, 32, train)
+		yc, err := fwd(cpu, x, 4, 32, train)
 		if err != nil {
 			t.Fatal(err)
 		}
-		yg, err := gpu.Run(x, 4, 32, train)
+		yg, err := fwd(gpu, x, 4, 32, train)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -8,6 +8,7 @@ import "C"
 
 import (
 	"fmt"
+	"math"
 	"runtime"
 	"unsafe"
 
@@ -48,22 +49,86 @@ func dtypeFromCode(c C.int) (safetensors.DType, error) {
 	return "", fmt.Errorf("unknown dtype code %d from the shim: %w", int(c), ErrInternal)
 }
 
-// withViews lends ts to C as an array of fas_tensor_view for the duration of fn. Names,
-// shapes and the array live in C memory; tensor bytes stay in Go memory, pinned.
-func withViews(ts []safetensors.Tensor, fn func(v *C.fas_tensor_view, n C.int64_t) error) error {
-	if len(ts) == 0 {
+// View is a borrowed tensor handed to the shim for one call: a name, a shape and typed data.
+// Make one with F32, F64, I64 or FromFile; the data is not copied.
+type View struct {
+	Name  string
+	Shape []int64
+	dtype safetensors.DType
+	ptr   unsafe.Pointer // first element; nil when empty
+	n     int64          // elements
+	keep  any            // the slice that owns ptr
+}
+
+func viewOf[T any](name string, dtype safetensors.DType, shape []int64, v []T) View {
+	w := View{Name: name, Shape: shape, dtype: dtype, n: int64(len(v)), keep: v}
+	if len(v) > 0 {
+		w.ptr = unsafe.Pointer(&v[0])
+	}
+	return w
+}
+
+// F32 views float32 data.
+func F32(name string, shape []int64, v []float32) View { return viewOf(name, safetensors.F32, shape, v) }
+
+// F64 views float64 data.
+func F64(name string, shape []int64, v []float64) View { return viewOf(name, safetensors.F64, shape, v) }
+
+// I64 views int64 data.
+func I64(name string, shape []int64, v []int64) View { return viewOf(name, safetensors.I64, shape, v) }
+
+// FromFile views a decoded safetensors tensor's bytes.
+func FromFile(t *safetensors.Tensor) (View, error) {
+	if t.DType.Size() == 0 || int64(len(t.Data)) != t.Numel()*int64(t.DType.Size()) {
+		return View{}, fmt.Errorf("tensor %q: %d bytes for shape %v of %s: %w", t.Name, len(t.Data), t.Shape, t.DType, ErrInvalidArgument)
+	}
+	w := viewOf(t.Name, t.DType, t.Shape, t.Data)
+	w.n = t.Numel()
+	return w, nil
+}
+
+func fileViews(ts []safetensors.Tensor) ([]View, error) {
+	out := make([]View, len(ts))
+	for i := range ts {
+		v, err := FromFile(&ts[i])
+		if err != nil {
+			return nil, err
+		}
+		out[i] = v
+	}
+	return out, nil
+}
+
+// check validates a view's shape against its data.
+func (v *View) check() error {
+	if len(v.Shape) > C.FAS_MAX_DIMS {
+		return fmt.Errorf("tensor %q: %d dimensions (at most %d): %w", v.Name, len(v.Shape), C.FAS_MAX_DIMS, ErrInvalidArgument)
+	}
+	want := int64(1)
+	for _, d := range v.Shape {
+		if d < 0 || (d > 0 && want > math.MaxInt64/8/d) {
+			return fmt.Errorf("tensor %q: bad shape %v: %w", v.Name, v.Shape, ErrInvalidArgument)
+		}
+		want *= d
+	}
+	if want != v.n {
+		return fmt.Errorf("tensor %q has %d values, its shape %v needs %d: %w", v.Name, v.n, v.Shape, want, ErrInvalidArgument)
+	}
+	return nil
+}
+
+// withViews lends vs to C as an array of fas_tensor_view for the duration of fn. Names,
+// shapes and the array live in C memory; tensor data stays in Go memory, pinned.
+func withViews(vs []View, fn func(v *C.fas_tensor_view, n C.int64_t) error) error {
+	if len(vs) == 0 {
 		return fn(nil, 0)
 	}
-	for i := range ts {
-		t := &ts[i]
-		if len(t.Shape) > C.FAS_MAX_DIMS {
-			return fmt.Errorf("tensor %q: %d dimensions (at most %d): %w", t.Name, len(t.Shape), C.FAS_MAX_DIMS, ErrInvalidArgument)
-		}
-		if t.DType.Size() == 0 || int64(len(t.Data)) != t.Numel()*int64(t.DType.Size()) {
-			return fmt.Errorf("tensor %q: %d bytes for shape %v of %s: %w", t.Name, len(t.Data), t.Shape, t.DType, ErrInvalidArgument)
+	for i := range vs {
+		if err := vs[i].check(); err != nil {
+			return err
 		}
 	}
-	n := len(ts)
+	n := len(vs)
 	views := unsafe.Slice((*C.fas_tensor_view)(C.calloc(C.size_t(n), C.size_t(unsafe.Sizeof(C.fas_tensor_view{})))), n)
 	shapes := unsafe.Slice((*C.int64_t)(C.calloc(C.size_t(n*C.FAS_MAX_DIMS+1), 8)), n*C.FAS_MAX_DIMS+1)
 	var pin runtime.Pinner
@@ -75,25 +140,33 @@ func withViews(ts []safetensors.Tensor, fn func(v *C.fas_tensor_view, n C.int64_
 		C.free(unsafe.Pointer(&views[0]))
 		C.free(unsafe.Pointer(&shapes[0]))
 	}()
-	for i := range ts {
-		t := &ts[i]
-		code, err := dtypeCode(t.DType)
+	for i := range vs {
+		v := &vs[i]
+		code, err := dtypeCode(v.dtype)
 		if err != nil {
-			return fmt.Errorf("tensor %q: %w", t.Name, err)
+			return fmt.Errorf("tensor %q: %w", v.Name, err)
 		}
 		sh := shapes[i*C.FAS_MAX_DIMS : (i+1)*C.FAS_MAX_DIMS]
-		for d, v := range t.Shape {
-			sh[d] = C.int64_t(v)
+		for d, x := range v.Shape {
+			sh[d] = C.int64_t(x)
 		}
-		views[i] = C.fas_tensor_view{name: C.CString(t.Name), dtype: code, ndim: C.int(len(t.Shape)), shape: &sh[0]}
-		if len(t.Data) > 0 {
-			pin.Pin(&t.Data[0])
-			views[i].data = unsafe.Pointer(&t.Data[0])
+		views[i] = C.fas_tensor_view{name: C.CString(v.Name), dtype: code, ndim: C.int(len(v.Shape)), shape: &sh[0]}
+		if v.ptr != nil {
+			pin.Pin(v.ptr)
+			views[i].data = v.ptr
 		}
 	}
 	err := fn(&views[0], C.int64_t(n))
-	runtime.KeepAlive(ts)
+	runtime.KeepAlive(vs)
 	return err
+}
+
+func tensorsOf(st []StateTensor) []safetensors.Tensor {
+	out := make([]safetensors.Tensor, len(st))
+	for i := range st {
+		out[i] = st[i].Tensor
+	}
+	return out
 }
 
 // takeList copies a shim tensor list into Go memory and frees it.

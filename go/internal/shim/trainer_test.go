@@ -8,12 +8,42 @@ import (
 	"math/rand"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 
 	"github.com/fasgo/fasgo/go/internal/safetensors"
 )
+
+// Batch is an ANRL training batch as the tests build it (package method builds the real ones).
+type Batch struct {
+	NumDomains, PerClass, Size int
+	Images, Depth              []float32
+	Labels                     []int64
+	DomainOrder                []int
+}
+
+func (b *Batch) views() []View {
+	k, n, s, f := int64(b.NumDomains), int64(2*b.PerClass), int64(b.Size), int64(b.Size/8)
+	v := []View{F32("images", []int64{k, n, 6, s, s}, b.Images), F32("depth", []int64{k, n, f, f}, b.Depth),
+		I64("labels", []int64{k, n}, b.Labels)}
+	if b.DomainOrder != nil {
+		o := make([]int64, len(b.DomainOrder))
+		for i, d := range b.DomainOrder {
+			o[i] = int64(d)
+		}
+		v = append(v, I64("domain_order", []int64{int64(len(o))}, o))
+	}
+	return v
+}
+
+// anrlTraining is the default trainer for k ANRL domains, with extra settings.
+func anrlTraining(k int, extra ...Setting) TrainConfig {
+	c := DefaultTrainConfig()
+	c.Settings = append(Settings{{"num_domains", strconv.Itoa(k)}}, extra...)
+	return c
+}
 
 // synthBatch draws a separable multi-domain task: live faces are smooth horizontal stripes
 // with a pseudo-depth blob, attacks a fine checkerboard with zero depth; every domain shifts
@@ -70,7 +100,7 @@ func newTrainer(t testing.TB, modelSeed uint64, cfg TrainConfig, width ...float6
 	if len(width) > 0 {
 		w = width[0]
 	}
-	m, err := NewModel(Config{Method: "anrl", Size: 32, Width: w, Seed: modelSeed})
+	m, err := NewModel(Config{Method: "anrl", Size: 32, Settings: Settings{{"width", fmt.Sprint(w)}}, Seed: modelSeed})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,21 +115,21 @@ func newTrainer(t testing.TB, modelSeed uint64, cfg TrainConfig, width ...float6
 
 // run takes n steps on batches drawn from a generator seeded with dataSeed, skipping the
 // first skip batches (so that a resumed run sees what the uninterrupted one saw).
-func run(t testing.TB, tr *Trainer, dataSeed int64, skip, n int) []StepStats {
+func run(t testing.TB, tr *Trainer, dataSeed int64, skip, n int) []StepResult {
 	t.Helper()
 	r := rand.New(rand.NewSource(dataSeed))
-	var out []StepStats
+	var out []StepResult
 	for i := 0; i < skip+n; i++ {
 		b := synthBatch(r, 3, 2, 32)
 		if i < skip {
 			continue
 		}
 		if i == 3 {
-			if err := tr.ResetCenters(); err != nil { // an epoch boundary
+			if err := tr.EpochBegin(2); err != nil { // an epoch boundary
 				t.Fatal(err)
 			}
 		}
-		s, err := tr.Step(b, 1e-3)
+		s, err := tr.Step(b.views(), 1e-3)
 		if err != nil {
 			t.Fatalf("step %d: %v", i+1, err)
 		}
@@ -122,7 +152,7 @@ func stateBytes(t testing.TB, tr *Trainer) map[string][]byte {
 }
 
 func TestTrainerSameSeedSameRun(t *testing.T) {
-	cfg := DefaultTrainConfig(3)
+	cfg := anrlTraining(3)
 	cfg.Seed = 3
 	_, a := newTrainer(t, 7, cfg)
 	_, b := newTrainer(t, 7, cfg)
@@ -138,16 +168,16 @@ func TestTrainerSameSeedSameRun(t *testing.T) {
 		if s.Step != int64(i+1) {
 			t.Errorf("step %d reports step %d", i+1, s.Step)
 		}
-		orders[fmt.Sprint(s.DomainOrder)] = true
+		orders[fmt.Sprint(s.Ints["domain_order"])] = true
 	}
 	if len(orders) < 3 {
 		t.Errorf("20 steps drew only %d distinct domain orders: %v", len(orders), orders)
 	}
 	cfg.Seed = 4
 	_, c := newTrainer(t, 7, cfg)
-	if sc := run(t, c, 1, 0, 3); reflect.DeepEqual(sc[0].DomainOrder, sa[0].DomainOrder) &&
-		reflect.DeepEqual(sc[1].DomainOrder, sa[1].DomainOrder) && reflect.DeepEqual(sc[2].DomainOrder, sa[2].DomainOrder) {
-		t.Errorf("RNG seeds 3 and 4 drew the same three orders %v %v %v", sc[0].DomainOrder, sc[1].DomainOrder, sc[2].DomainOrder)
+	if sc := run(t, c, 1, 0, 3); reflect.DeepEqual(sc[0].Ints["domain_order"], sa[0].Ints["domain_order"]) &&
+		reflect.DeepEqual(sc[1].Ints["domain_order"], sa[1].Ints["domain_order"]) && reflect.DeepEqual(sc[2].Ints["domain_order"], sa[2].Ints["domain_order"]) {
+		t.Errorf("RNG seeds 3 and 4 drew the same three orders %v %v %v", sc[0].Ints["domain_order"], sc[1].Ints["domain_order"], sc[2].Ints["domain_order"])
 	}
 }
 
@@ -155,7 +185,7 @@ func TestTrainerSameSeedSameRun(t *testing.T) {
 func TestTrainerResumeBitForBit(t *testing.T) {
 	for _, opt := range []string{"adam", "sgd"} {
 		t.Run(opt, func(t *testing.T) {
-			cfg := DefaultTrainConfig(3)
+			cfg := anrlTraining(3)
 			cfg.Optimizer, cfg.Seed, cfg.WeightDecay = opt, 11, 1e-3
 			if opt == "sgd" {
 				cfg.Momentum, cfg.Nesterov = 0.9, true
@@ -210,7 +240,7 @@ func TestTrainerStateNames(t *testing.T) {
 		momentum float64
 		moments  []string
 	}{{"adam", 0, []string{".exp_avg", ".exp_avg_sq"}}, {"sgd", 0.9, []string{".momentum_buffer"}}, {"sgd", 0, nil}} {
-		cfg := DefaultTrainConfig(4)
+		cfg := anrlTraining(4)
 		cfg.Optimizer, cfg.Momentum = c.opt, c.momentum
 		m, tr := newTrainer(t, 1, cfg)
 		st, err := tr.State()
@@ -234,7 +264,7 @@ func TestTrainerStateNames(t *testing.T) {
 				}
 			}
 		}
-		C := int64(m.Info().FeatureChannels)
+		C := int64(3 * 13) // 3 * round(128 * 0.1)
 		for _, n := range []string{"centers.real", "centers.fake"} {
 			x, ok := names[n]
 			if !ok || !reflect.DeepEqual(x.Shape, []int64{4, C}) {
@@ -268,23 +298,25 @@ func TestTrainerStateNames(t *testing.T) {
 // On a separable synthetic task the meta-test loss (the unseen-domain side of every step)
 // falls well below where it starts.
 func TestTrainerLearnsSeparableTask(t *testing.T) {
-	cfg := DefaultTrainConfig(3)
+	cfg := anrlTraining(3)
 	cfg.Seed = 1
 	_, tr := newTrainer(t, 2, cfg, 0.25)
 	r := rand.New(rand.NewSource(8))
 	const steps, window = 24, 4
 	var first, last, acc float64
 	for i := 0; i < steps; i++ {
-		s, err := tr.Step(synthBatch(r, 3, 2, 32), 2e-3)
+		s, err := tr.Step(synthBatch(r, 3, 2, 32).views(), 2e-3)
 		if err != nil {
 			t.Fatal(err)
 		}
+		loss, _ := s.Value("meta_test/loss")
+		a, _ := s.Value("meta_test/acc")
 		if i < window {
-			first += s.MetaTest.Loss / window
+			first += loss / window
 		}
 		if i >= steps-window {
-			last += s.MetaTest.Loss / window
-			acc += s.MetaTest.Acc / window
+			last += loss / window
+			acc += a / window
 		}
 	}
 	t.Logf("meta-test loss %.4f -> %.4f, accuracy %.3f", first, last, acc)
@@ -294,7 +326,7 @@ func TestTrainerLearnsSeparableTask(t *testing.T) {
 }
 
 func TestTrainerRejectsBadInput(t *testing.T) {
-	cfg := DefaultTrainConfig(3)
+	cfg := anrlTraining(3)
 	_, tr := newTrainer(t, 1, cfg)
 	good := func() *Batch { return synthBatch(rand.New(rand.NewSource(1)), 3, 2, 32) }
 	before := stateBytes(t, tr)
@@ -304,12 +336,12 @@ func TestTrainerRejectsBadInput(t *testing.T) {
 		want error
 		msg  string
 	}{
-		{"domain count", func(b *Batch) { *b = *synthBatch(rand.New(rand.NewSource(1)), 2, 2, 32) }, ErrInvalidArgument, "2 domains"},
-		{"empty batch", func(b *Batch) { b.PerClass, b.Images, b.Depth, b.Labels = 0, nil, nil, nil }, ErrInvalidArgument, "batch"},
-		{"NaN image", func(b *Batch) { b.Images[5*6*32*32+17] = float32(math.NaN()) }, ErrNonFinite, "domain 1 images"},
-		{"Inf depth", func(b *Batch) { b.Depth[3] = float32(math.Inf(1)) }, ErrNonFinite, "domain 0 depth"},
-		{"short images", func(b *Batch) { b.Images = b.Images[:len(b.Images)-1] }, ErrInvalidArgument, "images has"},
-		{"wrong size", func(b *Batch) { *b = *synthBatch(rand.New(rand.NewSource(1)), 3, 2, 40) }, ErrInvalidArgument, "image size 40"},
+		{"domain count", func(b *Batch) { *b = *synthBatch(rand.New(rand.NewSource(1)), 2, 2, 32) }, ErrInvalidArgument, "with K = 3"},
+		{"empty batch", func(b *Batch) { b.PerClass, b.Images, b.Depth, b.Labels = 0, nil, nil, nil }, ErrInvalidArgument, "images are [0, 6, 32, 32]"},
+		{"NaN image", func(b *Batch) { b.Images[5*6*32*32+17] = float32(math.NaN()) }, ErrNonFinite, "batch images holds 1"},
+		{"Inf depth", func(b *Batch) { b.Depth[3] = float32(math.Inf(1)) }, ErrNonFinite, "batch depth holds 1"},
+		{"short images", func(b *Batch) { b.Images = b.Images[:len(b.Images)-1] }, ErrInvalidArgument, `"images" has 73727 values`},
+		{"wrong size", func(b *Batch) { *b = *synthBatch(rand.New(rand.NewSource(1)), 3, 2, 40) }, ErrInvalidArgument, "want 2B x 6 x 32 x 32"},
 		{"label 2", func(b *Batch) { b.Labels[6] = 2 }, ErrInvalidArgument, "domain 1: label of sample 2 is 2"},
 		{"swapped labels", func(b *Batch) { b.Labels[0], b.Labels[3] = 1, 0 }, ErrInvalidArgument, "domain 0: label of sample 0"},
 		{"order not a permutation", func(b *Batch) { b.DomainOrder = []int{0, 0, 1} }, ErrInvalidArgument, "permutation"},
@@ -318,12 +350,12 @@ func TestTrainerRejectsBadInput(t *testing.T) {
 	for _, c := range cases {
 		b := good()
 		c.mod(b)
-		_, err := tr.Step(b, 1e-3)
+		_, err := tr.Step(b.views(), 1e-3)
 		if !errors.Is(err, c.want) || !strings.Contains(err.Error(), c.msg) {
 			t.Errorf("%s: err = %v, want %v mentioning %q", c.name, err, c.want, c.msg)
 		}
 	}
-	if _, err := tr.Step(good(), math.NaN()); !errors.Is(err, ErrInvalidArgument) {
+	if _, err := tr.Step(good().views(), math.NaN()); !errors.Is(err, ErrInvalidArgument) {
 		t.Errorf("NaN learning rate: %v", err)
 	}
 	if !reflect.DeepEqual(before, stateBytes(t, tr)) {
@@ -334,13 +366,13 @@ func TestTrainerRejectsBadInput(t *testing.T) {
 	for i := range huge.Depth {
 		huge.Depth[i] = 3e38
 	}
-	if _, err := tr.Step(huge, 1e-3); !errors.Is(err, ErrNonFinite) {
+	if _, err := tr.Step(huge.views(), 1e-3); !errors.Is(err, ErrNonFinite) {
 		t.Errorf("overflowing loss: err = %v, want ErrNonFinite", err)
 	}
 	if !reflect.DeepEqual(before, stateBytes(t, tr)) {
 		t.Error("a step with a non-finite loss changed the training state")
 	}
-	if _, err := tr.Step(good(), 1e-3); err != nil {
+	if _, err := tr.Step(good().views(), 1e-3); err != nil {
 		t.Errorf("a good step after the rejected ones: %v", err)
 	}
 }
@@ -349,20 +381,22 @@ func TestTrainerConfigErrors(t *testing.T) {
 	m := small(t, "1layer")
 	for _, c := range []struct {
 		name string
-		mod  func(c *TrainConfig)
+		cfg  TrainConfig
 		msg  string
 	}{
-		{"metasize = K", func(c *TrainConfig) { c.Metasize = 3 }, "metasize 3"},
-		{"one domain", func(c *TrainConfig) { c.NumDomains = 1 }, "num_domains 1"},
-		{"optimizer", func(c *TrainConfig) { c.Optimizer = "lion" }, "lion"},
-		{"nesterov without momentum", func(c *TrainConfig) { c.Optimizer, c.Nesterov = "sgd", true }, "nesterov"},
-		{"NaN alpha", func(c *TrainConfig) { c.MetaStepSize = math.NaN() }, "meta_step_size"},
-		{"momentum > 1", func(c *TrainConfig) { c.CenterMomentum = 1.5 }, "center_momentum"},
-		{"beta2", func(c *TrainConfig) { c.Beta2 = 1 }, "beta2"},
+		{"metasize = K", anrlTraining(3, Setting{"metasize", "3"}), "metasize 3"},
+		{"one domain", anrlTraining(1), "num_domains 1"},
+		{"no domains", DefaultTrainConfig(), "num_domains 0"},
+		{"unknown setting", anrlTraining(3, Setting{"metasise", "1"}), "unknown setting metasise"},
+		{"setting not a number", anrlTraining(3, Setting{"w_cls", "one"}), `w_cls = "one" is not a finite number`},
+		{"optimizer", func() TrainConfig { c := anrlTraining(3); c.Optimizer = "lion"; return c }(), "lion"},
+		{"nesterov without momentum", func() TrainConfig { c := anrlTraining(3); c.Optimizer, c.Nesterov = "sgd", true; return c }(), "nesterov"},
+		{"NaN alpha", anrlTraining(3, Setting{"meta_step_size", "nan"}), "meta_step_size"},
+		{"momentum > 1", anrlTraining(3, Setting{"center_momentum", "1.5"}), "center_momentum"},
+		{"center reset", anrlTraining(3, Setting{"center_reset", "weekly"}), "center_reset"},
+		{"beta2", func() TrainConfig { c := anrlTraining(3); c.Beta2 = 1; return c }(), "beta2"},
 	} {
-		cfg := DefaultTrainConfig(3)
-		c.mod(&cfg)
-		tr, err := NewTrainer(m, cfg)
+		tr, err := NewTrainer(m, c.cfg)
 		if err == nil {
 			tr.Close()
 		}
@@ -373,7 +407,7 @@ func TestTrainerConfigErrors(t *testing.T) {
 }
 
 func TestTrainerImportErrors(t *testing.T) {
-	_, tr := newTrainer(t, 1, DefaultTrainConfig(3))
+	_, tr := newTrainer(t, 1, anrlTraining(3))
 	st, err := tr.State()
 	if err != nil {
 		t.Fatal(err)
@@ -407,41 +441,41 @@ func TestTrainerImportErrors(t *testing.T) {
 
 func TestTrainerOutlivesModelHandle(t *testing.T) {
 	m := small(t, "clamp")
-	tr, err := NewTrainer(m, DefaultTrainConfig(3))
+	tr, err := NewTrainer(m, anrlTraining(3))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer tr.Close()
 	m.Close()
 	b := synthBatch(rand.New(rand.NewSource(3)), 3, 2, 32)
-	if _, err := tr.Step(b, 1e-3); err != nil {
+	if _, err := tr.Step(b.views(), 1e-3); err != nil {
 		t.Fatalf("step after the model handle was closed: %v", err)
 	}
 	tr.Close()
-	if _, err := tr.Step(b, 1e-3); !errors.Is(err, ErrClosed) {
+	if _, err := tr.Step(b.views(), 1e-3); !errors.Is(err, ErrClosed) {
 		t.Errorf("step on a closed trainer: %v", err)
 	}
 }
 
 func benchmarkStep(b *testing.B, s int, width float64) {
-	m, err := NewModel(Config{Method: "anrl", Size: s, Width: width, Seed: 1})
+	m, err := NewModel(Config{Method: "anrl", Size: s, Settings: Settings{{"width", fmt.Sprint(width)}}, Seed: 1})
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer m.Close()
-	tr, err := NewTrainer(m, DefaultTrainConfig(3))
+	tr, err := NewTrainer(m, anrlTraining(3))
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer tr.Close()
 	const per = 5 // the spec's B
 	batch := synthBatch(rand.New(rand.NewSource(1)), 3, per, s)
-	if _, err := tr.Step(batch, 1e-4); err != nil { // warm-up
+	if _, err := tr.Step(batch.views(), 1e-4); err != nil { // warm-up
 		b.Fatal(err)
 	}
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		if _, err := tr.Step(batch, 1e-4); err != nil {
+		if _, err := tr.Step(batch.views(), 1e-4); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -456,7 +490,7 @@ func BenchmarkTrainStepS64W025(b *testing.B) { benchmarkStep(b, 64, 0.25) }
 // Steps, eval-mode forwards, state exports and a Close from several goroutines at once:
 // every call either completes or reports ErrClosed.
 func TestTrainerConcurrentUse(t *testing.T) {
-	m, tr := newTrainer(t, 1, DefaultTrainConfig(3))
+	m, tr := newTrainer(t, 1, anrlTraining(3))
 	b := synthBatch(rand.New(rand.NewSource(4)), 3, 2, 32)
 	x := randInput(2, 32, 1)
 	var wg sync.WaitGroup
@@ -469,9 +503,9 @@ func TestTrainerConcurrentUse(t *testing.T) {
 				var err error
 				switch g {
 				case 0:
-					_, err = tr.Step(b, 1e-3)
+					_, err = tr.Step(b.views(), 1e-3)
 				case 1:
-					_, err = m.Run(x, 2, 32, false)
+					_, err = m.Forward(x, 2, 32, false)
 				case 2:
 					_, err = tr.State()
 				}
@@ -487,7 +521,7 @@ func TestTrainerConcurrentUse(t *testing.T) {
 	for err := range errs {
 		t.Error(err)
 	}
-	if _, err := tr.Step(b, 1e-3); !errors.Is(err, ErrClosed) {
+	if _, err := tr.Step(b.views(), 1e-3); !errors.Is(err, ErrClosed) {
 		t.Errorf("step after Close: %v", err)
 	}
 }

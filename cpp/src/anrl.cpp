@@ -1,0 +1,166 @@
+#include "anrl.h"
+
+#include <ATen/CPUGeneratorImpl.h>
+
+#include <charconv>
+#include <cmath>
+#include <mutex>
+#include <stdexcept>
+
+namespace fas {
+
+namespace {
+
+// The shortest text that reads back as the same double.
+std::string shortest(double v) {
+  char buf[64];
+  auto r = std::to_chars(buf, buf + sizeof(buf), v);
+  return std::string(buf, r.ptr);
+}
+
+// Fisher-Yates over the trainer's generator (stable across libtorch versions).
+std::vector<int> draw_order(int k, at::Generator& gen) {
+  std::vector<int> order(k);
+  for (int i = 0; i < k; ++i) order[i] = i;
+  std::lock_guard<std::mutex> lock(gen.mutex());
+  auto* g = at::check_generator<at::CPUGeneratorImpl>(gen);
+  for (int i = k - 1; i > 0; --i) std::swap(order[i], order[g->random() % static_cast<uint32_t>(i + 1)]);
+  return order;
+}
+
+at::Tensor scalar(double v) { return at::scalar_tensor(v, at::kDouble); }
+
+void add_phase(NamedTensors* out, const std::string& prefix, const PhaseStats& p) {
+  const std::pair<const char*, double> v[] = {{"cls", p.cls},       {"depth", p.depth}, {"domain", p.domain},
+                                              {"discri", p.discri}, {"acc", p.acc},     {"loss", p.loss}};
+  for (const auto& x : v) out->emplace_back(prefix + "/" + x.first, scalar(x.second));
+}
+
+}  // namespace
+
+AnrlMethod::AnrlMethod(const ModelSpec& spec, const Settings& settings) {
+  SettingsReader r(settings, "anrl model");
+  NetConfig nc;
+  nc.size = spec.size;
+  nc.width = r.number("width", 1.0);
+  nc.gate = parse_gate(r.text("gate", "1layer"));
+  r.finish();
+  net_ = std::make_unique<AnrlNet>(nc, spec.options);
+  net_->init(spec.seed);
+}
+
+Settings AnrlMethod::settings() const {
+  return {{"width", shortest(net_->config().width)}, {"gate", gate_name(net_->config().gate)}};
+}
+
+NamedTensors AnrlMethod::forward(const at::Tensor& x, bool train, const std::vector<std::string>& names) {
+  NetOutput o = net_->forward(x, train);
+  NamedTensors all = {{"logits", o.logits}, {"depth", o.depth}, {"features", o.features}};
+  if (names.empty()) return all;
+  NamedTensors out;
+  for (const auto& n : names) {
+    bool found = false;
+    for (const auto& t : all)
+      if (t.first == n) out.push_back(t), found = true;
+    if (!found) throw std::invalid_argument("anrl has no output \"" + n + "\" (outputs: logits, depth, features)");
+  }
+  return out;
+}
+
+at::Tensor AnrlMethod::score(const at::Tensor& x, uint64_t /*seed: the score is deterministic*/) {
+  at::Tensor l = net_->forward(x, false).logits.detach().to(at::kCPU, at::kDouble).contiguous();
+  const int64_t n = l.size(0);
+  at::Tensor out = at::empty({n}, at::kDouble);
+  const double* p = l.data_ptr<double>();
+  double* o = out.data_ptr<double>();
+  for (int64_t i = 0; i < n; ++i) o[i] = 1 / (1 + std::exp(p[2 * i] - p[2 * i + 1]));
+  return out;
+}
+
+StepConfig anrl_step_config(const Settings& training, bool* reset_each_epoch) {
+  SettingsReader r(training, "anrl training");
+  StepConfig c;
+  const int64_t k = r.integer("num_domains", 0);
+  if (k < 2 || k > 64) throw std::invalid_argument("anrl training: num_domains " + std::to_string(k) + " must be in 2..64");
+  c.num_domains = static_cast<int>(k);
+  c.metasize = static_cast<int>(r.integer("metasize", k <= 2 ? 1 : 2));
+  c.meta = r.flag("meta", true);
+  c.meta_step_size = r.number("meta_step_size", c.meta_step_size);
+  c.w_cls = r.number("w_cls", c.w_cls);
+  c.w_depth = r.number("w_depth", c.w_depth);
+  c.w_domain = r.number("w_domain", c.w_domain);
+  c.w_discri = r.number("w_discri", c.w_discri);
+  c.center_momentum = r.number("center_momentum", c.center_momentum);
+  c.first_order = r.flag("first_order", false);
+  c.textbook_fast_weights = r.flag("textbook_fast_weights", false);
+  const std::string reset = r.text("center_reset", "epoch");
+  if (reset != "epoch" && reset != "never")
+    throw std::invalid_argument("anrl training: center_reset \"" + reset + "\" (want epoch or never)");
+  *reset_each_epoch = reset == "epoch";
+  r.finish();
+  validate(c);
+  return c;
+}
+
+std::unique_ptr<Objective> AnrlMethod::objective(const Settings& training) {
+  bool reset = true;
+  StepConfig c = anrl_step_config(training, &reset);
+  return std::make_unique<AnrlObjective>(*net_, c, reset);
+}
+
+AnrlObjective::AnrlObjective(AnrlNet& net, const StepConfig& cfg, bool reset_each_epoch)
+    : net_(net), step_(net, cfg), reset_each_epoch_(reset_each_epoch) {}
+
+NamedTensors AnrlObjective::state() { return {{"centers.real", step_.center_real()}, {"centers.fake", step_.center_fake()}}; }
+
+void AnrlObjective::epoch_begin(int64_t) {
+  if (reset_each_epoch_) step_.reset_centers();
+}
+
+// The batch geometry is checked here, once, for every caller of the C API.
+StepLoss AnrlObjective::loss(const Batch& b, at::Generator& gen) {
+  const int k = step_.config().num_domains;
+  const int s = net_.config().size;
+  const at::Tensor& images = batch_get(b, "images");
+  const at::Tensor& depth = batch_get(b, "depth");
+  const at::Tensor& labels = batch_get(b, "labels");
+  if (images.dim() != 5 || images.size(0) != k)
+    throw std::invalid_argument("batch images are " + std::string(c10::str(images.sizes())) + ", want K x 2B x 6 x S x S with K = " +
+                                std::to_string(k) + ", S = " + std::to_string(s));
+  if (depth.dim() != 4 || depth.size(0) != k) throw std::invalid_argument("batch depth is " + std::string(c10::str(depth.sizes())) + ", want K x 2B x F x F");
+  if (labels.dim() != 2 || labels.size(0) != k) throw std::invalid_argument("batch labels are " + std::string(c10::str(labels.sizes())) + ", want K x 2B");
+  std::vector<DomainBatch> domains;
+  for (int d = 0; d < k; ++d) domains.push_back({images[d], depth[d], labels[d]});
+  check_batch(domains, k, s);
+  std::vector<int> order;
+  auto it = b.find("domain_order");
+  if (it != b.end()) {
+    at::Tensor o = it->second.to(at::kCPU, at::kLong).contiguous();
+    if (o.dim() != 1) throw std::invalid_argument("batch domain_order must be a vector of K = " + std::to_string(k) + " entries");
+    order.assign(o.data_ptr<int64_t>(), o.data_ptr<int64_t>() + o.numel());
+    check_order(order, k);
+  } else {
+    order = draw_order(k, gen);
+  }
+  for (const auto& kv : b)
+    if (kv.first != "images" && kv.first != "depth" && kv.first != "labels" && kv.first != "domain_order")
+      throw std::invalid_argument("batch tensor \"" + kv.first + "\" is not an anrl input (images, depth, labels, domain_order)");
+  MetaLoss l = step_.loss(domains, order);
+  StepLoss out;
+  out.total = l.total;
+  out.stats.emplace_back("loss", scalar(l.meta_train.loss + l.meta_test.loss));
+  add_phase(&out.stats, "meta_train", l.meta_train);
+  if (step_.config().meta) add_phase(&out.stats, "meta_test", l.meta_test);
+  at::Tensor ord = at::empty({k}, at::kLong);
+  for (int i = 0; i < k; ++i) ord[i] = order[i];
+  out.info.emplace_back("domain_order", ord);
+  return out;
+}
+
+void register_anrl(std::map<std::string, MethodFactory>& registry) {
+  registry["anrl"] = [](const ModelSpec& spec, const Settings& s) -> std::unique_ptr<Method> {
+    return std::make_unique<AnrlMethod>(spec, s);
+  };
+}
+
+}  // namespace fas

@@ -1,0 +1,185 @@
+#include "trainer.h"
+
+#include <ATen/CPUGeneratorImpl.h>
+#include <torch/csrc/autograd/autograd.h>
+
+#include <cmath>
+#include <map>
+#include <mutex>
+#include <sstream>
+
+namespace fas {
+
+namespace {
+
+std::string num(double v) {
+  std::ostringstream s;
+  s << v;
+  return s.str();
+}
+
+const at::Tensor& ts_find(const NamedTensors& ts, const std::string& name) {
+  for (const auto& t : ts)
+    if (t.first == name) return t.second;
+  throw std::out_of_range("no tensor named \"" + name + "\"");
+}
+
+bool reserved(const std::string& name) {
+  for (const char* p : {"model.", "optim.", "state.", "rng."})
+    if (name.rfind(p, 0) == 0) return true;
+  return false;
+}
+
+// Copies of everything a step may touch before the optimizer (which is atomic on its own).
+struct Snapshot {
+  std::vector<at::Tensor> buffers, objective;
+  at::Tensor rng;
+};
+
+}  // namespace
+
+Trainer::Trainer(std::shared_ptr<Method> method, std::unique_ptr<Objective> objective, const OptimConfig& optim,
+                 uint64_t seed)
+    : method_(std::move(method)),
+      objective_(std::move(objective)),
+      optim_(optim, method_->store().named_parameters()),
+      gen_(at::make_generator<at::CPUGeneratorImpl>(seed)) {
+  for (const auto& t : objective_->state())
+    if (reserved(t.first)) throw std::logic_error("objective state \"" + t.first + "\" uses a reserved prefix");
+}
+
+// One device sync for the common case; the names only when something is wrong.
+void Trainer::check_finite_grads(const std::vector<at::Tensor>& grads) {
+  std::vector<at::Tensor> ok;
+  for (const auto& g : grads)
+    if (g.defined()) ok.push_back(g.isfinite().all());
+  if (ok.empty() || at::stack(ok).all().item<bool>()) return;
+  const NamedTensors named = method_->store().named_parameters();
+  std::string bad;
+  for (size_t i = 0; i < grads.size(); ++i)
+    if (grads[i].defined() && !grads[i].isfinite().all().item<bool>()) bad += (bad.empty() ? "" : ", ") + named[i].first;
+  throw NonFiniteLoss("gradient not finite at step " + std::to_string(steps() + 1) + " for " + bad);
+}
+
+StepResult Trainer::step(const Batch& b, double lr) {
+  if (!(lr >= 0) || !std::isfinite(lr)) throw std::invalid_argument("learning rate " + num(lr) + " must be finite and >= 0");
+  ParamStore& store = method_->store();
+  Snapshot snap;
+  {
+    at::NoGradGuard no_grad;
+    for (const auto& e : store.entries())
+      if (!e.is_param) snap.buffers.push_back(e.value.clone());
+    for (const auto& t : objective_->state()) snap.objective.push_back(t.second.clone());
+    std::lock_guard<std::mutex> lock(gen_.mutex());
+    snap.rng = gen_.get_state();
+  }
+  auto restore = [&] {
+    at::NoGradGuard no_grad;
+    size_t i = 0;
+    for (auto& e : store.entries())
+      if (!e.is_param) e.value.copy_(snap.buffers[i++]);
+    i = 0;
+    for (auto& t : objective_->state()) t.second.copy_(snap.objective[i++]);
+    std::lock_guard<std::mutex> lock(gen_.mutex());
+    gen_.set_state(snap.rng);
+  };
+  try {
+    StepLoss l = objective_->loss(b, gen_);
+    StepResult r;
+    if (!l.stats.empty()) {  // one device-to-host copy for all the statistics
+      std::vector<at::Tensor> v;
+      for (const auto& s : l.stats) v.push_back(s.second.detach().reshape({1}).to(at::kDouble));
+      at::Tensor host = at::cat(v).to(at::kCPU);
+      const double* x = host.data_ptr<double>();
+      std::string bad;
+      for (size_t i = 0; i < l.stats.size(); ++i) {
+        r.stats.emplace_back(l.stats[i].first, x[i]);
+        if (!std::isfinite(x[i])) bad += (bad.empty() ? "" : ", ") + l.stats[i].first + " = " + num(x[i]);
+      }
+      if (!bad.empty()) throw NonFiniteLoss("loss not finite at step " + std::to_string(steps() + 1) + ": " + bad);
+    }
+    for (auto& t : l.info) r.info.emplace_back(t.first, t.second.detach().cpu());
+    std::vector<at::Tensor> params = store.parameters();
+    std::vector<at::Tensor> grads = torch::autograd::grad({l.total}, params, {}, /*retain_graph=*/false,
+                                                          /*create_graph=*/false, /*allow_unused=*/true);
+    if (reducer_) reducer_(grads);
+    check_finite_grads(grads);
+    optim_.step(params, grads, lr);
+    r.step = optim_.steps();
+    return r;
+  } catch (...) {
+    restore();
+    throw;
+  }
+}
+
+NamedTensors Trainer::state() const {
+  NamedTensors out;
+  for (const auto& e : method_->store().entries()) out.emplace_back("model." + e.name, e.value);
+  for (const auto& m : optim_.state()) out.emplace_back("optim." + m.first, m.second);
+  for (const auto& t : objective_->state()) out.push_back(t);
+  out.emplace_back("state.step", at::scalar_tensor(optim_.steps(), at::kLong));
+  auto& self = const_cast<Trainer&>(*this);
+  std::lock_guard<std::mutex> lock(self.gen_.mutex());
+  out.emplace_back("rng.cpu", self.gen_.get_state());
+  return out;
+}
+
+void Trainer::load_state(const NamedTensors& ts) {
+  std::map<std::string, at::Tensor> given;
+  std::vector<std::string> errors;
+  for (const auto& t : ts)
+    if (!given.emplace(t.first, t.second).second) errors.push_back(t.first + ": given twice");
+  const NamedTensors want = state();
+  for (const auto& w : want) {
+    auto it = given.find(w.first);
+    if (it == given.end()) {
+      errors.push_back(w.first + ": missing");
+      continue;
+    }
+    const at::Tensor& g = it->second;
+    const bool want_float = at::isFloatingType(w.second.scalar_type());
+    const bool dtype_ok = want_float ? (g.scalar_type() == at::kFloat || g.scalar_type() == at::kDouble)
+                                     : g.scalar_type() == w.second.scalar_type();
+    if (!dtype_ok)
+      errors.push_back(w.first + ": dtype " + std::string(c10::toString(g.scalar_type())) + ", want " +
+                       (want_float ? std::string("Float or Double") : std::string(c10::toString(w.second.scalar_type()))));
+    else if (!g.sizes().equals(w.second.sizes()))
+      errors.push_back(w.first + ": shape " + c10::str(g.sizes()) + ", want " + c10::str(w.second.sizes()));
+    else if (want_float && !g.isfinite().all().item<bool>())
+      errors.push_back(w.first + ": holds NaN or Inf");
+    else if (w.first == "state.step" && g.item<int64_t>() < 0)
+      errors.push_back(w.first + ": negative step count " + std::to_string(g.item<int64_t>()));
+    given.erase(it);
+  }
+  for (const auto& g : given) errors.push_back(g.first + ": not part of this trainer's state");
+  if (errors.empty()) {
+    try {  // the generator checks its own state format
+      auto probe = at::make_generator<at::CPUGeneratorImpl>(0);
+      std::lock_guard<std::mutex> lock(probe.mutex());
+      probe.set_state(ts_find(ts, "rng.cpu"));
+    } catch (const c10::Error& e) {
+      errors.push_back(std::string("rng.cpu: not a CPU generator state: ") + e.what_without_backtrace());
+    }
+  }
+  if (!errors.empty()) {
+    std::string msg = "trainer state does not fit (" + std::to_string(errors.size()) + " problems):";
+    for (const auto& e : errors) msg += "\n  " + e;
+    throw std::invalid_argument(msg);
+  }
+  at::NoGradGuard no_grad;
+  for (const auto& w : want) {
+    const at::Tensor& g = ts_find(ts, w.first);
+    if (w.first == "state.step") {
+      optim_.set_steps(g.item<int64_t>());
+    } else if (w.first == "rng.cpu") {
+      std::lock_guard<std::mutex> lock(gen_.mutex());
+      gen_.set_state(g.contiguous());
+    } else {
+      at::Tensor dst = w.second;
+      dst.copy_(g);
+    }
+  }
+}
+
+}  // namespace fas
