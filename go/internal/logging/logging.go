@@ -3,6 +3,7 @@
 package logging
 
 import (
+	"io"
 	"os"
 
 	"go.uber.org/zap"
@@ -14,6 +15,12 @@ type Options struct {
 	Debug    bool   // log debug messages too
 	JSONFile string // also write JSON lines here when set
 	Quiet    bool   // no console output (tests)
+	// Console replaces stderr as the console sink.
+	Console io.Writer
+	// ConsoleLevel raises the console's threshold above the default (info, or debug with
+	// Debug): zapcore.WarnLevel shows only warnings and errors there. The JSON file is not
+	// affected.
+	ConsoleLevel zapcore.Level
 }
 
 // New returns a logger and a function that flushes and closes its sinks.
@@ -26,7 +33,11 @@ func New(o Options) (*zap.Logger, func(), error) {
 	if !o.Quiet {
 		ec := zap.NewDevelopmentEncoderConfig()
 		ec.EncodeTime = zapcore.TimeEncoderOfLayout("15:04:05")
-		cores = append(cores, zapcore.NewCore(zapcore.NewConsoleEncoder(ec), zapcore.Lock(os.Stderr), level))
+		var sink zapcore.WriteSyncer = zapcore.Lock(os.Stderr)
+		if o.Console != nil {
+			sink = zapcore.Lock(zapcore.AddSync(o.Console))
+		}
+		cores = append(cores, zapcore.NewCore(zapcore.NewConsoleEncoder(ec), sink, max(level, o.ConsoleLevel)))
 	}
 	var file *os.File
 	if o.JSONFile != "" {

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/fasgo/fasgo/go/internal/metrics"
@@ -196,4 +197,30 @@ func countNear(img image.Image, c color.Color) int {
 func near8(a, b uint32) bool {
 	d := int(a>>8) - int(b>>8)
 	return d >= -12 && d <= 12
+}
+
+// Report files and directories get the usual modes under the umask (0644 / 0755 with 022,
+// 0640 / 0750 with 027), not a fixed mode.
+func TestWriteModesFollowUmask(t *testing.T) {
+	res, test := evaluate(t, false)
+	for _, c := range []struct {
+		umask         int
+		file, dirMode os.FileMode
+	}{{0o022, 0o644, 0o755}, {0o027, 0o640, 0o750}} {
+		dir := filepath.Join(t.TempDir(), "report")
+		old := syscall.Umask(c.umask)
+		err := Write(dir, res, test)
+		syscall.Umask(old)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st, _ := os.Stat(dir); st.Mode().Perm() != c.dirMode {
+			t.Errorf("umask %03o: directory mode %v, want %v", c.umask, st.Mode().Perm(), c.dirMode)
+		}
+		for _, name := range []string{MetricsJSON, MetricsMD, ScoresCSV, ROCPNG} {
+			if st, _ := os.Stat(filepath.Join(dir, name)); st.Mode().Perm() != c.file {
+				t.Errorf("umask %03o: %s mode %v, want %v", c.umask, name, st.Mode().Perm(), c.file)
+			}
+		}
+	}
 }

@@ -77,11 +77,7 @@ func JSON(res *metrics.Report) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-// writeFile writes atomically and leaves the file readable by all, like os.WriteFile with
-// 0644 (the temporary file starts as 0600).
+// writeFile writes atomically; a new file gets 0644 under the umask, like os.WriteFile.
 func writeFile(path string, b []byte) error {
-	if err := safetensors.WriteFileAtomic(path, b); err != nil {
-		return err
-	}
-	return os.Chmod(path, 0o644)
+	return safetensors.WriteFileAtomic(path, b)
 }

@@ -3,8 +3,10 @@ package runinfo
 import (
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -25,6 +27,7 @@ type Progress struct {
 	desc        string
 	every       int
 	bar         *progressbar.ProgressBar
+	ended       bool // Done or Stop was called
 }
 
 type progressConfig struct {
@@ -95,9 +98,9 @@ func (p *Progress) Step(images int, values map[string]float64) {
 	if p.done%p.every == 0 || p.done == p.total {
 		fields := []zap.Field{zap.Int("step", p.done), zap.Int("total", p.total)}
 		for _, k := range sortedKeys(values) {
-			fields = append(fields, zap.Float64(k, values[k]))
+			fields = append(fields, zap.Float64(k, Significant(values[k], 4)))
 		}
-		fields = append(fields, zap.Float64("img_per_s", rate), zap.Duration("eta", eta))
+		fields = append(fields, zap.Float64("img_per_s", oneDecimal(rate)), zap.Duration("eta", eta))
 		p.log.Info(p.desc, fields...)
 	}
 }
@@ -116,18 +119,56 @@ func (p *Progress) rates() (imgPerS float64, eta time.Duration) {
 	return imgPerS, eta
 }
 
-// Done ends the report with a summary line and returns the mean throughput.
+// Done ends the report with a summary line and returns the mean throughput. After Done or
+// Stop it logs nothing more.
 func (p *Progress) Done() (imgPerS float64) {
-	if p.bar != nil {
-		p.bar.Finish()
-	}
 	el := p.now().Sub(p.start)
 	if el > 0 {
 		imgPerS = float64(p.images) / el.Seconds()
 	}
+	if p.ended {
+		return imgPerS
+	}
+	p.ended = true
+	if p.bar != nil {
+		p.bar.Finish()
+	}
 	p.log.Info(p.desc+" done", zap.Int("steps", p.done), zap.Duration("elapsed", el.Round(time.Millisecond)),
-		zap.Float64("img_per_s", imgPerS))
+		zap.Float64("img_per_s", oneDecimal(imgPerS)))
 	return imgPerS
+}
+
+// Stop ends the report without the summary line: for work that failed, which must not be
+// logged as done. The bar stays where it was. After Done or Stop it does nothing, so
+// `defer p.Stop()` followed by p.Done() on success ends every report once.
+func (p *Progress) Stop() {
+	if p.ended {
+		return
+	}
+	p.ended = true
+	if p.bar != nil {
+		p.bar.Exit()
+	}
+}
+
+// Significant rounds v to n significant decimal digits, for numbers people read (log
+// lines); the metrics files keep full precision. Non-finite values are returned as they are.
+func Significant(v float64, n int) float64 {
+	if v == 0 || math.IsNaN(v) || math.IsInf(v, 0) {
+		return v
+	}
+	r, err := strconv.ParseFloat(strconv.FormatFloat(v, 'g', n, 64), 64)
+	if err != nil {
+		return v
+	}
+	return r
+}
+
+func oneDecimal(v float64) float64 {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return v
+	}
+	return math.Round(v*10) / 10
 }
 
 func sortedKeys(m map[string]float64) []string {

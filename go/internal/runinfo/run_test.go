@@ -184,8 +184,12 @@ func TestRunNames(t *testing.T) {
 	named := testConfig(t, "run.name=mine")
 	r := create(t, named, false)
 	r.StepMetrics(1, 0, map[string]float64{"loss": 1})
+	if _, err := r.Checkpoint(1, func(string) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
 	r.Close()
-	if _, err := Create(Options{Config: named, Now: start, Quiet: true}); err == nil || !strings.Contains(err.Error(), "exists") {
+	if _, err := Create(Options{Config: named, Now: start, Quiet: true}); err == nil ||
+		!strings.Contains(err.Error(), "exists and holds checkpoints up to step 1") || !strings.Contains(err.Error(), "--resume") {
 		t.Errorf("creating an existing named run: %v", err)
 	}
 	later := start.Add(time.Hour)

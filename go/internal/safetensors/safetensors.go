@@ -8,12 +8,15 @@ import (
 	"bytes"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 )
 
 // DType is a safetensors dtype name.
@@ -272,12 +275,14 @@ func Write(path string, tensors []Tensor, meta map[string]string) error {
 	return WriteFileAtomic(path, buf.Bytes())
 }
 
-// WriteFileAtomic writes b to path through a synced temporary file and a rename.
+// WriteFileAtomic writes b to path through a synced temporary file in the same directory
+// and a rename. A new file gets the usual mode, 0644 under the umask (os.WriteFile's
+// behaviour); a replaced file keeps its mode.
 func WriteFileAtomic(path string, b []byte) error {
 	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
+	tmp, err := CreateTemp(dir, "."+filepath.Base(path)+".tmp")
 	if err != nil {
-		return err
+		return fmt.Errorf("writing %s: %w", path, err)
 	}
 	name := tmp.Name()
 	fail := func(err error) error {
@@ -285,22 +290,15 @@ func WriteFileAtomic(path string, b []byte) error {
 		os.Remove(name)
 		return fmt.Errorf("writing %s: %w", path, err)
 	}
-	// CreateTemp makes the file 0600; results are meant to be shared like any other file.
-	if err := tmp.Chmod(0o644); err != nil {
-		return fail(err)
-	}
 	if _, err := tmp.Write(b); err != nil {
 		return fail(err)
 	}
-	if err := tmp.Sync(); err != nil {
-		return fail(err)
-	}
-	// CreateTemp makes the file 0600; give it the mode of the file it replaces, or 0644.
-	mode := os.FileMode(0o644)
 	if st, err := os.Stat(path); err == nil {
-		mode = st.Mode().Perm()
+		if err := tmp.Chmod(st.Mode().Perm()); err != nil {
+			return fail(err)
+		}
 	}
-	if err := tmp.Chmod(mode); err != nil {
+	if err := tmp.Sync(); err != nil {
 		return fail(err)
 	}
 	if err := tmp.Close(); err != nil {
@@ -316,4 +314,37 @@ func WriteFileAtomic(path string, b []byte) error {
 		d.Close()
 	}
 	return nil
+}
+
+// CreateTemp creates a new file named prefix followed by random hex digits in dir, for
+// writing, with mode 0644 under the umask. Unlike os.CreateTemp (always 0600), the file is
+// readable like any other output once renamed into place.
+func CreateTemp(dir, prefix string) (*os.File, error) {
+	for range 100 {
+		name := filepath.Join(dir, prefix+strconv.FormatUint(rand.Uint64(), 16))
+		f, err := os.OpenFile(name, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
+		if errors.Is(err, os.ErrExist) {
+			continue
+		}
+		return f, err
+	}
+	return nil, fmt.Errorf("no free temporary name %s* in %s", prefix, dir)
+}
+
+// MkdirTemp creates a new directory named prefix followed by random hex digits in dir and
+// returns its path. Its mode is 0755 under the umask: unlike os.MkdirTemp (always 0700), a
+// directory built under a temporary name and renamed into place is as readable as any other.
+func MkdirTemp(dir, prefix string) (string, error) {
+	for range 100 {
+		name := filepath.Join(dir, prefix+strconv.FormatUint(rand.Uint64(), 16))
+		err := os.Mkdir(name, 0o755)
+		if errors.Is(err, os.ErrExist) {
+			continue
+		}
+		if err != nil {
+			return "", err
+		}
+		return name, nil
+	}
+	return "", fmt.Errorf("no free temporary name %s* in %s", prefix, dir)
 }

@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"encoding/binary"
 	"encoding/json"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -208,5 +210,71 @@ func TestWriteAtomic(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, "bad"), []byte("12345678xx"), 0o644)
 	if _, err := Read(filepath.Join(dir, "bad")); err == nil || !strings.Contains(err.Error(), filepath.Join(dir, "bad")) {
 		t.Errorf("corrupt file error lacks the path: %v", err)
+	}
+}
+
+// withUmask runs f with the process umask set to mask and restores the old one.
+func withUmask(t *testing.T, mask int, f func()) {
+	t.Helper()
+	old := syscall.Umask(mask)
+	defer syscall.Umask(old)
+	f()
+}
+
+// A new file gets 0644 under the umask, like os.WriteFile; a replaced file keeps its mode.
+func TestWriteFileAtomicModes(t *testing.T) {
+	dir := t.TempDir()
+	for _, c := range []struct {
+		umask int
+		want  os.FileMode
+	}{{0o022, 0o644}, {0o027, 0o640}, {0o002, 0o644}} {
+		p := filepath.Join(dir, fmt.Sprintf("u%03o.json", c.umask))
+		withUmask(t, c.umask, func() {
+			if err := WriteFileAtomic(p, []byte("{}")); err != nil {
+				t.Fatal(err)
+			}
+		})
+		if st, err := os.Stat(p); err != nil || st.Mode().Perm() != c.want {
+			t.Errorf("umask %03o: new file mode %v (%v), want %v", c.umask, st.Mode().Perm(), err, c.want)
+		}
+	}
+	p := filepath.Join(dir, "private")
+	if err := os.WriteFile(p, []byte("a"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	withUmask(t, 0o022, func() {
+		if err := WriteFileAtomic(p, []byte("b")); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if st, _ := os.Stat(p); st.Mode().Perm() != 0o600 {
+		t.Errorf("replaced file mode %v, want its old 0600", st.Mode().Perm())
+	}
+	f, err := CreateTemp(dir, ".x.tmp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	if b := filepath.Base(f.Name()); !strings.HasPrefix(b, ".x.tmp") || len(b) <= len(".x.tmp") {
+		t.Errorf("temporary name %s", b)
+	}
+}
+
+func TestMkdirTempMode(t *testing.T) {
+	parent := t.TempDir()
+	for _, c := range []struct {
+		umask int
+		want  os.FileMode
+	}{{0o022, 0o755}, {0o027, 0o750}} {
+		var d string
+		withUmask(t, c.umask, func() {
+			var err error
+			if d, err = MkdirTemp(parent, ".d.tmp"); err != nil {
+				t.Fatal(err)
+			}
+		})
+		if st, err := os.Stat(d); err != nil || !st.IsDir() || st.Mode().Perm() != c.want {
+			t.Errorf("umask %03o: %s: %v %v, want a directory of mode %v", c.umask, d, st, err, c.want)
+		}
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 
 	"github.com/fasgo/fasgo/go/internal/lmdb"
+	"github.com/fasgo/fasgo/go/internal/safetensors"
 )
 
 // ManifestName is the file in a generated data set that records how it was made.
@@ -31,7 +32,7 @@ func Write(ctx context.Context, dir string, o Options, replace bool, progress fu
 	if err := os.MkdirAll(parent, 0o755); err != nil {
 		return nil, fmt.Errorf("synth: %w", err)
 	}
-	tmp, err := os.MkdirTemp(parent, ".synth-tmp-")
+	tmp, err := safetensors.MkdirTemp(parent, ".synth-tmp-") // 0755, not MkdirTemp's 0700: it becomes dir
 	if err != nil {
 		return nil, fmt.Errorf("synth: %w", err)
 	}

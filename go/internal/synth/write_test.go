@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/fasgo/fasgo/go/internal/lmdb"
@@ -164,5 +165,42 @@ func TestWriteDataSet(t *testing.T) {
 		if strings.HasPrefix(e.Name(), ".synth-tmp-") {
 			t.Errorf("temporary directory %s left behind", e.Name())
 		}
+	}
+}
+
+// The data set directory and everything in it get the usual modes under umask 022: the
+// temporary build directory renamed into place must not stay 0700.
+func TestWriteModes(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "bench")
+	old := syscall.Umask(0o022)
+	_, err := Write(context.Background(), dir, small(), false, nil)
+	syscall.Umask(old)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	err = filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		st, err := d.Info()
+		if err != nil {
+			return err
+		}
+		want := os.FileMode(0o644)
+		if d.IsDir() {
+			want = 0o755
+		}
+		if st.Mode().Perm() != want {
+			t.Errorf("%s: mode %v, want %v", p, st.Mode().Perm(), want)
+		}
+		n++
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n < 5 {
+		t.Errorf("only %d entries under %s", n, dir)
 	}
 }
