@@ -268,6 +268,29 @@ func TestSelect(t *testing.T) {
 	}
 }
 
+// TestSelectTarget: the TPR@FPR criteria name the target they read, the others none; a report
+// without that target gives NaN, which never wins.
+func TestSelectTarget(t *testing.T) {
+	for name, want := range map[string]float64{"tpr@fpr=1%": 0.01, "TPR@FPR=0.1%": 0.001} {
+		if got, ok := SelectTarget(name); !ok || got != want {
+			t.Errorf("SelectTarget(%s) = %v, %v, want %v", name, got, ok, want)
+		}
+	}
+	for _, name := range []string{"auc", "hter", "f1"} {
+		if got, ok := SelectTarget(name); ok {
+			t.Errorf("SelectTarget(%s) = %v, want none", name, got)
+		}
+	}
+	f, higher, err := Select("tpr@fpr=1%")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &Report{TPRAtFPR: []TPRPoint{{TargetFPR: 0.05, TPR: 0.9}}}
+	if v := f(r); !math.IsNaN(v) || Better(v, 0.1, higher) {
+		t.Errorf("TPR@1%% of a report computed at 5%% only = %v, want NaN that loses", v)
+	}
+}
+
 func BenchmarkEvaluate10k(b *testing.B) {
 	rng := rand.New(rand.NewPCG(1, 1))
 	labels, scores := make([]int, 10000), make([]float64, 10000)
