@@ -260,6 +260,8 @@ func TestBadValuesNameKeyAndSource(t *testing.T) {
 		{"device", good, []string{"run.device=gpu"}, nil, []string{"run.device", "cpu, cuda or cuda:N"}},
 		{"run name", good, []string{"run.name=a/b"}, nil, []string{"run.name", "one directory name"}},
 		{"protocols", good, []string{"eval.protocols=[paper, paper]"}, nil, []string{"eval.protocols[1]", "twice"}},
+		{"tpr targets", good, []string{"eval.tpr_at_fpr=[0.01, 0.05, 0.01]"}, nil, []string{"eval.tpr_at_fpr[2] = 0.01", "twice"}},
+		{"tpr target range", good, []string{"eval.tpr_at_fpr=[1]"}, nil, []string{"eval.tpr_at_fpr[0] = 1", "(0, 1)"}},
 		{"missing file", filepath.Join(dir, "absent.yaml"), nil, nil, []string{"absent.yaml"}},
 		{"malformed file", writeFile(t, dir, "m.yaml", "train: [\n"), nil, nil, []string{"m.yaml", "yaml"}},
 	}

@@ -238,7 +238,9 @@ func (c *Config) validateEval(v *validator) {
 		seen[p] = true
 	}
 	for i, f := range e.TPRAtFPR {
-		v.need(f > 0 && f < 1, fmt.Sprintf("eval.tpr_at_fpr[%d]", i), f, "must be an FPR in (0, 1)")
+		key := fmt.Sprintf("eval.tpr_at_fpr[%d]", i)
+		v.need(f > 0 && f < 1, key, f, "must be an FPR in (0, 1)")
+		v.need(!slices.Contains(e.TPRAtFPR[:i], f), key, f, "is listed twice")
 	}
 }
 
