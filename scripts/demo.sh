@@ -13,7 +13,7 @@ fi
 bin/fas train --config "$DATA/configs/lodo_dom3.yaml" \
   --set run.name="demo-$(date +%Y%m%d-%H%M%S)" \
   --set train.epochs="$EPOCHS" --set transform.image_size="$SIZE" \
-  --set train.batch_size=4 --set model.params.width=0.25 \
+  --set train.batch_size=4 --set model.width=0.25 \
   --set optimizer.params.lr=0.001 --set scheduler.params.decay_t=3 \
   "$@"
 echo "demo finished in $(( $(date +%s) - start )) s"

@@ -55,6 +55,10 @@ func TestConfigShowErrors(t *testing.T) {
 		!strings.Contains(err.Error(), "train.epoch") || !strings.Contains(err.Error(), "--set train.epoch=3") {
 		t.Errorf("unknown key: %v", err)
 	}
+	if _, err := runConfigCLI(t, "show", "--config", file, "--set", "loss_2.weight=0.2"); err == nil ||
+		!strings.Contains(err.Error(), "moved to anrl.loss.depth") {
+		t.Errorf("old key: %v", err)
+	}
 	absent := "dataset.root=" + filepath.Join(t.TempDir(), "absent")
 	if _, err := runConfigCLI(t, "show", "--config", file, "--set", absent); err != nil {
 		t.Errorf("show without --check-paths opened the data: %v", err)
@@ -85,6 +89,14 @@ func TestConfigKeys(t *testing.T) {
 	}
 	if f := find("optimizer.params.lr"); f[2] != "0.0001" {
 		t.Errorf("optimizer.params.lr line %q", f)
+	}
+	if f := find("anrl.loss.depth"); !reflect.DeepEqual(f, []string{"anrl.loss.depth", "number", "0.1", "FAS_ANRL__LOSS__DEPTH"}) {
+		t.Errorf("anrl.loss.depth line %q", f)
+	}
+	for _, old := range []string{"loss_2.weight", "model.params.width", "train.metasize"} {
+		if strings.Contains(out, old) {
+			t.Errorf("config keys lists the old key %s", old)
+		}
 	}
 	if len(lines) < len(config.Keys())+1 {
 		t.Errorf("%d lines for %d keys", len(lines), len(config.Keys()))

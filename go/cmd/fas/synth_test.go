@@ -79,9 +79,9 @@ func TestSynthCommand(t *testing.T) {
 		want.Dataset = got.Dataset
 		want.Run = got.Run
 		want.Transform.ImageSize = 32
-		want.Model.Params.Width = 0.25
+		want.Model.Width = 0.25
 		want.Train.Epochs, want.Train.BatchSize = 5, 4
-		want.Train.Metasize = 1 // two source domains: one meta-train, one meta-test
+		want.ANRL.Metasize = 1 // two source domains: one meta-train, one meta-test
 		if !reflect.DeepEqual(got, want) {
 			t.Errorf("%s differs from the defaults beyond data and small-CPU settings:\n got %+v\nwant %+v", file, got, want)
 		}

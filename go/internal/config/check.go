@@ -49,7 +49,14 @@ func (c *checker) fail(key string, v any, format string, args ...any) {
 	c.errs = append(c.errs, e)
 }
 
-func (c *checker) unknown(key string) {
+// unknown reports a key the schema lacks, found with value v: an old key names its new one
+// (see moved.go), others get the nearest known key as a suggestion.
+func (c *checker) unknown(key string, v any) {
+	if retired(key, v, false, func(given, old, msg string) {
+		c.errs = append(c.errs, &KeyError{Key: old, Source: c.where(given), Msg: msg})
+	}) {
+		return
+	}
 	msg := "unknown key"
 	if s := suggest(key); s != "" {
 		msg += fmt.Sprintf("; did you mean %s?", s)
@@ -64,7 +71,7 @@ func (c *checker) section(prefix string, t reflect.Type, m map[string]any) map[s
 		key := join(prefix, k)
 		f, ok := fieldByTag(t, k)
 		if !ok {
-			c.unknown(key)
+			c.unknown(key, v)
 			continue
 		}
 		if nv, ok := c.value(key, f.typ, v); ok {

@@ -2,27 +2,27 @@
 // layered loading (defaults < YAML file < FAS_ environment variables < --set flags) through
 // koanf, and validation that names the offending key and where its value came from.
 //
-// Key names follow the TFace ANRL reference where it has one (loss_2, AdapNorm,
-// meta_step_size, ...), so reference configs translate line by line.
+// Shared settings (data, transform, backbone width, optimizer, schedule, loop) have their own
+// sections; the settings of one method live under that method's section (anrl: ...). Keys of
+// the older TFace-style layout (loss_2, model.params, train.metasize, ...) fail with a message
+// that names their new key (see moved.go).
 package config
 
 // Config is the whole resolved configuration. The koanf tags are the YAML keys.
 type Config struct {
-	Seed      int64      `koanf:"seed"`
-	Method    string     `koanf:"method"`
-	Run       Run        `koanf:"run"`
-	Dataset   Dataset    `koanf:"dataset"`
-	Transform Transform  `koanf:"transform"`
-	Model     Model      `koanf:"model"`
-	Loss      Loss       `koanf:"loss"`
-	Loss2     Loss       `koanf:"loss_2"`
-	Loss3     CenterLoss `koanf:"loss_3"`
-	Optimizer Optimizer  `koanf:"optimizer"`
-	Scheduler Scheduler  `koanf:"scheduler"`
-	Train     Train      `koanf:"train"`
-	Val       Batch      `koanf:"val"`
-	Test      Batch      `koanf:"test"`
-	Eval      Eval       `koanf:"eval"`
+	Seed      int64     `koanf:"seed"`
+	Method    string    `koanf:"method"` // anrl | fghv (fghv comes later)
+	Run       Run       `koanf:"run"`
+	Dataset   Dataset   `koanf:"dataset"`
+	Transform Transform `koanf:"transform"`
+	Model     Model     `koanf:"model"`
+	Optimizer Optimizer `koanf:"optimizer"`
+	Scheduler Scheduler `koanf:"scheduler"`
+	Train     Train     `koanf:"train"`
+	Val       Batch     `koanf:"val"`
+	Test      Batch     `koanf:"test"`
+	Eval      Eval      `koanf:"eval"`
+	ANRL      ANRL      `koanf:"anrl"`
 }
 
 // Run says where and how a run executes; none of it changes the numbers a run computes
@@ -71,34 +71,31 @@ type Transform struct {
 	FlipP      float64   `koanf:"flip_p"`
 }
 
-// Model wraps the network parameters as the reference nests them.
+// Model is the shared backbone.
 type Model struct {
-	Params ModelParams `koanf:"params"`
+	Width float64 `koanf:"width"` // channel multiplier, (0, 16]; 1 = the paper's network
 }
 
-// ModelParams are the ANRL network's constructor arguments.
-type ModelParams struct {
-	InCh          int     `koanf:"in_ch"`
-	MidCh         int     `koanf:"mid_ch"`
-	AdapNorm      bool    `koanf:"AdapNorm"`
-	AttentionFlag string  `koanf:"AdapNorm_attention_flag"` // 1layer | 2layer | clamp
-	ModelInitial  string  `koanf:"model_initial"`
-	Width         float64 `koanf:"width"` // channel multiplier; 1 = the paper's network
-}
-
-// Loss is a named loss with a weight.
-type Loss struct {
-	Name   string  `koanf:"name"`
-	Weight float64 `koanf:"weight"`
-}
-
-// CenterLoss weighs the two domain-center losses of ANRL.
-type CenterLoss struct {
-	Name         string  `koanf:"name"`
-	DomainWeight float64 `koanf:"domain_weight"`
-	DiscriWeight float64 `koanf:"discri_weight"`
+// ANRL is the method section of ANRL (spec: adaptive BN/IN gate, meta-learning).
+type ANRL struct {
+	Gate                string   `koanf:"gate"`                  // 1layer | 2layer | clamp  (default 1layer)
+	Meta                bool     `koanf:"meta"`                  // false = plain supervised step on all sources (default true)
+	Metasize            int      `koanf:"metasize"`              // meta-train domains per step, 1..K-1 (default 2)
+	MetaStepSize        float64  `koanf:"meta_step_size"`        // alpha, > 0 (default 1e-4)
+	FirstOrder          bool     `koanf:"first_order"`           // only with meta
+	TextbookFastWeights bool     `koanf:"textbook_fast_weights"` // only with meta
+	Loss                ANRLLoss `koanf:"loss"`
 	// CenterMomentum m of the EMA domain centers: center <- m·center + (1-m)·batch mean.
-	CenterMomentum float64 `koanf:"center_momentum"`
+	CenterMomentum float64 `koanf:"center_momentum"` // [0, 1), default 0.9
+	CenterReset    string  `koanf:"center_reset"`    // epoch | never (default epoch)
+}
+
+// ANRLLoss weighs ANRL's four losses.
+type ANRLLoss struct {
+	Cls    float64 `koanf:"cls"`    // classification (cross-entropy), default 1
+	Depth  float64 `koanf:"depth"`  // depth map (MSE), default 0.1
+	Domain float64 `koanf:"domain"` // inter-domain compatible (domain centers), default 0.001
+	Discri float64 `koanf:"discri"` // inter-class separable, default 0.001
 }
 
 // Optimizer is Adam (AdamW with decoupled_weight_decay) or SGD.
@@ -132,19 +129,13 @@ type SchedulerParams struct {
 	WarmupEpochs float64 `koanf:"warmup_epochs"` // all: linear warmup length (per step)
 }
 
-// Train is the training loop.
+// Train is the training loop shared by the methods.
 type Train struct {
-	Epochs              int     `koanf:"epochs"`
-	BatchSize           int     `koanf:"batch_size"` // B: live and attack samples per domain per step
-	Metasize            int     `koanf:"metasize"`   // meta-train domains per step; the rest are meta-test
-	MetaStepSize        float64 `koanf:"meta_step_size"`
-	PrintInterval       int     `koanf:"print_interval"`
-	Meta                bool    `koanf:"meta"`                  // false = plain supervised step on all sources
-	FirstOrder          bool    `koanf:"first_order"`           // drop the second-order path through g
-	TextbookFastWeights bool    `koanf:"textbook_fast_weights"` // fast weights keep the direct path to θ_A
-	CenterReset         string  `koanf:"center_reset"`          // epoch | never
-	SelectMetric        string  `koanf:"select_metric"`         // auc | eer | hter on the val lists
-	CheckpointEvery     int     `koanf:"checkpoint_every"`      // steps; 0 = once per epoch
+	Epochs          int    `koanf:"epochs"`
+	BatchSize       int    `koanf:"batch_size"` // B: live and attack samples per domain per step
+	PrintInterval   int    `koanf:"print_interval"`
+	SelectMetric    string `koanf:"select_metric"`    // a metrics.Select name, on the val lists
+	CheckpointEvery int    `koanf:"checkpoint_every"` // steps; 0 = once per epoch
 }
 
 // Batch is the batch size of an evaluation pass.
@@ -185,27 +176,23 @@ func Default() *Config {
 			HSVJitterP: 0.1,
 			FlipP:      0.5,
 		},
-		Model: Model{Params: ModelParams{
-			InCh: 6, MidCh: 384, AdapNorm: true, AttentionFlag: "1layer",
-			ModelInitial: "kaiming", Width: 1,
-		}},
-		Loss:  Loss{Name: "CrossEntropyLoss", Weight: 1},
-		Loss2: Loss{Name: "MSELoss", Weight: 0.1},
-		Loss3: CenterLoss{Name: "EuclideanLoss", DomainWeight: 0.001, DiscriWeight: 0.001, CenterMomentum: 0.9},
+		Model: Model{Width: 1},
 		Optimizer: Optimizer{Name: "Adam", Params: OptimizerParams{
 			LR: 1e-4, WeightDecay: 1e-5, Betas: []float64{0.9, 0.999}, Eps: 1e-8,
 		}},
 		Scheduler: Scheduler{Name: "StepLR", Params: SchedulerParams{DecayT: 10, DecayRate: 0.1}},
-		Train: Train{
-			Epochs: 50, BatchSize: 5, Metasize: 2, MetaStepSize: 1e-4, PrintInterval: 10,
-			Meta: true, CenterReset: "epoch", SelectMetric: "auc",
-		},
-		Val:  Batch{BatchSize: 64},
-		Test: Batch{BatchSize: 64},
+		Train:     Train{Epochs: 50, BatchSize: 5, PrintInterval: 10, SelectMetric: "auc"},
+		Val:       Batch{BatchSize: 64},
+		Test:      Batch{BatchSize: 64},
 		Eval: Eval{
 			Protocols:  []string{"paper", "realistic"},
 			VideoLevel: true,
 			TPRAtFPR:   []float64{0.01, 0.001},
+		},
+		ANRL: ANRL{
+			Gate: "1layer", Meta: true, Metasize: 2, MetaStepSize: 1e-4,
+			Loss:           ANRLLoss{Cls: 1, Depth: 0.1, Domain: 0.001, Discri: 0.001},
+			CenterMomentum: 0.9, CenterReset: "epoch",
 		},
 	}
 }

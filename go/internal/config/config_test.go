@@ -7,9 +7,12 @@ import (
 	"path/filepath"
 	"reflect"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/fasgo/fasgo/go/internal/metrics"
 )
 
 // minimal is the smallest valid file: the data section every run needs.
@@ -76,11 +79,17 @@ func TestDefaultsAreTheDocumentedValues(t *testing.T) {
 	if s.Name != "StepLR" || s.Params.DecayT != 10 || s.Params.DecayRate != 0.1 {
 		t.Errorf("scheduler = %+v, want StepLR x0.1 every 10 epochs", s)
 	}
-	if tr.Epochs != 50 || tr.BatchSize != 5 || tr.Metasize != 2 || tr.MetaStepSize != 1e-4 || !tr.Meta {
-		t.Errorf("train = %+v, want 50 epochs, B=5, metasize 2, meta_step_size 1e-4, meta", tr)
+	if tr.Epochs != 50 || tr.BatchSize != 5 || tr.SelectMetric != "auc" {
+		t.Errorf("train = %+v, want 50 epochs, B=5, select auc", tr)
 	}
-	if c.Transform.ImageSize != 256 || c.Model.Params.AttentionFlag != "1layer" || c.Loss2.Weight != 0.1 {
-		t.Errorf("transform/model/loss_2 = %+v %+v %+v", c.Transform, c.Model, c.Loss2)
+	want := ANRL{Gate: "1layer", Meta: true, Metasize: 2, MetaStepSize: 1e-4,
+		Loss:           ANRLLoss{Cls: 1, Depth: 0.1, Domain: 0.001, Discri: 0.001},
+		CenterMomentum: 0.9, CenterReset: "epoch"}
+	if c.ANRL != want {
+		t.Errorf("anrl = %+v, want %+v", c.ANRL, want)
+	}
+	if c.Transform.ImageSize != 256 || c.Model.Width != 1 {
+		t.Errorf("transform/model = %+v %+v", c.Transform, c.Model)
 	}
 	if c.Run.Dir != "runs" || c.Run.Threads != 0 || c.Run.Device != "cpu" || c.Run.Protocol != "p" {
 		t.Errorf("run = %+v, want dir runs, threads 0, device cpu, protocol p (file name)", c.Run)
@@ -152,24 +161,27 @@ func TestLaterFlagWins(t *testing.T) {
 func TestEnvParsing(t *testing.T) {
 	file := writeFile(t, t.TempDir(), "x.yaml", minimal)
 	c := mustLoad(t, file, nil, []string{
-		"FAS_MODEL__PARAMS__ADAPNORM_ATTENTION_FLAG=2layer", // case-insensitive match of a mixed-case key
-		"FAS_RUN__NAME=007",       // string keys keep their text
-		"FAS_LOSS_2__WEIGHT=0.25", // single underscores stay inside a key
-		"FAS_TRAIN__FIRST_ORDER=true",
+		"FAS_ANRL__GATE=2layer",
+		"FAS_RUN__NAME=007",                    // string keys keep their text
+		"FAS_ANRL__META_STEP_SIZE=0.25",        // single underscores stay inside a key
+		"FAS_ANRL__LOSS__DEPTH=0.5",            // three levels
+		"FAS_ANRL__TEXTBOOK_FAST_WEIGHTS=TRUE", // YAML true
+		"FAS_ANRL__FIRST_ORDER=true",
 		"FAS_SEED=42",
 		"FAS_DATASET__TEST=[{name: z, live: zl.txt, attack: za.txt}]",
 		"FAS_EVAL__PROTOCOLS=[realistic]",
 	})
-	if c.Model.Params.AttentionFlag != "2layer" || c.Run.Name != "007" || c.Loss2.Weight != 0.25 ||
-		!c.Train.FirstOrder || c.Seed != 42 {
-		t.Errorf("got flag %q name %q loss_2 %g first_order %v seed %d", c.Model.Params.AttentionFlag,
-			c.Run.Name, c.Loss2.Weight, c.Train.FirstOrder, c.Seed)
+	a := c.ANRL
+	if a.Gate != "2layer" || c.Run.Name != "007" || a.MetaStepSize != 0.25 || a.Loss.Depth != 0.5 ||
+		!a.FirstOrder || !a.TextbookFastWeights || c.Seed != 42 {
+		t.Errorf("got gate %q name %q meta_step_size %g depth %g first_order %v textbook %v seed %d", a.Gate,
+			c.Run.Name, a.MetaStepSize, a.Loss.Depth, a.FirstOrder, a.TextbookFastWeights, c.Seed)
 	}
 	want := []DomainList{{Name: "z", Live: "zl.txt", Attack: "za.txt"}}
 	if !reflect.DeepEqual(c.Dataset.Test, want) || !reflect.DeepEqual(c.Eval.Protocols, []string{"realistic"}) {
 		t.Errorf("test lists %+v protocols %q", c.Dataset.Test, c.Eval.Protocols)
 	}
-	if got := EnvName("model.params.AdapNorm_attention_flag"); got != "FAS_MODEL__PARAMS__ADAPNORM_ATTENTION_FLAG" {
+	if got := EnvName("anrl.loss.depth"); got != "FAS_ANRL__LOSS__DEPTH" {
 		t.Errorf("EnvName = %s", got)
 	}
 	msg := loadErr(t, file, nil, []string{"FAS_OPTIMIZER__PARAMS={lr: 1}", "FAS_OPTIMIZER__PARAMS__LR=2"})
@@ -189,7 +201,8 @@ func TestUnknownKeys(t *testing.T) {
 		"did you mean FAS_TRAIN__EPOCHS")
 	wantAll(t, loadErr(t, good, []string{"optimizer.params.learning_rate=1"}, nil), "optimizer.params.learning_rate",
 		"unknown key", "flag --set optimizer.params.learning_rate=1")
-	wantAll(t, loadErr(t, good, []string{"model.params.adapnorm=false"}, nil), "did you mean model.params.AdapNorm")
+	wantAll(t, loadErr(t, good, []string{"anrl.Gate=clamp"}, nil), "did you mean anrl.gate")
+	wantAll(t, loadErr(t, good, []string{"anrl.metasise=1"}, nil), "did you mean anrl.metasize")
 	wantAll(t, loadErr(t, good, []string{"train.epochs"}, nil), "flag --set train.epochs", "expected key=value")
 }
 
@@ -211,18 +224,30 @@ func TestBadValuesNameKeyAndSource(t *testing.T) {
 		{"string for int in file", file("train: {epochs: many}\n"), nil, nil, []string{"train.epochs", `"many"`, "b1.yaml:13", "expected an integer"}},
 		{"fraction for int", file("train:\n  epochs: 2.5\n"), nil, nil, []string{"train.epochs", "2.5", "b2.yaml:14", "expected an integer"}},
 		{"null value", file("train:\n  epochs:\n"), nil, nil, []string{"train.epochs", "b3.yaml:14", "has no value"}},
-		{"bool", good, nil, []string{"FAS_TRAIN__META=yes please"}, []string{"train.meta", "FAS_TRAIN__META", "true or false"}},
+		{"bool", good, nil, []string{"FAS_ANRL__META=yes please"}, []string{"anrl.meta", "FAS_ANRL__META", "true or false"}},
 		{"list expected", good, []string{"transform.mean=0.5"}, nil, []string{"transform.mean", "flag --set transform.mean=0.5", "expected a list"}},
 		{"section expected", good, []string{"optimizer=Adam"}, nil, []string{"key optimizer", "expected a mapping"}},
 		{"bad yaml", good, []string{"transform.mean=[0.5"}, nil, []string{"transform.mean", "not a YAML value"}},
 		{"image size", good, []string{"transform.image_size=250"}, nil, []string{"transform.image_size = 250", "flag --set transform.image_size=250", "multiple of 8"}},
 		{"image size small", file("transform: {image_size: 24}\n"), nil, nil, []string{"transform.image_size = 24", "b4.yaml:13", ">= 32"}},
-		{"mid_ch", good, []string{"model.params.mid_ch=96"}, nil, []string{"model.params.mid_ch = 96", "384"}},
-		{"metasize", good, nil, []string{"FAS_TRAIN__METASIZE=3"}, []string{"train.metasize = 3", "FAS_TRAIN__METASIZE", "[1, 2]"}},
+		{"width", good, []string{"model.width=0"}, nil, []string{"model.width = 0", "(0, 16]"}},
+		{"width large", good, []string{"model.width=17"}, nil, []string{"model.width = 17", "(0, 16]"}},
+		{"metasize", good, nil, []string{"FAS_ANRL__METASIZE=3"}, []string{"anrl.metasize = 3", "FAS_ANRL__METASIZE", "[1, 2]"}},
+		{"metasize zero", good, []string{"anrl.metasize=0"}, nil, []string{"anrl.metasize = 0", "[1, 2]"}},
+		{"metasize zero without meta", good, []string{"anrl.metasize=0", "anrl.meta=false"}, nil, []string{"anrl.metasize = 0", ">= 1"}},
+		{"metasize zero fghv", good, []string{"anrl.metasize=0", "method=fghv"}, nil, []string{"anrl.metasize = 0", ">= 1"}},
+		{"meta step size", good, []string{"anrl.meta_step_size=0"}, nil, []string{"anrl.meta_step_size = 0", "> 0"}},
+		{"loss weight", good, []string{"anrl.loss.depth=-0.1"}, nil, []string{"anrl.loss.depth = -0.1", ">= 0"}},
+		{"loss weight cls", file("anrl:\n  loss:\n    cls: -1\n"), nil, nil, []string{"anrl.loss.cls = -1", "b5.yaml:15", ">= 0"}},
+		{"loss weight domain", good, []string{"anrl.loss={domain: -1}"}, nil, []string{"anrl.loss.domain = -1", ">= 0"}},
+		{"loss weight discri", good, nil, []string{"FAS_ANRL__LOSS__DISCRI=-1"}, []string{"anrl.loss.discri = -1", "FAS_ANRL__LOSS__DISCRI"}},
+		{"center momentum", good, []string{"anrl.center_momentum=1"}, nil, []string{"anrl.center_momentum = 1", "[0, 1)"}},
+		{"center reset", good, []string{"anrl.center_reset=step"}, nil, []string{"anrl.center_reset", "epoch, never"}},
+		{"anrl range under fghv", good, []string{"method=fghv", "anrl.gate=3layer"}, nil, []string{"anrl.gate", "1layer, 2layer, clamp"}},
 		{"probability", good, []string{"transform.flip_p=1.5"}, nil, []string{"transform.flip_p = 1.5", "[0, 1]"}},
 		{"lr", good, []string{"optimizer.params.lr=-0.1"}, nil, []string{"optimizer.params.lr = -0.1", "> 0"}},
 		{"nan lr", good, []string{"optimizer.params.lr=.nan"}, nil, []string{"optimizer.params.lr = NaN"}},
-		{"gate", good, []string{"model.params.AdapNorm_attention_flag=3layer"}, nil, []string{"AdapNorm_attention_flag", "1layer, 2layer, clamp"}},
+		{"gate", good, []string{"anrl.gate=3layer"}, nil, []string{"anrl.gate = \"3layer\"", "1layer, 2layer, clamp"}},
 		{"one source", good, []string{"dataset.train=[{name: a, live: x, attack: y}]"}, nil, []string{"dataset.train", "K >= 2", "flag --set dataset.train="}},
 		{"duplicate domain", good, []string{"dataset.train=[{name: a, live: x, attack: y}, {name: a, live: x, attack: y}]"}, nil, []string{"dataset.train[1].name", "unique"}},
 		{"empty list file", writeFile(t, dir, "v.yaml", strings.Replace(minimal, "attack: lists/a_val_attack.txt", `attack: ""`, 1)), nil, nil,
@@ -230,10 +255,13 @@ func TestBadValuesNameKeyAndSource(t *testing.T) {
 		{"momentum with Adam", good, []string{"optimizer.params.momentum=0.9"}, nil, []string{"optimizer.params.momentum", "SGD only"}},
 		{"nesterov without momentum", good, []string{"optimizer.name=SGD", "optimizer.params.nesterov=true"}, nil, []string{"optimizer.params.nesterov", "momentum > 0"}},
 		{"scheduler", good, []string{"scheduler.name=Linear"}, nil, []string{"scheduler.name", "StepLR, Cosine, None"}},
-		{"first order without meta", good, []string{"train.meta=false", "train.first_order=true"}, nil, []string{"train.first_order", "train.meta: true"}},
+		{"first order without meta", good, []string{"anrl.meta=false", "anrl.first_order=true"}, nil, []string{"anrl.first_order", "anrl.meta: true"}},
+		{"textbook without meta", good, []string{"anrl.meta=false", "anrl.textbook_fast_weights=true"}, nil, []string{"anrl.textbook_fast_weights", "anrl.meta: true"}},
 		{"device", good, []string{"run.device=gpu"}, nil, []string{"run.device", "cpu, cuda or cuda:N"}},
 		{"run name", good, []string{"run.name=a/b"}, nil, []string{"run.name", "one directory name"}},
 		{"protocols", good, []string{"eval.protocols=[paper, paper]"}, nil, []string{"eval.protocols[1]", "twice"}},
+		{"tpr targets", good, []string{"eval.tpr_at_fpr=[0.01, 0.05, 0.01]"}, nil, []string{"eval.tpr_at_fpr[2] = 0.01", "twice"}},
+		{"tpr target range", good, []string{"eval.tpr_at_fpr=[1]"}, nil, []string{"eval.tpr_at_fpr[0] = 1", "(0, 1)"}},
 		{"missing file", filepath.Join(dir, "absent.yaml"), nil, nil, []string{"absent.yaml"}},
 		{"malformed file", writeFile(t, dir, "m.yaml", "train: [\n"), nil, nil, []string{"m.yaml", "yaml"}},
 	}
@@ -268,7 +296,8 @@ func TestYAMLRoundTrip(t *testing.T) {
 	c := mustLoad(t, file, []string{
 		"run.name=007", "optimizer.params.weight_decay=5e-4", "scheduler.name=Cosine",
 		"scheduler.params.min_lr=1e-6", "scheduler.params.warmup_epochs=0.5", "dataset.margin=1",
-		"model.params.width=0.25", "eval.tpr_at_fpr=[]", "train.metasize=1",
+		"model.width=0.25", "eval.tpr_at_fpr=[0.05]", "anrl.metasize=1", "anrl.gate=clamp", "anrl.loss.discri=-0",
+		"anrl.meta=false", "anrl.center_reset=never", "train.select_metric=HTER",
 	}, []string{"FAS_SEED=-3"})
 	b, err := c.YAML()
 	if err != nil {
@@ -336,13 +365,18 @@ func TestKeysAndTypes(t *testing.T) {
 	for _, k := range keys {
 		seen[k] = true
 	}
-	for _, k := range []string{"train.batch_size", "loss_2.weight", "model.params.AdapNorm", "dataset.depth_rule", "eval.protocols"} {
+	for _, k := range []string{"train.batch_size", "anrl.loss.depth", "anrl.gate", "model.width", "dataset.depth_rule", "eval.protocols"} {
 		if !seen[k] {
 			t.Errorf("Keys() lacks %s", k)
 		}
 	}
-	if seen["model.params"] || seen["dataset"] {
+	if seen["anrl.loss"] || seen["dataset"] {
 		t.Errorf("Keys() lists sections")
+	}
+	for k := range oldKeys {
+		if seen[k] {
+			t.Errorf("Keys() lists the old key %s", k)
+		}
 	}
 	if TypeName("dataset.train") != "list of {name, live, attack}" || TypeName("train.epochs") != "integer" {
 		t.Errorf("TypeName: %q %q", TypeName("dataset.train"), TypeName("train.epochs"))
@@ -385,7 +419,8 @@ func TestShippedConfigsLoad(t *testing.T) {
 		if !reflect.DeepEqual(train, want) || c.Dataset.Test[0].Name != names[proto[4]] || c.Run.Protocol != proto {
 			t.Errorf("%s: train %q test %q protocol %q", proto, train, c.Dataset.Test[0].Name, c.Run.Protocol)
 		}
-		if c.Transform.ImageSize != 256 || c.Model.Params.Width != 1 || c.Train.BatchSize != 5 || c.Train.Epochs != 50 {
+		if c.Transform.ImageSize != 256 || c.Model.Width != 1 || c.Train.BatchSize != 5 || c.Train.Epochs != 50 ||
+			c.ANRL.Metasize != 2 || c.ANRL.Loss != (ANRLLoss{Cls: 1, Depth: 0.1, Domain: 0.001, Discri: 0.001}) {
 			t.Errorf("%s: not the paper's sizes: %+v %+v", proto, c.Transform, c.Train)
 		}
 		if want := filepath.Join(root, "..", "data", "ocim"); !sameDir(t, c.Dataset.Root, want) {
@@ -436,4 +471,192 @@ func TestFloatText(t *testing.T) {
 			t.Errorf("formatFloat(%g) = %q (parses to %v, %v; PyYAML float: %v)", f, s, back, err, pyyaml.MatchString(s))
 		}
 	}
+}
+
+// TestOldKeysNameTheirNewKey gives keys of the old TFace-style layout from every source: each
+// fails, naming its new key (or why it is gone) and where it came from.
+func TestOldKeysNameTheirNewKey(t *testing.T) {
+	dir := t.TempDir()
+	good := writeFile(t, dir, "g.yaml", minimal)
+	// minimal ends with line 12, so the first added line is line 13.
+	old := writeFile(t, dir, "old.yaml", minimal+`model:
+  params: {in_ch: 6, mid_ch: 384, AdapNorm: true, AdapNorm_attention_flag: 2layer, model_initial: kaiming, width: 0.5}
+loss: {name: CrossEntropyLoss, weight: 1.0}
+loss_2:
+  name: MSELoss
+  weight: 0.2
+loss_3: {name: EuclideanLoss, domain_weight: 0.001, discri_weight: 0.001, center_momentum: 0.8}
+train:
+  epochs: 3
+  metasize: 1
+  meta_step_size: 0.001
+  meta: true
+  first_order: false
+  textbook_fast_weights: false
+  center_reset: never
+`)
+	_, err := Load(old, nil, nil)
+	if err == nil {
+		t.Fatal("a file in the old layout loaded")
+	}
+	type want struct{ source, msg string }
+	moved := func(line int, to string) want {
+		return want{fmt.Sprintf("file %s:%d", old, line), "moved to " + to + " ("}
+	}
+	removed := func(line int) want { return want{fmt.Sprintf("file %s:%d", old, line), "removed: "} }
+	wants := map[string]want{
+		"model.params.AdapNorm_attention_flag": moved(14, "anrl.gate"),
+		"model.params.width":                   moved(14, "model.width"),
+		"model.params.in_ch":                   removed(14),
+		"model.params.mid_ch":                  removed(14),
+		"model.params.AdapNorm":                removed(14),
+		"model.params.model_initial":           removed(14),
+		"loss.name":                            removed(15),
+		"loss.weight":                          moved(15, "anrl.loss.cls"),
+		"loss_2.name":                          removed(17),
+		"loss_2.weight":                        moved(18, "anrl.loss.depth"),
+		"loss_3.name":                          removed(19),
+		"loss_3.domain_weight":                 moved(19, "anrl.loss.domain"),
+		"loss_3.discri_weight":                 moved(19, "anrl.loss.discri"),
+		"loss_3.center_momentum":               moved(19, "anrl.center_momentum"),
+		"train.metasize":                       moved(22, "anrl.metasize"),
+		"train.meta_step_size":                 moved(23, "anrl.meta_step_size"),
+		"train.meta":                           moved(24, "anrl.meta"),
+		"train.first_order":                    moved(25, "anrl.first_order"),
+		"train.textbook_fast_weights":          moved(26, "anrl.textbook_fast_weights"),
+		"train.center_reset":                   moved(27, "anrl.center_reset"),
+	}
+	got := map[string]*KeyError{}
+	for _, e := range err.(interface{ Unwrap() []error }).Unwrap() {
+		var ke *KeyError
+		if !errors.As(e, &ke) {
+			t.Fatalf("error %v is not a *KeyError", e)
+		}
+		if got[ke.Key] != nil {
+			t.Errorf("key %s reported twice", ke.Key)
+		}
+		got[ke.Key] = ke
+	}
+	if len(got) != len(wants) {
+		t.Errorf("%d keys reported, want %d: %v", len(got), len(wants), err)
+	}
+	for key, w := range wants {
+		ke := got[key]
+		if ke == nil {
+			t.Errorf("old key %s not reported", key)
+			continue
+		}
+		if ke.Source != w.source || !strings.HasPrefix(ke.Msg, w.msg) {
+			t.Errorf("%s: source %q msg %q, want %q and a message starting %q", key, ke.Source, ke.Msg, w.source, w.msg)
+		}
+	}
+	// The example of the documentation, whole.
+	wantAll(t, got["loss_2.weight"].Error(), "config: key loss_2.weight (from file "+old+":18): "+
+		"moved to anrl.loss.depth (method settings live under the method's section)")
+	wantAll(t, got["model.params.in_ch"].Error(), "removed: the input always has 6 channels")
+	wantAll(t, got["loss_3.name"].Error(), "removed: the losses are fixed by the method")
+	wantAll(t, got["model.params.width"].Msg, "shared")
+
+	// Environment variables: leaves (any case), and a whole old section as a mapping.
+	cases := []struct {
+		name  string
+		sets  []string
+		env   []string
+		parts [][]string // one list of fragments per expected error (a section's keys in sorted order)
+	}{
+		{"env leaf", nil, []string{"FAS_LOSS_2__WEIGHT=0.2"}, [][]string{{"key loss_2.weight", "environment variable FAS_LOSS_2__WEIGHT",
+			"moved to anrl.loss.depth (FAS_ANRL__LOSS__DEPTH; method settings"}}},
+		{"env mixed-case key", nil, []string{"FAS_MODEL__PARAMS__ADAPNORM_ATTENTION_FLAG=clamp"}, [][]string{{
+			"key model.params.AdapNorm_attention_flag", "FAS_MODEL__PARAMS__ADAPNORM_ATTENTION_FLAG", "moved to anrl.gate (FAS_ANRL__GATE"}}},
+		{"env train key", nil, []string{"FAS_TRAIN__METASIZE=1"}, [][]string{{"key train.metasize", "moved to anrl.metasize"}}},
+		{"env removed", nil, []string{"FAS_MODEL__PARAMS__IN_CH=6"}, [][]string{{"key model.params.in_ch", "removed: the input always has 6 channels"}}},
+		{"env section", nil, []string{"FAS_LOSS_3={domain_weight: 0.1, center_momentum: 0.5}"}, [][]string{
+			{"key loss_3.center_momentum", "environment variable FAS_LOSS_3", "moved to anrl.center_momentum"},
+			{"key loss_3.domain_weight", "environment variable FAS_LOSS_3", "moved to anrl.loss.domain"}}},
+		{"env new section with an old key", nil, []string{"FAS_TRAIN={epochs: 2, meta: false}"}, [][]string{
+			{"key train.meta", "environment variable FAS_TRAIN", "moved to anrl.meta"}}},
+		{"flag leaf", []string{"loss_3.discri_weight=-0.001"}, nil, [][]string{{"key loss_3.discri_weight",
+			"flag --set loss_3.discri_weight=-0.001", "moved to anrl.loss.discri (method settings"}}},
+		{"flag width", []string{"model.params.width=0.25"}, nil, [][]string{{"key model.params.width", "moved to model.width"}}},
+		{"flag removed", []string{"loss.name=CrossEntropyLoss"}, nil, [][]string{{"key loss.name", "removed: the losses are fixed"}}},
+		{"flag textbook", []string{"train.textbook_fast_weights=true"}, nil, [][]string{{"key train.textbook_fast_weights", "moved to anrl.textbook_fast_weights"}}},
+		{"flag section", []string{"loss_3={name: EuclideanLoss, discri_weight: 0.01}"}, nil, [][]string{
+			{"key loss_3.discri_weight", "flag --set loss_3=", "moved to anrl.loss.discri"},
+			{"key loss_3.name", "flag --set loss_3=", "removed: the losses are fixed"}}},
+		{"flag nested section", []string{"model={params: {width: 0.5}}"}, nil, [][]string{
+			{"key model.params.width", "flag --set model=", "moved to model.width"}}},
+		{"flag old section, not a mapping", []string{"loss_2=0.1"}, nil, [][]string{
+			{"key loss_2 ", "removed section", "weight -> anrl.loss.depth", "name removed"}}},
+		{"flag unknown key in an old section", []string{"loss_3={weight: 1}"}, nil, [][]string{
+			{"key loss_3.weight", "unknown key in the removed section loss_3"}}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Load(good, tc.sets, tc.env)
+			if err == nil {
+				t.Fatal("loaded")
+			}
+			errs := err.(interface{ Unwrap() []error }).Unwrap()
+			if len(errs) != len(tc.parts) {
+				t.Fatalf("%d errors, want %d: %v", len(errs), len(tc.parts), err)
+			}
+			for i, parts := range tc.parts {
+				wantAll(t, errs[i].Error(), parts...)
+			}
+		})
+	}
+}
+
+// TestOldKeysAreNotInTheSchema keeps the table of old keys apart from the schema: no old key
+// is a key again, and every new key the table names exists.
+func TestOldKeysAreNotInTheSchema(t *testing.T) {
+	s := theSchema()
+	for k, o := range oldKeys {
+		if _, ok := s.lower[strings.ToLower(k)]; ok {
+			t.Errorf("old key %s is in the schema", k)
+		}
+		if o.to != "" {
+			if n, ok := s.nodes[o.to]; !ok || n.section() {
+				t.Errorf("old key %s moved to %s, which is not a key", k, o.to)
+			}
+		} else if o.why == "" {
+			t.Errorf("old key %s has neither a new key nor a reason", k)
+		}
+	}
+}
+
+// TestSelectMetric accepts every criterion metrics.Select knows, in any case, and names them
+// all when given an unknown one.
+func TestSelectMetric(t *testing.T) {
+	good := writeFile(t, t.TempDir(), "g.yaml", minimal)
+	names := metrics.SelectNames()
+	if len(names) < 9 {
+		t.Fatalf("metrics.SelectNames() = %q, want at least the 9 documented criteria", names)
+	}
+	for _, want := range []string{"auc", "eer", "hter", "acer", "apcer", "bpcer", "accuracy", "tpr@fpr=1%", "tpr@fpr=0.1%"} {
+		if !slices.Contains(names, want) {
+			t.Errorf("metrics.SelectNames() lacks %s", want)
+		}
+	}
+	for _, n := range names {
+		for _, spelled := range []string{n, strings.ToUpper(n)} {
+			c, err := Load(good, []string{"train.select_metric=" + spelled}, nil)
+			if err != nil {
+				t.Errorf("select_metric %s: %v", spelled, err)
+				continue
+			}
+			if c.Train.SelectMetric != spelled {
+				t.Errorf("select_metric %s loaded as %s", spelled, c.Train.SelectMetric)
+			}
+		}
+	}
+	msg := loadErr(t, good, []string{"train.select_metric=f1"}, nil)
+	wantAll(t, msg, `train.select_metric = "f1"`, "flag --set train.select_metric=f1")
+	wantAll(t, msg, names...)
+
+	// A TPR@FPR criterion needs its target among the computed ones.
+	msg = loadErr(t, good, []string{"train.select_metric=TPR@FPR=1%", "eval.tpr_at_fpr=[0.001]"}, nil)
+	wantAll(t, msg, "train.select_metric", "0.01", "eval.tpr_at_fpr")
+	mustLoad(t, good, []string{"train.select_metric=tpr@fpr=0.1%", "eval.tpr_at_fpr=[0.001]"}, nil)
+	mustLoad(t, good, []string{"train.select_metric=auc", "eval.tpr_at_fpr=[]"}, nil)
 }

@@ -133,6 +133,11 @@ func (l *loader) env(env []string) {
 		where := "environment variable " + name
 		lower := strings.ToLower(strings.ReplaceAll(name[len(envPrefix):], envDelim, "."))
 		key, ok := s.lower[lower]
+		if !ok && retired(lower, yamlValue(val), true, func(_, old, msg string) {
+			l.errs = append(l.errs, &KeyError{Key: old, Source: where, Msg: msg})
+		}) {
+			continue
+		}
 		if !ok {
 			msg := "unknown key (FAS_ variables name keys: FAS_TRAIN__BATCH_SIZE sets train.batch_size)"
 			if sg := suggest(lower); sg != "" {
@@ -192,7 +197,7 @@ func (l *loader) sets(sets []string) {
 		}
 		if _, known := s.nodes[key]; !known {
 			c := &checker{where: func(string) string { return where }}
-			c.unknown(key)
+			c.unknown(key, yamlValue(val))
 			l.errs = append(l.errs, c.errs...)
 			continue
 		}
@@ -218,6 +223,15 @@ func parseText(key, text string) (any, error) {
 		return nil, fmt.Errorf("not a YAML value: %w", err)
 	}
 	return v, nil
+}
+
+// yamlValue is the value text spells as YAML, or nil when it is not YAML.
+func yamlValue(text string) any {
+	var v any
+	if yaml.Unmarshal([]byte(text), &v) != nil {
+		return nil
+	}
+	return v
 }
 
 // nest stores v at the dotted key inside m, creating the intermediate mappings.

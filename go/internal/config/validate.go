@@ -7,6 +7,8 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+
+	"github.com/fasgo/fasgo/go/internal/metrics"
 )
 
 // Validate checks every value against its allowed range and the values against each other.
@@ -79,13 +81,13 @@ func (c *Config) validate(origins map[string]string) error {
 	c.validateDataset(v)
 	c.validateTransform(v)
 	c.validateModel(v)
-	c.validateLosses(v)
 	c.validateOptimizer(v)
 	c.validateScheduler(v)
 	c.validateTrain(v)
 	v.need(c.Val.BatchSize >= 1, "val.batch_size", c.Val.BatchSize, "must be >= 1")
 	v.need(c.Test.BatchSize >= 1, "test.batch_size", c.Test.BatchSize, "must be >= 1")
 	c.validateEval(v)
+	c.validateANRL(v)
 	return errors.Join(v.errs...)
 }
 
@@ -153,24 +155,33 @@ func (c *Config) validateTransform(v *validator) {
 }
 
 func (c *Config) validateModel(v *validator) {
-	p := c.Model.Params
-	v.need(p.InCh == 6, "model.params.in_ch", p.InCh, "must be 6 (RGB + HSV)")
-	v.need(p.MidCh == 384, "model.params.mid_ch", p.MidCh,
-		"must be 384, the feature channels at width 1 (3 x 128; model.params.width scales them)")
-	v.oneOf("model.params.AdapNorm_attention_flag", p.AttentionFlag, "1layer", "2layer", "clamp")
-	v.oneOf("model.params.model_initial", p.ModelInitial, "kaiming")
-	v.need(p.Width > 0 && p.Width <= 16, "model.params.width", p.Width, "must be in (0, 16] (channel multiplier, 1 = paper)")
+	w := c.Model.Width
+	v.need(w > 0 && w <= 16, "model.width", w, "must be in (0, 16] (channel multiplier, 1 = paper)")
 }
 
-func (c *Config) validateLosses(v *validator) {
-	v.oneOf("loss.name", c.Loss.Name, "CrossEntropyLoss")
-	v.nonNegative("loss.weight", c.Loss.Weight)
-	v.oneOf("loss_2.name", c.Loss2.Name, "MSELoss")
-	v.nonNegative("loss_2.weight", c.Loss2.Weight)
-	v.oneOf("loss_3.name", c.Loss3.Name, "EuclideanLoss")
-	v.nonNegative("loss_3.domain_weight", c.Loss3.DomainWeight)
-	v.nonNegative("loss_3.discri_weight", c.Loss3.DiscriWeight)
-	v.need(c.Loss3.CenterMomentum >= 0 && c.Loss3.CenterMomentum < 1, "loss_3.center_momentum", c.Loss3.CenterMomentum, "must be in [0, 1)")
+// validateANRL checks the anrl section's own value ranges always, and what depends on other
+// sections (the number of sources) or on each other (meta-only switches) when method is anrl.
+func (c *Config) validateANRL(v *validator) {
+	a := c.ANRL
+	v.oneOf("anrl.gate", a.Gate, "1layer", "2layer", "clamp")
+	k := len(c.Dataset.Train)
+	if c.Method == "anrl" && a.Meta && k >= 2 {
+		v.need(a.Metasize >= 1 && a.Metasize <= k-1, "anrl.metasize", a.Metasize,
+			fmt.Sprintf("must be in [1, K-1] = [1, %d] (meta-train domains; K = %d sources)", k-1, k))
+	} else {
+		v.need(a.Metasize >= 1, "anrl.metasize", a.Metasize, "must be >= 1 (meta-train domains)")
+	}
+	v.positive("anrl.meta_step_size", a.MetaStepSize)
+	if c.Method == "anrl" && !a.Meta {
+		v.need(!a.FirstOrder, "anrl.first_order", a.FirstOrder, "applies only with anrl.meta: true")
+		v.need(!a.TextbookFastWeights, "anrl.textbook_fast_weights", a.TextbookFastWeights, "applies only with anrl.meta: true")
+	}
+	v.nonNegative("anrl.loss.cls", a.Loss.Cls)
+	v.nonNegative("anrl.loss.depth", a.Loss.Depth)
+	v.nonNegative("anrl.loss.domain", a.Loss.Domain)
+	v.nonNegative("anrl.loss.discri", a.Loss.Discri)
+	v.need(a.CenterMomentum >= 0 && a.CenterMomentum < 1, "anrl.center_momentum", a.CenterMomentum, "must be in [0, 1)")
+	v.oneOf("anrl.center_reset", a.CenterReset, "epoch", "never")
 }
 
 func (c *Config) validateOptimizer(v *validator) {
@@ -206,18 +217,13 @@ func (c *Config) validateTrain(v *validator) {
 	t := c.Train
 	v.need(t.Epochs >= 1, "train.epochs", t.Epochs, "must be >= 1")
 	v.need(t.BatchSize >= 1, "train.batch_size", t.BatchSize, "must be >= 1 (samples per domain and class)")
-	if k := len(c.Dataset.Train); t.Meta && k >= 2 {
-		v.need(t.Metasize >= 1 && t.Metasize <= k-1, "train.metasize", t.Metasize,
-			fmt.Sprintf("must be in [1, K-1] = [1, %d] (meta-train domains; K = %d sources)", k-1, k))
-	}
-	v.positive("train.meta_step_size", t.MetaStepSize)
 	v.need(t.PrintInterval >= 1, "train.print_interval", t.PrintInterval, "must be >= 1 step")
-	if !t.Meta {
-		v.need(!t.FirstOrder, "train.first_order", t.FirstOrder, "applies only with train.meta: true")
-		v.need(!t.TextbookFastWeights, "train.textbook_fast_weights", t.TextbookFastWeights, "applies only with train.meta: true")
+	if _, _, err := metrics.Select(t.SelectMetric); err != nil {
+		v.need(false, "train.select_metric", t.SelectMetric, "must be one of "+strings.Join(metrics.SelectNames(), ", ")+" (any case)")
+	} else if target, ok := metrics.SelectTarget(t.SelectMetric); ok {
+		v.need(slices.Contains(c.Eval.TPRAtFPR, target), "train.select_metric", t.SelectMetric,
+			fmt.Sprintf("needs the FPR target %g in eval.tpr_at_fpr (TPR@FPR is computed for those targets only)", target))
 	}
-	v.oneOf("train.center_reset", t.CenterReset, "epoch", "never")
-	v.oneOf("train.select_metric", t.SelectMetric, "auc", "eer", "hter")
 	v.need(t.CheckpointEvery >= 0, "train.checkpoint_every", t.CheckpointEvery, "must be >= 0 (0 = once per epoch)")
 }
 
@@ -232,7 +238,9 @@ func (c *Config) validateEval(v *validator) {
 		seen[p] = true
 	}
 	for i, f := range e.TPRAtFPR {
-		v.need(f > 0 && f < 1, fmt.Sprintf("eval.tpr_at_fpr[%d]", i), f, "must be an FPR in (0, 1)")
+		key := fmt.Sprintf("eval.tpr_at_fpr[%d]", i)
+		v.need(f > 0 && f < 1, key, f, "must be an FPR in (0, 1)")
+		v.need(!slices.Contains(e.TPRAtFPR[:i], f), key, f, "is listed twice")
 	}
 }
 

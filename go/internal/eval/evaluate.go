@@ -5,19 +5,46 @@ import (
 	"fmt"
 	"path/filepath"
 
+	"github.com/fasgo/fasgo/go/internal/config"
 	"github.com/fasgo/fasgo/go/internal/metrics"
 	"github.com/fasgo/fasgo/go/internal/report"
 	"github.com/fasgo/fasgo/go/internal/shim"
 )
 
-// Options steer an evaluation.
+// Options steer an evaluation. OptionsFromConfig fills the fields a config decides.
 type Options struct {
 	OutDir     string // where the report files go; "" writes none
-	FrameLevel bool   // metrics on frames instead of video means
-	Embed      bool   // also write a t-SNE picture of the pooled features (embed.png)
-	EmbedMax   int    // at most this many frames in the embedding (default 1500)
-	Seed       uint64 // t-SNE and the embedding's subsample
-	Score      ScoreOptions
+	FrameLevel bool   // metrics on frames instead of video means (eval.video_level: false)
+	// Protocols are the threshold protocols the Markdown tables (metrics.md, the printed
+	// table) show, in order (eval.protocols); nil = both. Both are always computed and are
+	// in metrics.json.
+	Protocols []string
+	// TPRAtFPR are the FPR targets of TPR@FPR in every report, validation included, so that
+	// a tpr@fpr= selection criterion finds its target (eval.tpr_at_fpr); nil =
+	// metrics.TargetFPRs(), empty = none.
+	TPRAtFPR []float64
+	Embed    bool   // also write a t-SNE picture of the pooled features (embed.png)
+	EmbedMax int    // at most this many frames in the embedding (default 1500)
+	Seed     uint64 // t-SNE and the embedding's subsample
+	Score    ScoreOptions
+}
+
+// OptionsFromConfig maps a config onto Options: the eval section (video_level, protocols,
+// tpr_at_fpr) and the seed. What the config does not decide is left for the caller: OutDir,
+// Embed, EmbedMax and Score (batch size: val.batch_size when validating, test.batch_size
+// for the test; loader options from dataset.bad_data).
+func OptionsFromConfig(c *config.Config) Options {
+	return Options{
+		FrameLevel: !c.Eval.VideoLevel,
+		Protocols:  append([]string{}, c.Eval.Protocols...),
+		TPRAtFPR:   append([]float64{}, c.Eval.TPRAtFPR...),
+		Seed:       uint64(c.Seed),
+	}
+}
+
+// Metrics is what o asks of metrics.EvaluateWith.
+func (o Options) Metrics() metrics.Options {
+	return metrics.Options{TPRAtFPR: o.TPRAtFPR, Protocols: o.Protocols}
 }
 
 // Result is an evaluation: the test report (both protocols) and the validation report
@@ -47,6 +74,20 @@ func (o Options) units(frames []metrics.FrameScore) ([]metrics.VideoScore, error
 	return metrics.Videos(frames)
 }
 
+// evaluate turns frame scores into units (videos or frames) and their report; realistic,
+// when not nil, is the realistic protocol's threshold.
+func (o Options) evaluate(frames []metrics.FrameScore, realistic *metrics.Threshold) ([]metrics.VideoScore, *metrics.Report, error) {
+	units, err := o.units(frames)
+	if err != nil {
+		return nil, nil, err
+	}
+	rep, err := metrics.EvaluateWith(units, o.Level(), realistic, o.Metrics())
+	if err != nil {
+		return nil, nil, err
+	}
+	return units, rep, nil
+}
+
 // Validation is a scored pass over the held-out source-domain lists.
 type Validation struct {
 	Report *metrics.Report      // model selection reads it
@@ -60,11 +101,7 @@ func Validate(ctx context.Context, m *shim.Model, d *Data, o Options) (*Validati
 	if err != nil {
 		return nil, fmt.Errorf("validation: %w", err)
 	}
-	units, err := o.units(s.Frames)
-	if err != nil {
-		return nil, fmt.Errorf("validation: %w", err)
-	}
-	rep, err := metrics.Evaluate(units, o.Level(), nil)
+	units, rep, err := o.evaluate(s.Frames, nil)
 	if err != nil {
 		return nil, fmt.Errorf("validation: %w", err)
 	}
@@ -89,11 +126,7 @@ func Run(ctx context.Context, m *shim.Model, d *Data, o Options) (*Result, error
 	if err != nil {
 		return nil, fmt.Errorf("test: %w", err)
 	}
-	units, err := o.units(test.Frames)
-	if err != nil {
-		return nil, fmt.Errorf("test: %w", err)
-	}
-	rep, err := metrics.Evaluate(units, o.Level(), thr)
+	units, rep, err := o.evaluate(test.Frames, thr)
 	if err != nil {
 		return nil, fmt.Errorf("test: %w", err)
 	}

@@ -268,6 +268,29 @@ func TestSelect(t *testing.T) {
 	}
 }
 
+// TestSelectTarget: the TPR@FPR criteria name the target they read, the others none; a report
+// without that target gives NaN, which never wins.
+func TestSelectTarget(t *testing.T) {
+	for name, want := range map[string]float64{"tpr@fpr=1%": 0.01, "TPR@FPR=0.1%": 0.001} {
+		if got, ok := SelectTarget(name); !ok || got != want {
+			t.Errorf("SelectTarget(%s) = %v, %v, want %v", name, got, ok, want)
+		}
+	}
+	for _, name := range []string{"auc", "hter", "f1"} {
+		if got, ok := SelectTarget(name); ok {
+			t.Errorf("SelectTarget(%s) = %v, want none", name, got)
+		}
+	}
+	f, higher, err := Select("tpr@fpr=1%")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &Report{TPRAtFPR: []TPRPoint{{TargetFPR: 0.05, TPR: 0.9}}}
+	if v := f(r); !math.IsNaN(v) || Better(v, 0.1, higher) {
+		t.Errorf("TPR@1%% of a report computed at 5%% only = %v, want NaN that loses", v)
+	}
+}
+
 func BenchmarkEvaluate10k(b *testing.B) {
 	rng := rand.New(rand.NewPCG(1, 1))
 	labels, scores := make([]int, 10000), make([]float64, 10000)
@@ -281,5 +304,71 @@ func BenchmarkEvaluate10k(b *testing.B) {
 		if _, err := Evaluate(vs, "video", nil); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+func TestEvaluateWithOptions(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 7))
+	labels, scores := make([]int, 400), make([]float64, 400)
+	for i := range labels {
+		labels[i] = i % 2
+		scores[i] = sigmoid(rng.NormFloat64() + 2*float64(labels[i]))
+	}
+	vs := toVideos(labels, scores)
+	full, err := RocCurve(labels, scores, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	targets := func(r *Report) []float64 {
+		var out []float64
+		for _, p := range r.TPRAtFPR {
+			out = append(out, p.TargetFPR)
+		}
+		return out
+	}
+	r, err := Evaluate(vs, "video", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(targets(r), []float64{0.01, 0.001}) || !reflect.DeepEqual(r.Protocols, []string{"paper", "realistic"}) {
+		t.Errorf("Evaluate: targets %v protocols %q, want the defaults", targets(r), r.Protocols)
+	}
+	r, err = EvaluateWith(vs, "video", nil, Options{TPRAtFPR: []float64{0.2, 0.05}, Protocols: []string{"realistic"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(targets(r), []float64{0.2, 0.05}) || !reflect.DeepEqual(r.Protocols, []string{"realistic"}) {
+		t.Errorf("targets %v protocols %q, want [0.2 0.05] [realistic]", targets(r), r.Protocols)
+	}
+	for _, p := range r.TPRAtFPR {
+		want, _ := TPRAtFPR(full, p.TargetFPR, 200)
+		if p != want {
+			t.Errorf("TPR@%v = %+v, want %+v", p.TargetFPR, p, want)
+		}
+	}
+	if !r.Shows("realistic") || r.Shows("paper") || r.Paper.Name != "paper" {
+		t.Errorf("Shows: realistic %v paper %v; paper is still computed: %+v", r.Shows("realistic"), r.Shows("paper"), r.Paper)
+	}
+	if _, ok := r.TPR(0.01); ok {
+		t.Error("a report without the 1% target has a TPR@1%")
+	}
+	if f, _, _ := Select("tpr@fpr=1%"); !math.IsNaN(f(r)) {
+		t.Error("selection by an absent target is not NaN")
+	}
+	r, err = EvaluateWith(vs, "frame", nil, Options{TPRAtFPR: []float64{}})
+	if err != nil || len(r.TPRAtFPR) != 0 || r.TPRAtFPR == nil || r.Level != "frame" {
+		t.Errorf("no targets: %v, %+v", err, r)
+	}
+	for _, o := range []Options{
+		{TPRAtFPR: []float64{1.5}}, {TPRAtFPR: []float64{math.NaN()}}, {TPRAtFPR: []float64{0.01, 0.01}},
+		{Protocols: []string{"test"}}, {Protocols: []string{"paper", "paper"}},
+	} {
+		if _, err := EvaluateWith(vs, "video", nil, o); err == nil {
+			t.Errorf("options %+v accepted", o)
+		}
+	}
+	var old Report // a report read from a metrics.json written before Protocols existed
+	if !old.Shows("paper") || !old.Shows("realistic") {
+		t.Error("a report without Protocols does not show both")
 	}
 }

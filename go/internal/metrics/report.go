@@ -18,10 +18,11 @@ const Convention = "label 0 = live, 1 = attack; score = attack probability; pred
 	"APCER = attacks predicted live / attacks; BPCER = live predicted attack / live; ACER = HTER = (APCER+BPCER)/2; " +
 	"ROC positive class = attack (TPR = 1-APCER, FPR = BPCER)"
 
-// targetFPRs are the FPR bounds of the reported TPR@FPR values (1% and 0.1%).
+// targetFPRs are the default FPR bounds of the reported TPR@FPR values (1% and 0.1%).
 var targetFPRs = [...]float64{0.01, 0.001}
 
-// TargetFPRs returns the FPR bounds at which every report gives TPR@FPR.
+// TargetFPRs returns the default FPR bounds of TPR@FPR (those of Evaluate, and of
+// EvaluateWith when Options.TPRAtFPR is nil).
 func TargetFPRs() []float64 { return append([]float64(nil), targetFPRs[:]...) }
 
 // Protocol names.
@@ -29,6 +30,52 @@ const (
 	ProtocolPaper     = "paper"
 	ProtocolRealistic = "realistic"
 )
+
+// Protocols returns the names of the threshold protocols in report order.
+func Protocols() []string { return []string{ProtocolPaper, ProtocolRealistic} }
+
+// Options choose the parts of a report that are a matter of choice (config section eval).
+type Options struct {
+	// TPRAtFPR are the FPR targets of the TPR@FPR points, each in [0, 1], in report order;
+	// nil means TargetFPRs() (1 % and 0.1 %), an empty non-nil list none. A selection
+	// criterion tpr@fpr=T reads the point of target T (see SelectTarget).
+	TPRAtFPR []float64
+	// Protocols are the threshold protocols the tables show (Report.Protocols), in their
+	// order; nil means both. Both are always computed and kept in the report.
+	Protocols []string
+}
+
+func (o Options) resolve() (targets []float64, protocols []string, err error) {
+	targets = o.TPRAtFPR
+	if targets == nil {
+		targets = TargetFPRs()
+	}
+	for i, t := range targets {
+		if !(t >= 0 && t <= 1) {
+			return nil, nil, fmt.Errorf("TPR@FPR target %v outside [0, 1]", t)
+		}
+		for _, u := range targets[:i] {
+			if u == t {
+				return nil, nil, fmt.Errorf("TPR@FPR target %v given twice", t)
+			}
+		}
+	}
+	protocols = o.Protocols
+	if protocols == nil {
+		protocols = Protocols()
+	}
+	for i, p := range protocols {
+		if p != ProtocolPaper && p != ProtocolRealistic {
+			return nil, nil, fmt.Errorf("protocol %q is neither %q nor %q", p, ProtocolPaper, ProtocolRealistic)
+		}
+		for _, q := range protocols[:i] {
+			if q == p {
+				return nil, nil, fmt.Errorf("protocol %q given twice", p)
+			}
+		}
+	}
+	return append([]float64{}, targets...), append([]string{}, protocols...), nil
+}
 
 // Threshold is a decision threshold fixed on some score set, with where it came from.
 type Threshold struct {
@@ -64,8 +111,12 @@ type Protocol struct {
 
 // Report holds every metric of one score set.
 type Report struct {
-	Level        string     `json:"level"` // "video" or "frame"
-	Convention   string     `json:"convention"`
+	Level      string `json:"level"` // "video" or "frame"
+	Convention string `json:"convention"`
+	// Protocols are the threshold protocols the Markdown tables show (Options.Protocols);
+	// paper and realistic below are both computed whatever it says. Nil (a report written
+	// before this field existed) shows both.
+	Protocols    []string   `json:"protocols"`
 	Live         int        `json:"live"`
 	Attacks      int        `json:"attacks"`
 	AUC          float64    `json:"auc"`
@@ -83,11 +134,20 @@ type Report struct {
 }
 
 // Evaluate computes the report of scores, whose units are videos or frames as level ("video"
-// or "frame") says. realistic, when not nil, is the threshold of the realistic protocol (see
-// EERThreshold).
+// or "frame") says, with TPR@FPR at TargetFPRs() and both protocols shown. realistic, when
+// not nil, is the threshold of the realistic protocol (see EERThreshold).
 func Evaluate(scores []VideoScore, level string, realistic *Threshold) (*Report, error) {
+	return EvaluateWith(scores, level, realistic, Options{})
+}
+
+// EvaluateWith is Evaluate with the TPR@FPR targets and the shown protocols of o.
+func EvaluateWith(scores []VideoScore, level string, realistic *Threshold, o Options) (*Report, error) {
 	if level != "video" && level != "frame" {
 		return nil, fmt.Errorf("level %q is neither \"video\" nor \"frame\"", level)
+	}
+	targets, protocols, err := o.resolve()
+	if err != nil {
+		return nil, err
 	}
 	labels, s := split(scores)
 	roc, err := RocCurve(labels, s, true)
@@ -98,12 +158,12 @@ func Evaluate(scores []VideoScore, level string, realistic *Threshold) (*Report,
 	if err != nil {
 		return nil, err
 	}
-	r := &Report{Level: level, Convention: Convention, AUC: roc.AUC()}
+	r := &Report{Level: level, Convention: Convention, Protocols: protocols, AUC: roc.AUC(), TPRAtFPR: []TPRPoint{}}
 	r.Live, r.Attacks = count(scores)
 	if r.EER, r.EERThreshold, err = roc.EER(); err != nil {
 		return nil, err
 	}
-	for _, t := range targetFPRs {
+	for _, t := range targets {
 		p, err := TPRAtFPR(full, t, r.Live)
 		if err != nil {
 			return nil, err
@@ -124,6 +184,19 @@ func Evaluate(scores []VideoScore, level string, realistic *Threshold) (*Report,
 		r.RealisticSource = realistic
 	}
 	return r, nil
+}
+
+// Shows reports whether the Markdown tables show protocol name (see Report.Protocols).
+func (r *Report) Shows(name string) bool {
+	if r.Protocols == nil {
+		return name == ProtocolPaper || name == ProtocolRealistic
+	}
+	for _, p := range r.Protocols {
+		if p == name {
+			return true
+		}
+	}
+	return false
 }
 
 // TPR returns the TPR@FPR point for target, or false when the report lacks it.

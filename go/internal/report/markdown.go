@@ -8,8 +8,9 @@ import (
 	"github.com/fasgo/fasgo/go/internal/metrics"
 )
 
-// Markdown renders res as Markdown: a summary line, the two threshold protocols side by
-// side, TPR@FPR and, when attacks carry types, APCER per attack type. Rates are percent.
+// Markdown renders res as Markdown: a summary line, the threshold protocols res.Protocols
+// names (both when it is nil) side by side, TPR@FPR at the targets res was computed for and,
+// when attacks carry types, APCER per attack type. Rates are percent.
 func Markdown(res *metrics.Report) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "### Evaluation (%s level)\n\n", res.Level)
@@ -21,17 +22,23 @@ func Markdown(res *metrics.Report) string {
 		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s |\n", p.Name, cell(p.ThresholdFrom), num(p.Threshold),
 			pct(p.APCER), pct(p.BPCER), pct(p.HTER), pct(p.Accuracy))
 	}
-	row(res.Paper)
-	if res.Realistic != nil {
-		row(*res.Realistic)
-	} else {
-		b.WriteString("| realistic | no held-out source scores given | – | – | – | – | – |\n")
+	for _, name := range shown(res) {
+		switch {
+		case name == metrics.ProtocolPaper:
+			row(res.Paper)
+		case res.Realistic != nil:
+			row(*res.Realistic)
+		default:
+			b.WriteString("| realistic | no held-out source scores given | – | – | – | – | – |\n")
+		}
 	}
-	if s := res.RealisticSource; s != nil {
+	if s := res.RealisticSource; s != nil && res.Shows(metrics.ProtocolRealistic) {
 		fmt.Fprintf(&b, "\nRealistic threshold: EER threshold of %s (%d live, %d attacks, EER %s %%).\n",
 			cell(s.From), s.Live, s.Attacks, pct(s.EER))
 	}
-	b.WriteString("\n| TPR@FPR (attack detected @ live rejected) | TPR % | FPR % | threshold |\n|---|---:|---:|---:|\n")
+	if len(res.TPRAtFPR) > 0 {
+		b.WriteString("\n| TPR@FPR (attack detected @ live rejected) | TPR % | FPR % | threshold |\n|---|---:|---:|---:|\n")
+	}
 	for _, p := range res.TPRAtFPR {
 		note := ""
 		if p.Coarse {
@@ -52,14 +59,34 @@ func writeTypes(b *strings.Builder, res *metrics.Report) {
 		types = append(types, t)
 	}
 	sort.Strings(types)
-	b.WriteString("\n| attack type | APCER % (paper) | APCER % (realistic) |\n|---|---:|---:|\n")
-	for _, t := range types {
-		rl := "–"
-		if res.Realistic != nil {
-			rl = pct(res.Realistic.APCERByType[t])
-		}
-		fmt.Fprintf(b, "| %s | %s | %s |\n", cell(t), pct(res.Paper.APCERByType[t]), rl)
+	protocols := shown(res)
+	b.WriteString("\n| attack type |")
+	for _, p := range protocols {
+		fmt.Fprintf(b, " APCER %% (%s) |", p)
 	}
+	b.WriteString("\n|---|" + strings.Repeat("---:|", len(protocols)) + "\n")
+	for _, t := range types {
+		fmt.Fprintf(b, "| %s |", cell(t))
+		for _, p := range protocols {
+			v := "–"
+			switch {
+			case p == metrics.ProtocolPaper:
+				v = pct(res.Paper.APCERByType[t])
+			case res.Realistic != nil:
+				v = pct(res.Realistic.APCERByType[t])
+			}
+			fmt.Fprintf(b, " %s |", v)
+		}
+		b.WriteString("\n")
+	}
+}
+
+// shown lists the protocols the tables show, in their order: res.Protocols, both when nil.
+func shown(res *metrics.Report) []string {
+	if res.Protocols == nil {
+		return metrics.Protocols()
+	}
+	return res.Protocols
 }
 
 func pct(x float64) string      { return fmt.Sprintf("%.2f", 100*x) }

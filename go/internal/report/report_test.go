@@ -224,3 +224,83 @@ func TestWriteModesFollowUmask(t *testing.T) {
 		}
 	}
 }
+
+// TestMarkdownFollowsOptions: metrics.md shows the protocols and TPR@FPR targets the report
+// was computed with; metrics.json keeps both protocols.
+func TestMarkdownFollowsOptions(t *testing.T) {
+	test := videos(1, 80, 160)
+	thr, err := metrics.EERThreshold(videos(2, 50, 100), "source val")
+	if err != nil {
+		t.Fatal(err)
+	}
+	eval := func(o metrics.Options) (*metrics.Report, string, map[string]any) {
+		t.Helper()
+		res, err := metrics.EvaluateWith(test, "video", thr, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dir := t.TempDir()
+		if err := Write(dir, res, test); err != nil {
+			t.Fatal(err)
+		}
+		md, err := os.ReadFile(filepath.Join(dir, MetricsMD))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(md) != Markdown(res) {
+			t.Error("metrics.md is not Markdown(res)")
+		}
+		var js map[string]any
+		b, err := os.ReadFile(filepath.Join(dir, MetricsJSON))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := json.Unmarshal(b, &js); err != nil {
+			t.Fatal(err)
+		}
+		return res, string(md), js
+	}
+	paperRow, realisticRow := "| paper | EER of this score set |", "| realistic | EER of source val |"
+
+	res, md, js := eval(metrics.Options{Protocols: []string{"realistic"}, TPRAtFPR: []float64{0.05, 0.2}})
+	if strings.Contains(md, paperRow) || !strings.Contains(md, realisticRow) || !strings.Contains(md, "Realistic threshold:") {
+		t.Errorf("realistic only:\n%s", md)
+	}
+	for _, want := range []string{"| FPR ≤ 5 % |", "| FPR ≤ 20 % |", "| attack type | APCER % (realistic) |\n|---|---:|\n",
+		fmt.Sprintf("| print | %.2f |\n", 100*res.Realistic.APCERByType["print"])} {
+		if !strings.Contains(md, want) {
+			t.Errorf("metrics.md lacks %q:\n%s", want, md)
+		}
+	}
+	if strings.Contains(md, "FPR ≤ 1 %") || strings.Contains(md, "FPR ≤ 0.1 %") {
+		t.Errorf("metrics.md shows default targets that were not asked for:\n%s", md)
+	}
+	if js["paper"] == nil || js["realistic"] == nil || fmt.Sprint(js["protocols"]) != "[realistic]" {
+		t.Errorf("metrics.json: paper %v realistic %v protocols %v; want both kept, protocols [realistic]", js["paper"] != nil,
+			js["realistic"] != nil, js["protocols"])
+	}
+	if pts := js["tpr_at_fpr"].([]any); len(pts) != 2 || pts[0].(map[string]any)["target_fpr"] != 0.05 {
+		t.Errorf("metrics.json tpr_at_fpr = %v, want the targets 0.05, 0.2", pts)
+	}
+
+	res, md, _ = eval(metrics.Options{Protocols: []string{"paper"}, TPRAtFPR: []float64{}})
+	if !strings.Contains(md, paperRow) || strings.Contains(md, realisticRow) || strings.Contains(md, "Realistic threshold:") ||
+		strings.Contains(md, "realistic") {
+		t.Errorf("paper only:\n%s", md)
+	}
+	if strings.Contains(md, "TPR@FPR") {
+		t.Errorf("TPR@FPR table without targets:\n%s", md)
+	}
+	if !strings.Contains(md, fmt.Sprintf("| attack type | APCER %% (paper) |\n|---|---:|\n| print | %.2f |\n", 100*res.Paper.APCERByType["print"])) {
+		t.Errorf("attack types, paper only:\n%s", md)
+	}
+
+	// The listed order is the row order.
+	_, md, _ = eval(metrics.Options{Protocols: []string{"realistic", "paper"}})
+	if i, j := strings.Index(md, realisticRow), strings.Index(md, paperRow); i < 0 || j < 0 || i > j {
+		t.Errorf("rows not in the order realistic, paper:\n%s", md)
+	}
+	if !strings.Contains(md, "FPR ≤ 1 %") || !strings.Contains(md, "FPR ≤ 0.1 %") {
+		t.Errorf("default targets missing:\n%s", md)
+	}
+}

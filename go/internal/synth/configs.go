@@ -16,8 +16,9 @@ func ProtocolName(target int) string { return "lodo_" + domainName(target) }
 // domains' train lists, select models on their val lists, test on every subject of the
 // held-out domain (all three of its splits, as the OCIM protocols test on the whole
 // target data set). Keys and values follow docs/design.md; only the data set, the
-// image size and small-CPU training defaults differ from its defaults (and metasize,
-// the number of meta-train domains, drops to 1 when there are only two sources).
+// image size and small-CPU training defaults differ from its defaults (and
+// anrl.metasize, the number of meta-train domains, drops to 1 when there are only two
+// sources).
 func writeConfigs(dir string, o Options, h hash.Hash) error {
 	cd := filepath.Join(dir, "configs")
 	if err := os.MkdirAll(cd, 0o755); err != nil {
@@ -74,16 +75,18 @@ dataset:
   std: [0.5, 0.5, 0.5]
   hsv_jitter_p: 0.1
   flip_p: 0.5
-model:
-  params: {in_ch: 6, mid_ch: 384, AdapNorm: true, AdapNorm_attention_flag: 1layer, model_initial: kaiming, width: 0.25}
-loss:   {name: CrossEntropyLoss, weight: 1.0}
-loss_2: {name: MSELoss, weight: 0.1}
-loss_3: {name: EuclideanLoss, domain_weight: 0.001, discri_weight: 0.001}
+model: {width: 0.25}
 optimizer: {name: Adam, params: {lr: 0.0001, weight_decay: 0.00001}}
 scheduler: {name: StepLR, params: {decay_t: 10, decay_rate: 0.1}}
-train: {epochs: 5, batch_size: 4, metasize: %d, meta_step_size: 0.0001, print_interval: 10}
+train: {epochs: 5, batch_size: 4, print_interval: 10}
 val:  {batch_size: 64}
 test: {batch_size: 64}
+anrl:
+  gate: 1layer
+  meta: true
+  metasize: %d
+  meta_step_size: 0.0001
+  loss: {cls: 1.0, depth: 0.1, domain: 0.001, discri: 0.001}
 `, o.Seed, strings.Join(src, ", "), tgt, rule.String(), entries(src, "train"), entries(src, "val"),
 		entries([]string{tgt}, "train")+entries([]string{tgt}, "val")+entries([]string{tgt}, "test"),
 		o.Size, min(2, len(src)-1))
