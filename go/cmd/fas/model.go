@@ -8,6 +8,8 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/fasgo/fasgo/go/internal/config"
+	"github.com/fasgo/fasgo/go/internal/method"
 	"github.com/fasgo/fasgo/go/internal/model"
 	"github.com/fasgo/fasgo/go/internal/safetensors"
 	"github.com/fasgo/fasgo/go/internal/shim"
@@ -20,24 +22,60 @@ func init() {
 // netFlags describe a network to build.
 func netFlags(sizeRequired bool) []cli.Flag {
 	return []cli.Flag{
-		&cli.StringFlag{Name: "method", Value: "anrl", Usage: "network family (anrl)"},
+		&cli.StringFlag{Name: "method", Value: "anrl", Usage: "method (" + strings.Join(method.Names(), ", ") + ")"},
 		&cli.IntFlag{Name: "size", Value: 256, Required: sizeRequired,
 			Usage: "input size S: a multiple of 8, at least 32 (the classifier max-pools F = S/8 twice)"},
-		&cli.Float64Flag{Name: "width", Value: 1, Usage: "channel-width multiplier (1 = the paper's network)"},
-		&cli.StringFlag{Name: "gate", Value: "1layer", Usage: "AdaNorm gate: 1layer (paper), 2layer or clamp"},
+		&cli.Float64Flag{Name: "width", Value: 1, Usage: "channel-width multiplier of the backbone (1 = the paper's network)"},
+		&cli.StringFlag{Name: "gate", Value: "1layer", Usage: "anrl: AdaNorm gate 1layer (paper), 2layer or clamp"},
+		&cli.StringSliceFlag{Name: "setting", Usage: "another model setting of the method, KEY=VALUE (repeatable)"},
 	}
 }
 
-func netConfig(c *cli.Context) shim.Config {
-	return shim.Config{Method: c.String("method"), Size: c.Int("size"), Width: c.Float64("width"),
-		Gate: c.String("gate"), Device: c.String("device"), Seed: c.Uint64("seed")}
+// netConfig is the network the flags describe, built through the method's own mapping of
+// a config so that the CLI and training agree.
+func netConfig(c *cli.Context) (shim.Config, error) {
+	threads, err := cliThreads(c)
+	if err != nil {
+		return shim.Config{}, err
+	}
+	cfg := config.Default()
+	cfg.Method, cfg.Transform.ImageSize, cfg.Model.Width, cfg.ANRL.Gate = c.String("method"), c.Int("size"), c.Float64("width"), c.String("gate")
+	mc, err := method.ModelConfig(cfg, threads)
+	if err != nil {
+		return shim.Config{}, err
+	}
+	mc.Seed = c.Uint64("seed")
+	for _, kv := range c.StringSlice("setting") {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			return shim.Config{}, fmt.Errorf("--setting %q: want KEY=VALUE", kv)
+		}
+		mc.Settings = append(mc.Settings, shim.Setting{Key: k, Value: v})
+	}
+	return mc, nil
 }
 
 func noArgs(c *cli.Context) error {
 	if c.NArg() > 0 {
 		return fmt.Errorf("%s: unexpected arguments %q", c.Command.FullName(), c.Args().Slice())
 	}
-	return setupThreads(c)
+	return nil
+}
+
+// newModel builds the network the flags describe.
+func newModel(c *cli.Context, op string) (*shim.Model, error) {
+	if err := noArgs(c); err != nil {
+		return nil, err
+	}
+	mc, err := netConfig(c)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", op, err)
+	}
+	m, err := shim.NewModel(mc)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", op, err)
+	}
+	return m, nil
 }
 
 func modelSummaryCommand() *cli.Command {
@@ -46,12 +84,9 @@ func modelSummaryCommand() *cli.Command {
 		Usage: "print the parameters of each module of a network",
 		Flags: append(netFlags(false), threadsFlag()),
 		Action: func(c *cli.Context) error {
-			if err := noArgs(c); err != nil {
-				return err
-			}
-			m, err := shim.NewModel(netConfig(c))
+			m, err := newModel(c, "model summary")
 			if err != nil {
-				return fmt.Errorf("model summary: %w", err)
+				return err
 			}
 			defer m.Close()
 			return printSummary(c, m)
@@ -59,18 +94,13 @@ func modelSummaryCommand() *cli.Command {
 	}
 }
 
-// summaryGroup names the module a state entry belongs to: FeatExtractor.inc, .down1..3,
-// Classifier, DepthEstmator.
-func summaryGroup(name string) string {
-	parts := strings.SplitN(name, ".", 3)
-	if parts[0] == "FeatExtractor" && len(parts) > 2 {
-		return parts[0] + "." + parts[1]
-	}
-	return parts[0]
-}
-
 func printSummary(c *cli.Context, m *shim.Model) error {
 	st, err := m.State()
+	if err != nil {
+		return err
+	}
+	info := m.Info()
+	me, err := method.Get(info.Method)
 	if err != nil {
 		return err
 	}
@@ -80,7 +110,7 @@ func printSummary(c *cli.Context, m *shim.Model) error {
 	rows := map[string]*row{}
 	var order []string
 	for _, t := range st {
-		g := summaryGroup(t.Name)
+		g := me.SummaryGroup(t.Name)
 		if rows[g] == nil {
 			rows[g] = &row{}
 			order = append(order, g)
@@ -92,9 +122,8 @@ func printSummary(c *cli.Context, m *shim.Model) error {
 			rows[g].buffers++
 		}
 	}
-	info := m.Info()
-	fmt.Fprintf(c.App.Writer, "%s network: size %d, width %g, gate %s, features %d x %d x %d\n\n",
-		info.Method, info.Size, info.Width, info.Gate, info.FeatureChannels, info.FeatureSize(), info.FeatureSize())
+	fmt.Fprintf(c.App.Writer, "%s network: size %d, %s, outputs %s\n\n",
+		info.Method, info.Size, info.Settings, strings.Join(info.Outputs, ", "))
 	w := tabwriter.NewWriter(c.App.Writer, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(w, "module\tparameters\tparam tensors\tbuffers\t")
 	var total row
@@ -122,20 +151,17 @@ func modelInitCommand() *cli.Command {
 			&cli.StringFlag{Name: "out", Required: true, Usage: "weights file to write (.safetensors)"},
 			threadsFlag()),
 		Action: func(c *cli.Context) error {
-			if err := noArgs(c); err != nil {
-				return err
-			}
-			m, err := shim.NewModel(netConfig(c))
+			m, err := newModel(c, "model init")
 			if err != nil {
-				return fmt.Errorf("model init: %w", err)
+				return err
 			}
 			defer m.Close()
 			if err := model.Save(m, c.String("out"), map[string]string{"seed": c.String("seed")}); err != nil {
 				return fmt.Errorf("model init: %w", err)
 			}
 			i := m.Info()
-			_, err = fmt.Fprintf(c.App.Writer, "wrote %s: %s size %d width %g gate %s, %d parameters in %d tensors (%d with buffers)\n",
-				c.String("out"), i.Method, i.Size, i.Width, i.Gate, i.NumParams, i.NumParamTensors, i.NumTensors)
+			_, err = fmt.Fprintf(c.App.Writer, "wrote %s: %s size %d %s, %d parameters in %d tensors (%d with buffers)\n",
+				c.String("out"), i.Method, i.Size, i.Settings, i.NumParams, i.NumParamTensors, i.NumTensors)
 			return err
 		},
 	}
@@ -145,10 +171,12 @@ func modelForwardCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "forward",
 		Usage: "run a network on the tensor \"input\" of a safetensors file",
-		Description: "Reads input (N x 6 x S x S, F32 or F64) and writes logits (N x 2), depth (N x F x F)\n" +
-			"and features (N x C x F x F), F = S/8, as F32. Size, width and gate come from the weights'\n" +
-			"metadata and shapes; for a file without a recorded size, S is the input's.\n" +
-			"--train normalises with batch statistics (N >= 2); the weights file is never written.",
+		Description: "Reads input (N x 6 x S x S, F32 or F64) and writes every named output of the method as F32\n" +
+			"(anrl: logits N x 2, depth N x F x F, features N x C x F x F, F = S/8) and the attack score\n" +
+			"\"score\" (N, F64). The method and its settings come from the weights' metadata and shapes\n" +
+			"(a training-state file works too); for a file without a recorded size, S is the input's.\n" +
+			"--train normalises with batch statistics (N >= 2); the weights file is never written.\n" +
+			"Make an input from a data set with `fas data dump` (its file holds the tensor \"input\").",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "weights", Required: true, Usage: "weights file (.safetensors)"},
 			&cli.StringFlag{Name: "input", Required: true, Usage: "file holding the tensor \"input\""},
@@ -165,28 +193,35 @@ func runForward(c *cli.Context) error {
 	if err := noArgs(c); err != nil {
 		return err
 	}
+	threads, err := cliThreads(c)
+	if err != nil {
+		return err
+	}
 	x, n, s, err := readInput(c.String("input"))
 	if err != nil {
 		return fmt.Errorf("model forward: %w", err)
 	}
-	m, meta, err := model.Load(c.String("weights"), model.Options{Size: s, Device: c.String("device")})
+	m, meta, err := model.Load(c.String("weights"), model.Options{Size: s, Device: c.String("device"), Threads: threads})
 	if err != nil {
 		return fmt.Errorf("model forward: %w", err)
 	}
 	defer m.Close()
-	out, err := m.Run(x, n, s, c.Bool("train"))
+	ts, err := m.Forward(x, n, s, c.Bool("train"))
 	if err != nil {
 		return fmt.Errorf("model forward: %s: %w", c.String("input"), err)
 	}
-	f, ch := int64(s/8), int64(m.Info().FeatureChannels)
 	mode := map[bool]string{false: "eval", true: "train"}[c.Bool("train")]
-	ts := []safetensors.Tensor{
-		safetensors.FromFloat32("logits", []int64{int64(n), 2}, out.Logits),
-		safetensors.FromFloat32("depth", []int64{int64(n), f, f}, out.Depth),
-		safetensors.FromFloat32("features", []int64{int64(n), ch, f, f}, out.Features),
+	if !c.Bool("train") { // a train-mode forward changed the statistics the score would use
+		scores := make([]float64, n)
+		if err := m.Score(x, n, s, 0, scores); err != nil {
+			return fmt.Errorf("model forward: %s: %w", c.String("input"), err)
+		}
+		ts = append(ts, safetensors.FromFloat64("score", []int64{int64(n)}, scores))
 	}
-	md := map[string]string{"mode": mode, "method": meta.Method, "gate": meta.Gate,
-		"size": fmt.Sprint(meta.Size), "width": fmt.Sprint(meta.Width)}
+	md := map[string]string{"mode": mode, "method": meta.Method, "size": fmt.Sprint(meta.Size)}
+	for _, kv := range m.Info().Settings {
+		md[kv.Key] = kv.Value
+	}
 	if err := safetensors.Write(c.String("out"), ts, md); err != nil {
 		return fmt.Errorf("model forward: %w", err)
 	}

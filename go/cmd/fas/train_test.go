@@ -30,7 +30,7 @@ func TestTrainSignalWritesCheckpoint(t *testing.T) {
 	runs := filepath.Join(dir, "runs")
 	args := []string{"fas", "train", "--quiet", "--config", filepath.Join(data, "configs", synth.ProtocolName(0)+".yaml"),
 		"--set", "run.dir=" + runs, "--set", "run.name=sig", "--set", "train.epochs=50",
-		"--set", "train.batch_size=2", "--set", "train.metasize=1", "--set", "model.params.width=0.125",
+		"--set", "train.batch_size=2", "--set", "anrl.metasize=1", "--set", "model.width=0.125",
 		"--set", "transform.image_size=32", "--set", "run.threads=2"}
 	steps := filepath.Join(runs, "sig", "metrics", "steps.jsonl")
 	go func() {

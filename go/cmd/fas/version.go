@@ -6,54 +6,41 @@ import (
 	"runtime"
 	"runtime/debug"
 	"strconv"
+	"strings"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/fasgo/fasgo/go/internal/shim"
 )
 
-func init() {
-	register("", versionCommand())
-	threadsErr = applyThreads(os.Getenv(threadsEnv))
-}
+func init() { register("", versionCommand()) }
 
-// threadsEnv overrides the default intra-op thread count (the number of usable cores).
-// The same variable sets the config key run.threads for fas train and fas eval.
+// threadsEnv sets the intra-op thread count of the commands that run the network without a
+// config; for fas train and fas eval it is the config key run.threads.
 const threadsEnv = "FAS_RUN__THREADS"
 
-// threadsErr records a bad FAS_RUN__THREADS; commands that use the shim report it (setupThreads).
-var threadsErr error
+// threadsFlag is the --threads flag of every command that runs the network.
+func threadsFlag() cli.Flag {
+	return &cli.IntFlag{Name: "threads", Usage: "intra-op CPU threads (default: the number of usable cores; env " + threadsEnv + ")"}
+}
 
-// applyThreads sets libtorch's thread count to s, or to the number of usable cores when s
-// is empty.
-func applyThreads(s string) error {
-	n := runtime.NumCPU()
-	if s != "" {
+// cliThreads is the thread count a command's models run with: --threads, else
+// FAS_RUN__THREADS, else every usable core.
+func cliThreads(c *cli.Context) (int, error) {
+	if c.IsSet("threads") {
+		if n := c.Int("threads"); n >= 1 {
+			return n, nil
+		}
+		return 0, fmt.Errorf("--threads %d: want a positive thread count", c.Int("threads"))
+	}
+	if s := os.Getenv(threadsEnv); s != "" {
 		v, err := strconv.Atoi(s)
 		if err != nil || v < 1 {
-			return fmt.Errorf("%s=%q: want a positive thread count", threadsEnv, s)
+			return 0, fmt.Errorf("%s=%q: want a positive thread count", threadsEnv, s)
 		}
-		n = v
+		return v, nil
 	}
-	return shim.SetNumThreads(n)
-}
-
-// threadsFlag is the --threads flag of commands that run the network.
-func threadsFlag() cli.Flag {
-	return &cli.IntFlag{Name: "threads", EnvVars: []string{threadsEnv},
-		Usage: "intra-op CPU threads (default: the number of usable cores)"}
-}
-
-// setupThreads applies --threads (or reports a bad FAS_RUN__THREADS); call it first in an Action
-// that runs the shim.
-func setupThreads(c *cli.Context) error {
-	if c.IsSet("threads") {
-		if n := c.Int("threads"); n < 1 {
-			return fmt.Errorf("--threads %d: want a positive thread count", n)
-		}
-		return shim.SetNumThreads(c.Int("threads"))
-	}
-	return threadsErr
+	return shim.DefaultThreads(), nil
 }
 
 func versionCommand() *cli.Command {
@@ -66,7 +53,8 @@ func versionCommand() *cli.Command {
 }
 
 func runVersion(c *cli.Context) error {
-	if err := setupThreads(c); err != nil {
+	threads, err := cliThreads(c)
+	if err != nil {
 		return err
 	}
 	v, err := shim.Version()
@@ -83,7 +71,9 @@ func runVersion(c *cli.Context) error {
 	fmt.Fprintf(w, "libtorch   %s\n", v.Torch)
 	fmt.Fprintf(w, "go         %s %s/%s\n", runtime.Version(), runtime.GOOS, runtime.GOARCH)
 	fmt.Fprintf(w, "cuda       %s\n", cuda)
-	_, err = fmt.Fprintf(w, "threads    %d\n", v.Threads)
+	fmt.Fprintf(w, "methods    %s\n", strings.Join(v.Methods, ", "))
+	fmt.Fprintf(w, "abi        %d\n", v.ABI)
+	_, err = fmt.Fprintf(w, "threads    %d\n", threads)
 	return err
 }
 

@@ -5,9 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 
 	"github.com/fasgo/fasgo/go/internal/dataset"
+	"github.com/fasgo/fasgo/go/internal/method"
 	"github.com/fasgo/fasgo/go/internal/metrics"
 	"github.com/fasgo/fasgo/go/internal/shim"
 )
@@ -25,14 +25,21 @@ type ScoreOptions struct {
 	BatchSize int  // frames per forward
 	Features  bool // also keep each frame's globally pooled feature (for the embedding)
 	Loader    dataset.LoaderOptions
+	Seed      uint64          // seeds a stochastic score (batch i uses Seed + i)
+	Progress  func(frames int) // called after each scored batch; nil = silent
 }
 
-// Score runs the model in eval mode over every frame of set. The attack score of a frame is
-// the softmax probability of class 1.
+// Score runs the model in eval mode over every frame of set: the method's attack score of
+// each frame (ANRL: the softmax probability of class 1), and with o.Features its
+// embedding feature (the method's Feature output, averaged per channel).
 func Score(ctx context.Context, m *shim.Model, db dataset.Store, set *dataset.EvalSet,
 	t dataset.Transform, o ScoreOptions) (*Scores, error) {
 	if o.BatchSize < 1 {
 		return nil, fmt.Errorf("evaluation batch size %d must be positive", o.BatchSize)
+	}
+	me, err := method.Get(m.Info().Method)
+	if err != nil {
+		return nil, err
 	}
 	loader, err := dataset.NewEvalLoader(db, set, t, o.BatchSize, o.Loader)
 	if err != nil {
@@ -41,9 +48,12 @@ func Score(ctx context.Context, m *shim.Model, db dataset.Store, set *dataset.Ev
 	it := loader.Iter(ctx)
 	defer it.Close()
 	s := &Scores{}
-	channels := m.Info().FeatureChannels
-	var out shim.Output
-	for {
+	prog := o.Progress
+	if prog == nil {
+		prog = func(int) {}
+	}
+	scores := make([]float64, o.BatchSize)
+	for batch := uint64(0); ; batch++ {
 		b, err := it.Next()
 		if errors.Is(err, io.EOF) {
 			break
@@ -51,37 +61,40 @@ func Score(ctx context.Context, m *shim.Model, db dataset.Store, set *dataset.Ev
 		if err != nil {
 			return nil, err
 		}
-		f := b.S / 8
-		out.Logits = grow(out.Logits, b.N*2)
-		out.Depth = grow(out.Depth, b.N*f*f)
-		out.Features = nil
-		if o.Features {
-			out.Features = grow(out.Features, b.N*channels*f*f)
-		}
-		if err := m.Forward(b.Images[:b.N*6*b.S*b.S], b.N, b.S, false, &out); err != nil {
+		x := b.Images[:b.N*6*b.S*b.S]
+		if err := m.Score(x, b.N, b.S, o.Seed+batch, scores[:b.N]); err != nil {
 			return nil, fmt.Errorf("scoring %s: %w", b.Paths[0], err)
+		}
+		var feats []float32
+		channels := 0
+		if o.Features {
+			out, err := m.Forward(x, b.N, b.S, false, me.Feature())
+			if err != nil {
+				return nil, fmt.Errorf("features of %s: %w", b.Paths[0], err)
+			}
+			if feats, err = out[0].Float32(); err != nil || len(out[0].Shape) < 2 {
+				return nil, fmt.Errorf("features of %s: output %s %v: %v", b.Paths[0], me.Feature(), out[0].Shape, err)
+			}
+			channels = int(out[0].Shape[1])
 		}
 		for i := 0; i < b.N; i++ {
 			s.Frames = append(s.Frames, metrics.FrameScore{
 				Video:      b.VideoIDs[i],
 				Label:      int(b.Labels[i]),
-				Score:      attackProb(out.Logits[2*i], out.Logits[2*i+1]),
+				Score:      scores[i],
 				AttackType: b.AttackTypes[i],
 				Where:      b.Paths[i],
 			})
 			s.Domains = append(s.Domains, b.Domains[i])
 			if o.Features {
-				s.Features = append(s.Features, pool(out.Features[i*channels*f*f:(i+1)*channels*f*f], channels))
+				per := len(feats) / b.N
+				s.Features = append(s.Features, pool(feats[i*per:(i+1)*per], channels))
 			}
 		}
+		prog(b.N)
 	}
 	s.Stats = it.Stats()
 	return s, nil
-}
-
-// attackProb is softmax([l0, l1])[1], computed stably.
-func attackProb(l0, l1 float32) float64 {
-	return 1 / (1 + math.Exp(float64(l0)-float64(l1)))
 }
 
 // pool averages each channel of a C×F×F feature.
@@ -96,11 +109,4 @@ func pool(x []float32, c int) []float64 {
 		out[ch] = sum / float64(hw)
 	}
 	return out
-}
-
-func grow(b []float32, n int) []float32 {
-	if cap(b) < n {
-		return make([]float32, n)
-	}
-	return b[:n]
 }

@@ -1,26 +1,26 @@
 // Package model stores networks of the shim as safetensors files under the reference's
 // state-dict names, so that PyTorch users can load_state_dict them and weights trained with
-// PyTorch load here. The file's __metadata__ records what the shapes cannot tell.
+// PyTorch load here. The file's __metadata__ records what the shapes cannot tell: the method,
+// the input size and the method's model settings (anrl: width, gate), each under its own key.
 package model
 
 import (
+	"encoding/json"
 	"fmt"
 	"maps"
-	"math"
 	"strconv"
 	"strings"
 
+	"github.com/fasgo/fasgo/go/internal/method"
 	"github.com/fasgo/fasgo/go/internal/safetensors"
 	"github.com/fasgo/fasgo/go/internal/shim"
 )
 
-// Metadata keys written by Save.
+// Metadata keys written by Save besides the method's settings.
 const (
 	KeyFormat  = "format" // "fasgo"
 	KeyMethod  = "method"
 	KeySize    = "size"
-	KeyWidth   = "width"
-	KeyGate    = "gate"
 	KeyVersion = "fas_version"
 )
 
@@ -29,25 +29,34 @@ const DefaultSize = 256
 
 // Meta describes the network a weights file holds.
 type Meta struct {
-	Method  string
-	Size    int
-	Width   float64
-	Gate    string
-	Version string            // fasgo version that wrote the file ("" if not fasgo)
-	Extra   map[string]string // every other metadata key
+	Method   string
+	Size     int
+	Settings shim.Settings     // the method's model settings (anrl: width, gate)
+	Version  string            // fasgo version that wrote the file ("" if not fasgo)
+	Extra    map[string]string // every other metadata key
 	// Inferred lists the fields taken from tensor names and shapes or from Options because
 	// the file does not record them (a PyTorch state dict).
 	Inferred []string
+	// FromCheckpoint is set when the file was a training state (its "model." tensors).
+	FromCheckpoint bool
+}
+
+// Setting returns one of the method's settings ("" when absent).
+func (m Meta) Setting(key string) string {
+	v, _ := m.Settings.Get(key)
+	return v
 }
 
 // Options steer Load.
 type Options struct {
-	Size   int               // input size for files without a "size" entry (0: DefaultSize)
-	Device string            // "" = cpu
-	DType  safetensors.DType // "" = the dtype of the file's weights
+	Size    int               // input size for files without a "size" entry (0: DefaultSize)
+	Device  string            // "" = cpu
+	DType   safetensors.DType // "" = the dtype of the file's weights
+	Threads int               // 0 = every core
 }
 
-// Load reads a weights file and builds the network it describes.
+// Load reads a weights file — or a training-state file, whose model part it takes — and
+// builds the network it describes.
 func Load(path string, o Options) (*shim.Model, Meta, error) {
 	f, err := safetensors.Read(path)
 	if err != nil {
@@ -60,22 +69,31 @@ func Load(path string, o Options) (*shim.Model, Meta, error) {
 	return m, meta, nil
 }
 
-// FromFile builds the network a decoded weights file describes and loads its state.
+// FromFile builds the network a decoded weights (or training-state) file describes and
+// loads its state.
 func FromFile(f *safetensors.File, o Options) (*shim.Model, Meta, error) {
-	ts := stripModulePrefix(f.Tensors)
-	meta, err := Describe(f.Metadata, ts, o)
+	md, ts, fromCkpt, err := weightsOf(f)
 	if err != nil {
 		return nil, Meta{}, err
 	}
+	ts = stripModulePrefix(ts)
+	meta, err := Describe(md, ts, o)
+	if err != nil {
+		return nil, Meta{}, err
+	}
+	meta.FromCheckpoint = fromCkpt
 	dt := o.DType
 	if dt == "" {
 		dt = safetensors.F32
-		if t := find(ts, "FeatExtractor.inc.conv.weight"); t != nil && t.DType == safetensors.F64 {
-			dt = safetensors.F64
+		for i := range ts {
+			if ts[i].DType == safetensors.F64 {
+				dt = safetensors.F64
+				break
+			}
 		}
 	}
-	m, err := shim.NewModel(shim.Config{Method: meta.Method, Size: meta.Size, Width: meta.Width,
-		Gate: meta.Gate, DType: dt, Device: o.Device})
+	m, err := shim.NewModel(shim.Config{Method: meta.Method, Size: meta.Size, DType: dt, Device: o.Device,
+		Threads: o.Threads, Settings: meta.Settings})
 	if err != nil {
 		return nil, Meta{}, err
 	}
@@ -84,6 +102,39 @@ func FromFile(f *safetensors.File, o Options) (*shim.Model, Meta, error) {
 		return nil, Meta{}, err
 	}
 	return m, meta, nil
+}
+
+// weightsOf returns the metadata and tensors of the network a file holds: the file itself,
+// or for a training-state file (format fasgo-checkpoint) its "model." tensors and the
+// model description recorded with them.
+func weightsOf(f *safetensors.File) (map[string]string, []safetensors.Tensor, bool, error) {
+	if f.Metadata[KeyFormat] != shim.CheckpointFormat {
+		return f.Metadata, f.Tensors, false, nil
+	}
+	var info shim.ModelInfo
+	if err := json.Unmarshal([]byte(f.Metadata[shim.KeyModelInfo]), &info); err != nil {
+		return nil, nil, false, fmt.Errorf("a training-state file whose metadata %s does not parse: %w", shim.KeyModelInfo, err)
+	}
+	md := map[string]string{KeyMethod: info.Method, KeySize: strconv.Itoa(info.Size)}
+	for _, s := range info.Settings {
+		md[s.Key] = s.Value
+	}
+	for _, k := range []string{"epoch", "epoch_step", "step", "seed"} {
+		if v, ok := f.Metadata[k]; ok {
+			md[k] = v
+		}
+	}
+	var ts []safetensors.Tensor
+	for _, t := range f.Tensors {
+		if name, ok := strings.CutPrefix(t.Name, "model."); ok {
+			t.Name = name
+			ts = append(ts, t)
+		}
+	}
+	if len(ts) == 0 {
+		return nil, nil, false, fmt.Errorf("a training-state file without model.* tensors")
+	}
+	return md, ts, true, nil
 }
 
 // Save writes the model's state and metadata (plus extra keys) atomically.
@@ -105,8 +156,9 @@ func Metadata(info shim.ModelInfo, extra map[string]string) (map[string]string, 
 		KeyFormat: "fasgo",
 		KeyMethod: info.Method,
 		KeySize:   strconv.Itoa(info.Size),
-		KeyWidth:  strconv.FormatFloat(info.Width, 'g', -1, 64),
-		KeyGate:   info.Gate,
+	}
+	for _, s := range info.Settings {
+		meta[s.Key] = s.Value
 	}
 	if v, err := shim.Version(); err == nil {
 		meta[KeyVersion] = v.Shim
@@ -120,43 +172,34 @@ func Metadata(info shim.ModelInfo, extra map[string]string) (map[string]string, 
 	return meta, nil
 }
 
-// Describe works out the network from metadata, falling back to tensor names and shapes:
-// the gate from which gate tensors exist, the width from the channel counts, the size from
-// o.Size (it does not show in any shape).
+// Describe works out the network from metadata, falling back to the method's inference from
+// tensor names and shapes (a file without metadata is an anrl state dict) and to o.Size
+// for the input size (it does not show in any shape).
 func Describe(md map[string]string, ts []safetensors.Tensor, o Options) (Meta, error) {
-	meta := Meta{Method: md[KeyMethod], Gate: md[KeyGate], Version: md[KeyVersion], Extra: map[string]string{}}
-	maps.Copy(meta.Extra, md)
-	for _, k := range []string{KeyFormat, KeyMethod, KeySize, KeyWidth, KeyGate, KeyVersion} {
-		delete(meta.Extra, k)
-	}
+	meta := Meta{Method: md[KeyMethod], Version: md[KeyVersion], Extra: map[string]string{}}
 	if meta.Method == "" {
 		meta.Method = "anrl"
 		meta.Inferred = append(meta.Inferred, "method")
 	}
+	me, err := method.Get(meta.Method)
+	if err != nil {
+		return Meta{}, fmt.Errorf("metadata %s: %w", KeyMethod, err)
+	}
 	if err := describeSize(&meta, md, o); err != nil {
 		return Meta{}, err
 	}
-	if s, ok := md[KeyWidth]; ok {
-		w, err := strconv.ParseFloat(s, 64)
-		if err != nil || !(w > 0) || math.IsInf(w, 0) {
-			return Meta{}, fmt.Errorf("metadata %s=%q is not a positive number", KeyWidth, s)
-		}
-		meta.Width = w
-	} else {
-		w, err := InferWidth(ts)
-		if err != nil {
-			return Meta{}, err
-		}
-		meta.Width = w
-		meta.Inferred = append(meta.Inferred, "width")
+	s, inferred, err := me.DescribeWeights(md, ts)
+	if err != nil {
+		return Meta{}, err
 	}
-	if meta.Gate == "" {
-		g, err := InferGate(ts)
-		if err != nil {
-			return Meta{}, err
-		}
-		meta.Gate = g
-		meta.Inferred = append(meta.Inferred, "gate")
+	meta.Settings = s
+	meta.Inferred = append(meta.Inferred, inferred...)
+	maps.Copy(meta.Extra, md)
+	for _, k := range []string{KeyFormat, KeyMethod, KeySize, KeyVersion} {
+		delete(meta.Extra, k)
+	}
+	for _, kv := range s {
+		delete(meta.Extra, kv.Key)
 	}
 	return meta, nil
 }
@@ -179,76 +222,6 @@ func describeSize(meta *Meta, md map[string]string, o Options) error {
 		return fmt.Errorf("the file records input size %d but %d was asked for", n, o.Size)
 	}
 	meta.Size = n
-	return nil
-}
-
-// InferGate names the gate variant from the tensor names of a state dict.
-func InferGate(ts []safetensors.Tensor) (string, error) {
-	var found []string
-	for _, g := range []struct{ suffix, name string }{
-		{".AttentionNet.weight", "1layer"}, {".AttentionNet_fc1.weight", "2layer"}, {".gate_weight", "clamp"},
-	} {
-		for i := range ts {
-			if strings.HasPrefix(ts[i].Name, "FeatExtractor.") && strings.HasSuffix(ts[i].Name, g.suffix) {
-				found = append(found, g.name)
-				break
-			}
-		}
-	}
-	switch len(found) {
-	case 1:
-		return found[0], nil
-	case 0:
-		return "", fmt.Errorf("cannot tell the gate variant: no FeatExtractor tensor named *.AttentionNet.weight (1layer), *.AttentionNet_fc1.weight (2layer) or *.gate_weight (clamp)")
-	}
-	return "", fmt.Errorf("tensors of several gate variants (%s) in one state", strings.Join(found, ", "))
-}
-
-// InferWidth finds the width multiplier w that gives every channel count of the state:
-// a layer of base width b has round(b·w) channels, so each count c bounds w to
-// [(c-0.5)/b, (c+0.5)/b). The answer is c/64 of FeatExtractor.inc when that fits all
-// bounds (exact for the usual widths), otherwise the middle of the common interval.
-func InferWidth(ts []safetensors.Tensor) (float64, error) {
-	const inc = "FeatExtractor.inc.conv.weight"
-	probes := []struct {
-		name string
-		base float64
-	}{
-		{inc, 64}, {"FeatExtractor.down1.conv_block1.conv.weight", 128},
-		{"FeatExtractor.down1.conv_block2.conv.weight", 196}, {"Classifier.conv_block2.conv.weight", 256},
-		{"Classifier.conv_block3.conv.weight", 512},
-	}
-	lo, hi := 0.0, math.Inf(1)
-	first := 0.0
-	for i, p := range probes {
-		t := find(ts, p.name)
-		if t == nil || len(t.Shape) != 4 || t.Shape[0] < 1 {
-			if i == 0 {
-				return 0, fmt.Errorf("cannot infer the width: no 4-d tensor %q", inc)
-			}
-			continue // Import reports what is missing or mis-shaped
-		}
-		c := float64(t.Shape[0])
-		if i == 0 {
-			first = c / p.base
-		}
-		lo, hi = math.Max(lo, (c-0.5)/p.base), math.Min(hi, (c+0.5)/p.base)
-	}
-	if first >= lo && first < hi {
-		return first, nil
-	}
-	if lo >= hi {
-		return 0, fmt.Errorf("the channel counts fit no single width multiplier")
-	}
-	return (lo + hi) / 2, nil
-}
-
-func find(ts []safetensors.Tensor, name string) *safetensors.Tensor {
-	for i := range ts {
-		if ts[i].Name == name {
-			return &ts[i]
-		}
-	}
 	return nil
 }
 

@@ -7,34 +7,53 @@ import (
 	"math"
 	"math/rand"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/fasgo/fasgo/go/internal/method"
+	"github.com/fasgo/fasgo/go/internal/pyref"
 	"github.com/fasgo/fasgo/go/internal/safetensors"
 	"github.com/fasgo/fasgo/go/internal/shim"
 )
 
-const python = "/usr/bin/python3"
-
 // ref runs tests/python/anrl_ref.py, the independent PyTorch implementation.
 func ref(t *testing.T, args ...string) []byte {
 	t.Helper()
-	if _, err := os.Stat(python); err != nil {
-		t.Fatalf("%s is missing: run `make deps`", python)
+	return pyref.Run(t, nil, "anrl_ref.py", args...)
+}
+
+// anrlConfig is an ANRL network of input size s.
+func anrlConfig(s int, width float64, gate string, seed uint64) shim.Config {
+	set := shim.Settings{{Key: "width", Value: strconv.FormatFloat(width, 'g', -1, 64)}}
+	if gate != "" {
+		set = append(set, shim.Setting{Key: "gate", Value: gate})
 	}
-	cmd := exec.Command(python, append([]string{"../../../tests/python/anrl_ref.py"}, args...)...)
-	out, err := cmd.Output()
+	return shim.Config{Method: "anrl", Size: s, Seed: seed, Settings: set}
+}
+
+// output is ANRL's forward as float32 slices.
+type output struct{ Logits, Depth, Features []float32 }
+
+func fwd(m *shim.Model, x []float32, n, s int, train bool) (*output, error) {
+	ts, err := m.Forward(x, n, s, train, "logits", "depth", "features")
 	if err != nil {
-		msg := ""
-		if ee, ok := err.(*exec.ExitError); ok {
-			msg = string(ee.Stderr)
-		}
-		t.Fatalf("anrl_ref.py %v: %v\n%s\n(python3-torch and python3-numpy are needed: run `make deps`)", args, err, msg)
+		return nil, err
 	}
-	return out
+	o := &output{}
+	for i, dst := range []*[]float32{&o.Logits, &o.Depth, &o.Features} {
+		if *dst, err = ts[i].Float32(); err != nil {
+			return nil, err
+		}
+	}
+	return o, nil
+}
+
+func width(m Meta) float64 {
+	w, _ := strconv.ParseFloat(m.Setting("width"), 64)
+	return w
 }
 
 func randInput(n, s int, seed int64) []float32 {
@@ -118,13 +137,13 @@ func checkGolden(t *testing.T, c golden) {
 	if c.pyWrites {
 		ref(t, "init", "--width", fmt.Sprint(c.width), "--gate", c.gate, "--seed", "3", "--out", w)
 	} else {
-		m, err := shim.NewModel(shim.Config{Method: "anrl", Size: c.size, Width: c.width, Gate: c.gate, Seed: 5})
+		m, err := shim.NewModel(anrlConfig(c.size, c.width, c.gate, 5))
 		if err != nil {
 			t.Fatal(err)
 		}
 		if c.warmup {
 			for i := 0; i < 2; i++ {
-				if _, err := m.Run(randInput(2, c.size, int64(i)), 2, c.size, true); err != nil {
+				if _, err := fwd(m, randInput(2, c.size, int64(i)), 2, c.size, true); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -146,10 +165,10 @@ func checkGolden(t *testing.T, c golden) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if meta.Gate != c.gate || math.Abs(meta.Width-c.width) > 1e-3 || meta.Size != c.size {
+		if meta.Setting("gate") != c.gate || math.Abs(width(meta)-c.width) > 1e-3 || meta.Size != c.size {
 			t.Fatalf("loaded meta %+v", meta)
 		}
-		got, err := m.Run(x, n, c.size, mode == "train")
+		got, err := fwd(m, x, n, c.size, mode == "train")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -202,7 +221,7 @@ func TestStateMatchesPython(t *testing.T) {
 		if err := json.Unmarshal(ref(t, "count", "--gate", gate, "--width", "1"), &py); err != nil {
 			t.Fatal(err)
 		}
-		m, err := shim.NewModel(shim.Config{Method: "anrl", Size: 32, Width: 1, Gate: gate})
+		m, err := shim.NewModel(anrlConfig(32, 1, gate, 0))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -232,16 +251,16 @@ func TestStateMatchesPython(t *testing.T) {
 
 func TestSaveLoadRoundTrip(t *testing.T) {
 	dir := t.TempDir()
-	m, err := shim.NewModel(shim.Config{Method: "anrl", Size: 40, Width: 0.3, Gate: "clamp", Seed: 9})
+	m, err := shim.NewModel(anrlConfig(40, 0.3, "clamp", 9))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer m.Close()
 	x := randInput(2, 40, 1)
-	if _, err := m.Run(x, 2, 40, true); err != nil { // non-trivial running statistics
+	if _, err := fwd(m, x, 2, 40, true); err != nil { // non-trivial running statistics
 		t.Fatal(err)
 	}
-	want, _ := m.Run(x, 2, 40, false)
+	want, _ := fwd(m, x, 2, 40, false)
 	p := filepath.Join(dir, "w.safetensors")
 	if err := Save(m, p, map[string]string{"epoch": "7"}); err != nil {
 		t.Fatal(err)
@@ -254,11 +273,11 @@ func TestSaveLoadRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer m2.Close()
-	if meta.Size != 40 || meta.Width != 0.3 || meta.Gate != "clamp" || meta.Method != "anrl" ||
+	if meta.Size != 40 || width(meta) != 0.3 || meta.Setting("gate") != "clamp" || meta.Method != "anrl" ||
 		meta.Version == "" || meta.Extra["epoch"] != "7" || len(meta.Inferred) != 0 {
 		t.Errorf("meta %+v", meta)
 	}
-	got, _ := m2.Run(x, 2, 40, false)
+	got, _ := fwd(m2, x, 2, 40, false)
 	for _, p := range [][2][]float32{{got.Logits, want.Logits}, {got.Depth, want.Depth}, {got.Features, want.Features}} {
 		for i := range p[0] {
 			if math.Float32bits(p[0][i]) != math.Float32bits(p[1][i]) {
@@ -297,7 +316,7 @@ func TestPyTorchFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer m.Close()
-	if meta.Size != 48 || meta.Width != 0.5 || meta.Gate != "2layer" || meta.Method != "anrl" ||
+	if meta.Size != 48 || width(meta) != 0.5 || meta.Setting("gate") != "2layer" || meta.Method != "anrl" ||
 		strings.Join(meta.Inferred, ",") != "method,size,width,gate" {
 		t.Errorf("meta %+v", meta)
 	}
@@ -313,18 +332,18 @@ func TestPyTorchFile(t *testing.T) {
 
 func TestInferWidth(t *testing.T) {
 	for _, w := range []float64{0.1, 0.25, 0.3, 0.37, 0.5, 0.77, 1, 1.3, 2} {
-		m, err := shim.NewModel(shim.Config{Method: "anrl", Size: 32, Width: w})
+		m, err := shim.NewModel(anrlConfig(32, w, "", 0))
 		if err != nil {
 			t.Fatal(err)
 		}
 		ts, _ := m.Export()
 		m.Close()
-		got, err := InferWidth(ts)
+		got, err := method.InferWidth(ts)
 		if err != nil {
 			t.Fatalf("width %g: %v", w, err)
 		}
 		// Any width that yields the same channel counts is right: rebuild and compare shapes.
-		m2, err := shim.NewModel(shim.Config{Method: "anrl", Size: 32, Width: got})
+		m2, err := shim.NewModel(anrlConfig(32, got, "", 0))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -337,7 +356,7 @@ func TestInferWidth(t *testing.T) {
 
 func TestLoadErrors(t *testing.T) {
 	dir := t.TempDir()
-	m, err := shim.NewModel(shim.Config{Method: "anrl", Size: 32, Width: 0.25, Seed: 1})
+	m, err := shim.NewModel(anrlConfig(32, 0.25, "", 1))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -382,12 +401,12 @@ func TestLoadErrors(t *testing.T) {
 		{"missing extra misshaped dtype", write("broken.safetensors", broken, meta), Options{},
 			[]string{"broken.safetensors", "1 missing: " + good[5].Name, "1 unexpected: Classifier.bonus",
 				"1 mis-shaped: " + good[0].Name, "1 wrong dtype: FeatExtractor.down2.conv_block1.BN.num_batches_tracked F32 (want I64)"}},
-		{"gate of metadata disagrees", write("gate.safetensors", good, with(KeyGate, "2layer")), Options{},
+		{"gate of metadata disagrees", write("gate.safetensors", good, with("gate", "2layer")), Options{},
 			[]string{"missing", "AttentionNet_fc1", "unexpected", "AttentionNet.weight"}},
 		{"bad size metadata", write("size.safetensors", good, with(KeySize, "abc")), Options{}, []string{`size="abc"`}},
 		{"size not a multiple of 8", write("size36.safetensors", good, with(KeySize, "36")), Options{}, []string{"multiple of 8"}},
 		{"conflicting size", write("size2.safetensors", good, meta), Options{Size: 64}, []string{"records input size 32 but 64"}},
-		{"bad width metadata", write("width.safetensors", good, with(KeyWidth, "-1")), Options{}, []string{`width="-1"`}},
+		{"bad width metadata", write("width.safetensors", good, with("width", "-1")), Options{}, []string{`width="-1"`}},
 		{"unknown method", write("method.safetensors", good, with(KeyMethod, "fghv")), Options{}, []string{`unknown method "fghv"`}},
 		{"no gate tensors", write("nogate.safetensors", edit(func(ts []safetensors.Tensor) []safetensors.Tensor {
 			var out []safetensors.Tensor
@@ -429,7 +448,7 @@ func TestLoadErrors(t *testing.T) {
 
 func TestF64Weights(t *testing.T) {
 	dir := t.TempDir()
-	m, err := shim.NewModel(shim.Config{Method: "anrl", Size: 32, Width: 0.25, DType: safetensors.F64, Seed: 2})
+	m, err := shim.NewModel(func() shim.Config { c := anrlConfig(32, 0.25, "", 2); c.DType = safetensors.F64; return c }())
 	if err != nil {
 		t.Fatal(err)
 	}

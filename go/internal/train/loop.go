@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"os"
 	"path/filepath"
 	"strconv"
 
@@ -14,6 +13,7 @@ import (
 
 	"github.com/fasgo/fasgo/go/internal/dataset"
 	"github.com/fasgo/fasgo/go/internal/eval"
+	"github.com/fasgo/fasgo/go/internal/metrics"
 	"github.com/fasgo/fasgo/go/internal/model"
 	"github.com/fasgo/fasgo/go/internal/runinfo"
 	"github.com/fasgo/fasgo/go/internal/shim"
@@ -24,6 +24,9 @@ const (
 	StateFile   = "state.safetensors" // the whole training state (resume)
 	WeightsFile = "model.safetensors" // the weights alone (eval, serving, PyTorch)
 )
+
+// ErrDiverged marks a run stopped because a loss or gradient became NaN or Inf.
+var ErrDiverged = errors.New("training diverged")
 
 // loop runs the remaining epochs; it reports whether ctx stopped it.
 func (j *job) loop(ctx context.Context) (bool, error) {
@@ -44,8 +47,8 @@ func (j *job) loop(ctx context.Context) (bool, error) {
 
 // runEpoch trains the rest of the current epoch; false means ctx stopped it between steps.
 func (j *job) runEpoch(ctx context.Context) (bool, error) {
-	if j.epochPos == 0 && j.cfg.Train.CenterReset == "epoch" {
-		if err := j.trainer.ResetCenters(); err != nil {
+	if j.epochPos == 0 {
+		if err := j.trainer.EpochBegin(j.epoch); err != nil { // the method's hook (anrl: centers)
 			return false, err
 		}
 	}
@@ -54,9 +57,8 @@ func (j *job) runEpoch(ctx context.Context) (bool, error) {
 	defer cancel()
 	it := j.loader.Epoch(dataCtx, j.epoch)
 	defer it.Close()
-	total := j.plan.Steps()
-	prog := runinfo.NewProgress(total-j.epochPos, j.log, runinfo.WithDescription(fmt.Sprintf("epoch %d/%d", j.epoch, j.cfg.Train.Epochs)))
-	defer prog.Done()
+	prog := j.run.Progress(j.plan.Steps()-j.epochPos, fmt.Sprintf("epoch %d/%d", j.epoch, j.cfg.Train.Epochs))
+	defer prog.Stop() // a failed epoch is not reported as done
 	if err := skip(it, j.epochPos); err != nil {
 		return false, err
 	}
@@ -85,6 +87,7 @@ func (j *job) runEpoch(ctx context.Context) (bool, error) {
 		j.log.Warn("bad samples skipped", zap.Int("epoch", j.epoch), zap.Int("samples", st.Skipped),
 			zap.Int("batches_dropped", st.DroppedBatches), zap.Strings("first_errors", st.Errors))
 	}
+	prog.Done()
 	return true, nil
 }
 
@@ -101,31 +104,32 @@ func skip(it *dataset.TrainIter, n int) error {
 
 func (j *job) trainStep(b *dataset.TrainBatch, prog *runinfo.Progress) error {
 	lr := j.sched.LR(int(j.step))
-	st, err := j.trainer.Step(&shim.Batch{NumDomains: b.K, PerClass: b.B, Size: b.S,
-		Images: b.Images, Depth: b.Depth, Labels: b.Labels}, lr)
+	st, err := j.trainer.Step(j.method.Batch(b), lr)
+	if errors.Is(err, shim.ErrNonFinite) {
+		return fmt.Errorf("%w at epoch %d, step %d of the epoch (global step %d): %v; the last good checkpoint is kept in %s",
+			ErrDiverged, j.epoch, j.epochPos+1, j.step+1, err, j.run.CkptDir())
+	}
 	if err != nil {
 		return fmt.Errorf("epoch %d step %d: %w", j.epoch, j.epochPos+1, err)
 	}
 	j.step++
 	j.epochPos++
-	values := stepValues(st, lr)
+	values := st.Values()
+	values["lr"] = lr
 	if err := j.run.StepMetrics(j.step, j.sched.Epoch(int(j.step)), values); err != nil {
 		return err
 	}
-	prog.Step(b.K*2*b.B, map[string]float64{"loss": st.Loss, "test_cls": st.MetaTest.Cls, "lr": lr})
+	shown := map[string]float64{"lr": lr}
+	for _, k := range j.method.ProgressKeys() {
+		if v, ok := values[k]; ok {
+			shown[k] = v
+		}
+	}
+	prog.Step(b.K*2*b.B, shown)
 	if j.opts.AfterStep != nil {
 		j.opts.AfterStep(j.step)
 	}
 	return nil
-}
-
-func stepValues(st shim.StepStats, lr float64) map[string]float64 {
-	v := map[string]float64{"loss": st.Loss, "lr": lr}
-	for prefix, p := range map[string]shim.PhaseStats{"meta_train": st.MetaTrain, "meta_test": st.MetaTest} {
-		v[prefix+"/cls"], v[prefix+"/depth"], v[prefix+"/domain"] = p.Cls, p.Depth, p.Domain
-		v[prefix+"/discri"], v[prefix+"/acc"], v[prefix+"/loss"] = p.Discri, p.Acc, p.Loss
-	}
-	return v
 }
 
 // endEpoch validates, keeps the best checkpoint by the chosen metric and records the epoch.
@@ -135,81 +139,53 @@ func (j *job) endEpoch(ctx context.Context) error {
 		return fmt.Errorf("epoch %d: %w", j.epoch, err)
 	}
 	rep := val.Report
-	value := j.selectFn(rep)
+	value := j.criterion(rep)
 	values := map[string]float64{"val/auc": rep.AUC, "val/eer": rep.EER, "val/hter": rep.Paper.HTER,
 		"val/" + j.cfg.Train.SelectMetric: value}
 	if err := j.run.EpochMetrics(j.epoch, j.step, values); err != nil {
 		return err
 	}
-	j.log.Info("validation", zap.Int("epoch", j.epoch), zap.Float64("auc", rep.AUC),
-		zap.Float64("eer", rep.EER), zap.Float64("hter", rep.Paper.HTER))
+	j.log.Info("validation", zap.Int("epoch", j.epoch), zap.Float64("auc", runinfo.Significant(rep.AUC, 4)),
+		zap.Float64("eer", runinfo.Significant(rep.EER, 4)), zap.Float64("hter", runinfo.Significant(rep.Paper.HTER, 4)))
 	// The epoch is complete: its checkpoint resumes at the start of the next one.
 	if err := j.checkpoint(j.epoch+1, 0); err != nil {
 		return err
 	}
-	if !math.IsNaN(value) && (!j.hasBest || betterThan(value, j.best.Value, j.higher)) {
+	if !math.IsNaN(value) && (!j.hasBest || metrics.Better(value, j.best.Value, j.higher)) {
 		j.best = runinfo.Best{Step: j.step, Epoch: j.epoch, Metric: j.cfg.Train.SelectMetric, Value: value}
 		j.hasBest = true
-		if err := runinfo.MarkBest(j.run.CkptDir(), j.best); err != nil {
+		if err := j.run.MarkBest(j.best); err != nil {
 			return err
 		}
 		j.log.Info("new best", zap.Int("epoch", j.epoch), zap.String("metric", j.best.Metric), zap.Float64("value", value))
 	}
-	return j.prune()
-}
-
-func betterThan(a, b float64, higher bool) bool {
-	if higher {
-		return a > b
-	}
-	return a < b
+	// Keep the latest and the best checkpoints only.
+	return j.run.Prune(func(c runinfo.Checkpoint) bool {
+		return c.Step == j.step || (j.hasBest && c.Step == j.best.Step)
+	})
 }
 
 // checkpoint writes the training state and the weights of the current step atomically;
 // a resume continues at step pos of epoch.
 func (j *job) checkpoint(epoch, pos int) error {
-	p, err := runinfo.BeginCheckpoint(j.run.CkptDir(), j.step)
-	if err != nil {
-		return err
-	}
 	extra := map[string]string{"epoch": strconv.Itoa(epoch), "epoch_step": strconv.Itoa(pos),
 		"step": strconv.FormatInt(j.step, 10), "seed": strconv.FormatInt(j.cfg.Seed, 10)}
-	err = j.trainer.SaveCheckpoint(filepath.Join(p.Dir, StateFile), j.model.Info(), extra)
-	if err == nil {
-		err = model.Save(j.model, filepath.Join(p.Dir, WeightsFile), extra)
-	}
-	if err != nil {
-		p.Abort()
-		return fmt.Errorf("checkpoint at step %d: %w", j.step, err)
-	}
-	c, err := p.Commit()
-	if err != nil {
-		return err
-	}
-	j.log.Info("checkpoint", zap.String("dir", c.Dir), zap.Int64("step", c.Step))
-	return nil
-}
-
-// prune keeps the latest and the best checkpoints only.
-func (j *job) prune() error {
-	all, err := runinfo.ListCheckpoints(j.run.CkptDir())
-	if err != nil {
-		return err
-	}
-	for i, c := range all {
-		if i == len(all)-1 || (j.hasBest && c.Step == j.best.Step) {
-			continue
-		}
-		if err := removeCheckpoint(c); err != nil {
+	_, err := j.run.Checkpoint(j.step, func(dir string) error {
+		if err := j.trainer.SaveCheckpoint(filepath.Join(dir, StateFile), j.model.Info(), extra); err != nil {
 			return err
 		}
+		return model.Save(j.model, filepath.Join(dir, WeightsFile), extra)
+	})
+	if err != nil {
+		return fmt.Errorf("checkpoint at step %d: %w", j.step, err)
 	}
 	return nil
 }
 
-// resume restores the latest checkpoint of the run directory.
+// resume restores the latest checkpoint of the run directory and drops the metrics the
+// interrupted process wrote after it.
 func (j *job) resume() error {
-	c, ok, err := runinfo.LatestCheckpoint(j.run.CkptDir())
+	c, ok, err := j.run.LatestCheckpoint()
 	if err != nil {
 		return err
 	}
@@ -227,10 +203,13 @@ func (j *job) resume() error {
 		return fmt.Errorf("--resume: %s: bad epoch_step %q", c.Dir, meta["epoch_step"])
 	}
 	j.step = c.Step
-	if b, _, ok, err := runinfo.ReadBest(j.run.CkptDir()); err != nil {
+	if b, _, ok, err := j.run.Best(); err != nil {
 		return err
 	} else if ok {
 		j.best, j.hasBest = b, true
+	}
+	if err := j.run.TruncateAfter(c.Step); err != nil {
+		return fmt.Errorf("--resume: %w", err)
 	}
 	j.log.Info("resumed", zap.String("checkpoint", c.Dir), zap.Int("epoch", j.epoch), zap.Int("epoch_step", j.epochPos))
 	return nil
@@ -238,34 +217,28 @@ func (j *job) resume() error {
 
 // finalEval loads the best checkpoint's weights and evaluates them on the test lists.
 func (j *job) finalEval() (*eval.Result, error) {
-	_, c, ok, err := runinfo.ReadBest(j.run.CkptDir())
+	_, c, ok, err := j.run.Best()
 	if err != nil {
 		return nil, err
 	}
 	if !ok {
 		return nil, fmt.Errorf("no best checkpoint in %s (no epoch finished validation)", j.run.CkptDir())
 	}
-	m, _, err := model.Load(filepath.Join(c.Dir, WeightsFile), model.Options{Device: j.cfg.Run.Device})
+	m, _, err := model.Load(filepath.Join(c.Dir, WeightsFile), model.Options{Device: j.cfg.Run.Device, Threads: threads(j.cfg)})
 	if err != nil {
 		return nil, err
 	}
 	defer m.Close()
 	o := j.evalOpt
-	o.OutDir = filepath.Join(j.run.Dir, "eval")
+	o.OutDir = j.run.EvalDir()
 	o.Embed = j.opts.Embed
 	o.Score.BatchSize = j.cfg.Test.BatchSize
 	res, err := eval.Run(context.Background(), m, j.data, o)
 	if err != nil {
 		return nil, err
 	}
-	j.log.Info("test", zap.String("checkpoint", c.Dir), zap.Float64("auc", res.Test.AUC),
-		zap.Float64("hter_paper", res.Test.Paper.HTER), zap.Float64("hter_realistic", res.Test.Realistic.HTER))
+	j.log.Info("test", zap.String("checkpoint", c.Dir), zap.Float64("auc", runinfo.Significant(res.Test.AUC, 4)),
+		zap.Float64("hter_paper", runinfo.Significant(res.Test.Paper.HTER, 4)),
+		zap.Float64("hter_realistic", runinfo.Significant(res.Test.Realistic.HTER, 4)))
 	return res, nil
-}
-
-func removeCheckpoint(c runinfo.Checkpoint) error {
-	if err := os.RemoveAll(c.Dir); err != nil {
-		return fmt.Errorf("pruning checkpoint %s: %w", c.Dir, err)
-	}
-	return nil
 }

@@ -1,20 +1,21 @@
-// Package train runs ANRL training from a config: epochs of domain-balanced meta steps
-// through the shim, the learning-rate schedule, validation and model selection every
-// epoch, checkpoints that survive interruption, and the final evaluation of the best
-// model on the unseen domain.
+// Package train runs training from a config, for any registered method: epochs of
+// domain-balanced steps through the shim, the learning-rate schedule, validation and model
+// selection every epoch, checkpoints that survive interruption, and the final evaluation of
+// the best model on the unseen domain. Every file it writes goes through the run's recorder
+// (package runinfo), which writes nothing on a rank other than 0.
 package train
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"runtime"
 
 	"go.uber.org/zap"
 
 	"github.com/fasgo/fasgo/go/internal/config"
 	"github.com/fasgo/fasgo/go/internal/dataset"
 	"github.com/fasgo/fasgo/go/internal/eval"
+	"github.com/fasgo/fasgo/go/internal/method"
 	"github.com/fasgo/fasgo/go/internal/metrics"
 	"github.com/fasgo/fasgo/go/internal/runinfo"
 	"github.com/fasgo/fasgo/go/internal/schedule"
@@ -23,10 +24,18 @@ import (
 
 // Options steer a training run.
 type Options struct {
-	Resume bool     // continue the named run from its latest checkpoint
-	Args   []string // the command line, recorded in the run directory
-	Quiet  bool     // no console log (tests)
-	Embed  bool     // also draw the t-SNE picture in the final evaluation
+	Resume  bool     // continue the named run from its latest checkpoint
+	Restart bool     // delete what the named run directory holds and start afresh
+	Args    []string // the command line, recorded in the run directory
+	Quiet   bool     // no console log (tests)
+	Embed   bool     // also draw the t-SNE picture in the final evaluation
+	// Name fixes the run directory's name from outside (overrides run.name), so that the
+	// processes of one run agree on it.
+	Name        string
+	Rank, World int // this process's rank and the number of processes (0 and 1 by default)
+	// Changes are the experiment changes a resume was explicitly allowed to make; they are
+	// recorded in the run's log.
+	Changes []config.Change
 	// AfterStep, when set, is called after every optimizer step with the global step count
 	// (tests use it to stop a run at an exact step).
 	AfterStep func(step int64)
@@ -43,19 +52,20 @@ type Result struct {
 
 // job holds what one run needs; its methods are the phases of the loop.
 type job struct {
-	cfg      *config.Config
-	opts     Options
-	run      *runinfo.Run
-	log      *zap.Logger
-	data     *eval.Data
-	model    *shim.Model
-	trainer  *shim.Trainer
-	plan     *dataset.TrainPlan
-	loader   *dataset.TrainLoader
-	sched    *schedule.Schedule
-	selectFn func(*metrics.Report) float64
-	higher   bool
-	evalOpt  eval.Options
+	cfg     *config.Config
+	opts    Options
+	method  method.Method
+	run     *runinfo.Run
+	log     *zap.Logger
+	data    *eval.Data
+	model   *shim.Model
+	trainer *shim.Trainer
+	plan    *dataset.TrainPlan
+	loader  *dataset.TrainLoader
+	sched   *schedule.Schedule
+	criterion func(*metrics.Report) float64
+	higher  bool
+	evalOpt eval.Options
 
 	step     int64 // global optimizer steps done
 	epoch    int   // current epoch, 1-based
@@ -65,17 +75,21 @@ type job struct {
 }
 
 // Run trains the model a config describes. Cancelling ctx (SIGINT/SIGTERM in the CLI)
-// finishes the step in flight, writes a checkpoint and returns with Interrupted set.
+// finishes the step in flight, writes a checkpoint and returns with Interrupted set. A
+// failure after the run directory opened is recorded in its log.jsonl.
 func Run(ctx context.Context, cfg *config.Config, o Options) (res *Result, err error) {
-	if cfg.Method != "anrl" {
-		return nil, fmt.Errorf("method %q: only anrl can be trained yet", cfg.Method)
-	}
 	j := &job{cfg: cfg, opts: o}
 	defer func() {
+		if err != nil && j.run != nil {
+			j.run.Fail(err)
+		}
 		if cerr := j.close(); err == nil && cerr != nil {
 			err = cerr
 		}
 	}()
+	if j.method, err = method.Get(cfg.Method); err != nil {
+		return nil, err
+	}
 	if err := j.setup(); err != nil {
 		return nil, err
 	}
@@ -90,24 +104,22 @@ func Run(ctx context.Context, cfg *config.Config, o Options) (res *Result, err e
 }
 
 func (j *job) setup() error {
-	threads := j.cfg.Run.Threads
-	if threads <= 0 {
-		threads = runtime.NumCPU()
-	}
-	if err := shim.SetNumThreads(threads); err != nil {
-		return err
-	}
 	native, err := nativeVersions()
 	if err != nil {
 		return err
 	}
 	j.run, err = runinfo.Create(runinfo.Options{Config: j.cfg, Native: native, Args: j.opts.Args,
-		Resume: j.opts.Resume, Quiet: j.opts.Quiet})
+		Name: j.opts.Name, Resume: j.opts.Resume, Restart: j.opts.Restart, Rank: j.opts.Rank, World: j.opts.World,
+		Quiet: j.opts.Quiet})
 	if err != nil {
 		return err
 	}
 	j.log = j.run.Log
-	j.log.Info("run", zap.String("dir", j.run.Dir), zap.Int64("seed", j.cfg.Seed), zap.Int("threads", threads))
+	j.log.Info("run", zap.String("dir", j.run.Dir), zap.String("method", j.cfg.Method), zap.Int64("seed", j.cfg.Seed),
+		zap.Int("threads", threads(j.cfg)), zap.Int("rank", j.run.Rank), zap.Int("world", j.run.World))
+	for _, c := range j.opts.Changes {
+		j.log.Warn("resumed with a changed experiment", zap.String("key", c.Key), zap.String("was", c.Old), zap.String("now", c.New))
+	}
 	if j.data, err = eval.OpenData(j.cfg); err != nil {
 		return err
 	}
@@ -117,11 +129,12 @@ func (j *job) setup() error {
 	if err := j.buildData(); err != nil {
 		return err
 	}
-	if j.selectFn, j.higher, err = metrics.Select(j.cfg.Train.SelectMetric); err != nil {
-		return fmt.Errorf("train.selectFnmetric: %w", err)
+	if j.criterion, j.higher, err = metrics.Select(j.cfg.Train.SelectMetric); err != nil {
+		return fmt.Errorf("train.select_metric: %w", err)
 	}
-	j.evalOpt = eval.Options{Seed: uint64(j.cfg.Seed), Score: eval.ScoreOptions{
-		BatchSize: j.cfg.Val.BatchSize, Loader: dataset.LoaderOptions{BadData: j.data.Policy}}}
+	j.evalOpt = eval.OptionsFromConfig(j.cfg)
+	j.evalOpt.Score = eval.ScoreOptions{BatchSize: j.cfg.Val.BatchSize, Seed: uint64(j.cfg.Seed),
+		Loader: dataset.LoaderOptions{BadData: j.data.Policy}}
 	j.epoch = 1
 	if j.opts.Resume {
 		return j.resume()
@@ -129,15 +142,23 @@ func (j *job) setup() error {
 	return nil
 }
 
+// threads is run.threads, or every core.
+func threads(c *config.Config) int {
+	if c.Run.Threads > 0 {
+		return c.Run.Threads
+	}
+	return shim.DefaultThreads()
+}
+
 func (j *job) buildModel() error {
-	p := j.cfg.Model.Params
-	var err error
-	j.model, err = shim.NewModel(shim.Config{Method: j.cfg.Method, Size: j.cfg.Transform.ImageSize,
-		Width: p.Width, Gate: p.AttentionFlag, Device: j.cfg.Run.Device, Seed: uint64(j.cfg.Seed)})
+	mc, err := method.ModelConfig(j.cfg, threads(j.cfg))
 	if err != nil {
 		return err
 	}
-	tc, err := TrainConfig(j.cfg)
+	if j.model, err = shim.NewModel(mc); err != nil {
+		return err
+	}
+	tc, err := method.TrainConfig(j.cfg, len(j.cfg.Dataset.Train))
 	if err != nil {
 		return err
 	}
@@ -147,7 +168,7 @@ func (j *job) buildModel() error {
 
 func (j *job) buildData() error {
 	var err error
-	j.plan, err = dataset.NewTrainPlan(j.data.Train, j.cfg.Train.BatchSize, 0, 1, uint64(j.cfg.Seed))
+	j.plan, err = dataset.NewTrainPlan(j.data.Train, j.cfg.Train.BatchSize, j.run.Rank, j.run.World, uint64(j.cfg.Seed))
 	if err != nil {
 		return err
 	}
@@ -180,41 +201,6 @@ func (j *job) close() error {
 		errs = append(errs, j.run.Close())
 	}
 	return errors.Join(errs...)
-}
-
-// TrainConfig maps a config onto the shim's training-step settings.
-func TrainConfig(c *config.Config) (shim.TrainConfig, error) {
-	tc := shim.DefaultTrainConfig(len(c.Dataset.Train))
-	tc.Metasize = c.Train.Metasize
-	tc.Meta = c.Train.Meta
-	tc.MetaStepSize = c.Train.MetaStepSize
-	tc.FirstOrder = c.Train.FirstOrder
-	tc.TextbookFastWeights = c.Train.TextbookFastWeights
-	tc.WCls = c.Loss.Weight
-	tc.WDepth = c.Loss2.Weight
-	tc.WDomain = c.Loss3.DomainWeight
-	tc.WDiscri = c.Loss3.DiscriWeight
-	tc.CenterMomentum = c.Loss3.CenterMomentum
-	op := c.Optimizer.Params
-	switch c.Optimizer.Name {
-	case "Adam", "adam", "AdamW", "adamw":
-		tc.Optimizer = "adam"
-		if len(op.Betas) == 2 {
-			tc.Beta1, tc.Beta2 = op.Betas[0], op.Betas[1]
-		}
-		if op.Eps > 0 {
-			tc.Eps = op.Eps
-		}
-	case "SGD", "sgd":
-		tc.Optimizer = "sgd"
-		tc.Momentum, tc.Nesterov = op.Momentum, op.Nesterov
-	default:
-		return tc, fmt.Errorf("optimizer.name %q: want Adam, AdamW or SGD", c.Optimizer.Name)
-	}
-	tc.WeightDecay = op.WeightDecay
-	tc.DecoupledWeightDecay = op.DecoupledWeightDecay || c.Optimizer.Name == "AdamW" || c.Optimizer.Name == "adamw"
-	tc.Seed = uint64(c.Seed)
-	return tc, nil
 }
 
 func nativeVersions() (runinfo.Native, error) {

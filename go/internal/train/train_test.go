@@ -57,8 +57,8 @@ func tinyConfig(t *testing.T, runDir, name string, epochs int) *config.Config {
 	data := tinyData(t)
 	sets := []string{
 		"run.dir=" + runDir, "run.name=" + name, "run.threads=2",
-		fmt.Sprintf("train.epochs=%d", epochs), "train.batch_size=2", "train.metasize=1",
-		"transform.image_size=32", "model.params.width=0.125",
+		fmt.Sprintf("train.epochs=%d", epochs), "train.batch_size=2", "anrl.metasize=1",
+		"transform.image_size=32", "model.width=0.125",
 		"optimizer.params.lr=0.002", "val.batch_size=16", "test.batch_size=16",
 	}
 	cfg, err := config.Load(filepath.Join(data, "configs", synth.ProtocolName(2)+".yaml"), sets, nil)
@@ -129,8 +129,17 @@ func TestTrainEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	m.Close()
-	if meta.Size != 32 || meta.Width != 0.125 {
-		t.Errorf("checkpoint describes size %d width %g, want 32 and 0.125", meta.Size, meta.Width)
+	if meta.Size != 32 || meta.Setting("width") != "0.125" {
+		t.Errorf("checkpoint describes size %d width %s, want 32 and 0.125", meta.Size, meta.Setting("width"))
+	}
+	// The training-state file loads as the same model (fas eval --checkpoint state.safetensors).
+	ms, smeta, err := model.Load(filepath.Join(ck.Dir, StateFile), model.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ms.Close()
+	if !smeta.FromCheckpoint || smeta.Size != 32 || smeta.Settings.String() != meta.Settings.String() {
+		t.Errorf("training state describes %+v, weights %+v", smeta, meta)
 	}
 	state, err := safetensors.Read(filepath.Join(ck.Dir, StateFile))
 	if err != nil {

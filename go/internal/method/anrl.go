@@ -1,0 +1,215 @@
+package method
+
+import (
+	"fmt"
+	"math"
+	"reflect"
+	"strconv"
+	"strings"
+
+	"github.com/fasgo/fasgo/go/internal/config"
+	"github.com/fasgo/fasgo/go/internal/dataset"
+	"github.com/fasgo/fasgo/go/internal/safetensors"
+	"github.com/fasgo/fasgo/go/internal/shim"
+)
+
+// anrl is ANRL (docs/anrl.md): config section anrl, model settings width and gate.
+type anrl struct{}
+
+func (anrl) Name() string { return "anrl" }
+
+func num(x float64) string { return strconv.FormatFloat(x, 'g', -1, 64) }
+
+func (anrl) ModelSettings(c *config.Config) shim.Settings {
+	return shim.Settings{{Key: "width", Value: num(c.Model.Width)}, {Key: "gate", Value: c.ANRL.Gate}}
+}
+
+func (anrl) TrainSettings(c *config.Config, k int) shim.Settings {
+	a := c.ANRL
+	return shim.Settings{
+		{Key: "num_domains", Value: strconv.Itoa(k)},
+		{Key: "metasize", Value: strconv.Itoa(a.Metasize)},
+		{Key: "meta", Value: strconv.FormatBool(a.Meta)},
+		{Key: "meta_step_size", Value: num(a.MetaStepSize)},
+		{Key: "first_order", Value: strconv.FormatBool(a.FirstOrder)},
+		{Key: "textbook_fast_weights", Value: strconv.FormatBool(a.TextbookFastWeights)},
+		{Key: "w_cls", Value: num(a.Loss.Cls)},
+		{Key: "w_depth", Value: num(a.Loss.Depth)},
+		{Key: "w_domain", Value: num(a.Loss.Domain)},
+		{Key: "w_discri", Value: num(a.Loss.Discri)},
+		{Key: "center_momentum", Value: num(a.CenterMomentum)},
+		{Key: "center_reset", Value: a.CenterReset},
+	}
+}
+
+func (anrl) Batch(b *dataset.TrainBatch) []shim.View {
+	k, n, s, f := int64(b.K), int64(2*b.B), int64(b.S), int64(b.S/8)
+	return []shim.View{
+		shim.F32("images", []int64{k, n, 6, s, s}, b.Images),
+		shim.F32("depth", []int64{k, n, f, f}, b.Depth),
+		shim.I64("labels", []int64{k, n}, b.Labels),
+	}
+}
+
+// BatchFromFile reads images (K x 2B x 6 x S x S), depth (K x 2B x F x F) and labels (K x 2B,
+// I64), and optionally domain_order (K, I64). It returns the input size S.
+func (anrl) BatchFromFile(f *safetensors.File, path string) ([]shim.View, shim.Settings, int, error) {
+	get := func(name string, ndim int) (*safetensors.Tensor, error) {
+		t, ok := f.Get(name)
+		if !ok {
+			return nil, fmt.Errorf("%s: no tensor %q (want images, depth, labels)", path, name)
+		}
+		if len(t.Shape) != ndim {
+			return nil, fmt.Errorf("%s: %s has shape %v, want %d dimensions", path, name, t.Shape, ndim)
+		}
+		return t, nil
+	}
+	im, err := get("images", 5)
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	k, n, s := im.Shape[0], im.Shape[1], im.Shape[3]
+	if k < 2 || k > 64 || n < 2 || n%2 != 0 || im.Shape[2] != 6 || im.Shape[4] != s || s%8 != 0 || s < 32 {
+		return nil, nil, 0, fmt.Errorf("%s: images have shape %v, want K x 2B x 6 x S x S (2 <= K <= 64, B >= 1, S a multiple of 8, >= 32)", path, im.Shape)
+	}
+	dp, err := get("depth", 4)
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	if want := []int64{k, n, s / 8, s / 8}; !reflect.DeepEqual(dp.Shape, want) {
+		return nil, nil, 0, fmt.Errorf("%s: depth has shape %v, want %v (K x 2B x S/8 x S/8)", path, dp.Shape, want)
+	}
+	lb, err := get("labels", 2)
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	if want := []int64{k, n}; !reflect.DeepEqual(lb.Shape, want) || lb.DType != safetensors.I64 {
+		return nil, nil, 0, fmt.Errorf("%s: labels are %s %v, want I64 %v", path, lb.DType, lb.Shape, want)
+	}
+	var views []shim.View
+	for _, t := range []*safetensors.Tensor{im, dp, lb} {
+		v, err := shim.FromFile(t)
+		if err != nil {
+			return nil, nil, 0, fmt.Errorf("%s: %w", path, err)
+		}
+		views = append(views, v)
+	}
+	if o, ok := f.Get("domain_order"); ok {
+		v, err := shim.FromFile(o)
+		if err != nil {
+			return nil, nil, 0, fmt.Errorf("%s: %w", path, err)
+		}
+		views = append(views, v)
+	}
+	return views, shim.Settings{{Key: "num_domains", Value: strconv.FormatInt(k, 10)}}, int(s), nil
+}
+
+func (anrl) ProgressKeys() []string { return []string{"loss", "meta_test/cls"} }
+
+func (anrl) Feature() string { return "features" }
+
+func (anrl) DescribeWeights(md map[string]string, ts []safetensors.Tensor) (shim.Settings, []string, error) {
+	var inferred []string
+	width, ok := md["width"]
+	if ok {
+		w, err := strconv.ParseFloat(width, 64)
+		if err != nil || !(w > 0) || math.IsInf(w, 0) {
+			return nil, nil, fmt.Errorf("metadata width=%q is not a positive number", width)
+		}
+		width = num(w)
+	} else {
+		w, err := InferWidth(ts)
+		if err != nil {
+			return nil, nil, err
+		}
+		width, inferred = num(w), append(inferred, "width")
+	}
+	gate, ok := md["gate"]
+	if !ok || gate == "" {
+		g, err := InferGate(ts)
+		if err != nil {
+			return nil, nil, err
+		}
+		gate, inferred = g, append(inferred, "gate")
+	}
+	return shim.Settings{{Key: "width", Value: width}, {Key: "gate", Value: gate}}, inferred, nil
+}
+
+// SummaryGroup: FeatExtractor.inc, .down1..3, Classifier, DepthEstmator.
+func (anrl) SummaryGroup(name string) string {
+	parts := strings.SplitN(name, ".", 3)
+	if parts[0] == "FeatExtractor" && len(parts) > 2 {
+		return parts[0] + "." + parts[1]
+	}
+	return parts[0]
+}
+
+// InferGate names the gate variant from the tensor names of a state dict.
+func InferGate(ts []safetensors.Tensor) (string, error) {
+	var found []string
+	for _, g := range []struct{ suffix, name string }{
+		{".AttentionNet.weight", "1layer"}, {".AttentionNet_fc1.weight", "2layer"}, {".gate_weight", "clamp"},
+	} {
+		for i := range ts {
+			if strings.HasPrefix(ts[i].Name, "FeatExtractor.") && strings.HasSuffix(ts[i].Name, g.suffix) {
+				found = append(found, g.name)
+				break
+			}
+		}
+	}
+	switch len(found) {
+	case 1:
+		return found[0], nil
+	case 0:
+		return "", fmt.Errorf("cannot tell the gate variant: no FeatExtractor tensor named *.AttentionNet.weight (1layer), *.AttentionNet_fc1.weight (2layer) or *.gate_weight (clamp)")
+	}
+	return "", fmt.Errorf("tensors of several gate variants (%s) in one state", strings.Join(found, ", "))
+}
+
+// InferWidth finds the width multiplier w that gives every channel count of the state:
+// a layer of base width b has round(b·w) channels, so each count c bounds w to
+// [(c-0.5)/b, (c+0.5)/b). The answer is c/64 of FeatExtractor.inc when that fits all
+// bounds (exact for the usual widths), otherwise the middle of the common interval.
+func InferWidth(ts []safetensors.Tensor) (float64, error) {
+	const inc = "FeatExtractor.inc.conv.weight"
+	probes := []struct {
+		name string
+		base float64
+	}{
+		{inc, 64}, {"FeatExtractor.down1.conv_block1.conv.weight", 128},
+		{"FeatExtractor.down1.conv_block2.conv.weight", 196}, {"Classifier.conv_block2.conv.weight", 256},
+		{"Classifier.conv_block3.conv.weight", 512},
+	}
+	lo, hi := 0.0, math.Inf(1)
+	first := 0.0
+	for i, p := range probes {
+		t := find(ts, p.name)
+		if t == nil || len(t.Shape) != 4 || t.Shape[0] < 1 {
+			if i == 0 {
+				return 0, fmt.Errorf("cannot infer the width: no 4-d tensor %q", inc)
+			}
+			continue // Import reports what is missing or mis-shaped
+		}
+		c := float64(t.Shape[0])
+		if i == 0 {
+			first = c / p.base
+		}
+		lo, hi = math.Max(lo, (c-0.5)/p.base), math.Min(hi, (c+0.5)/p.base)
+	}
+	if first >= lo && first < hi {
+		return first, nil
+	}
+	if lo >= hi {
+		return 0, fmt.Errorf("the channel counts fit no single width multiplier")
+	}
+	return (lo + hi) / 2, nil
+}
+
+func find(ts []safetensors.Tensor, name string) *safetensors.Tensor {
+	for i := range ts {
+		if ts[i].Name == name {
+			return &ts[i]
+		}
+	}
+	return nil
+}
