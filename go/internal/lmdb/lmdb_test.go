@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"sort"
@@ -16,6 +15,8 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+
+	"github.com/fasgo/fasgo/go/internal/pyref"
 )
 
 func randomRecords(n int, seed uint64) []KV {
@@ -238,19 +239,10 @@ func TestConcurrentReaders(t *testing.T) {
 	}
 }
 
-// python runs tests/python/data_lmdb.py with Debian's interpreter.
+// python runs tests/python/data_lmdb.py (python3 with the lmdb module).
 func python(t *testing.T, stdin []byte, args ...string) []byte {
 	t.Helper()
-	root, _ := filepath.Abs("../../..")
-	cmd := exec.Command("/usr/bin/python3", append([]string{filepath.Join(root, "tests/python/data_lmdb.py")}, args...)...)
-	cmd.Stdin = bytes.NewReader(stdin)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("/usr/bin/python3 data_lmdb.py %v: %v\n%s\n(python3 with the lmdb module is required: run `make deps`)", args, err, stderr.String())
-	}
-	return out
+	return pyref.Run(t, stdin, "data_lmdb.py", args...)
 }
 
 func TestPythonReadsOurs(t *testing.T) {

@@ -5,24 +5,19 @@ import (
 	"math"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"runtime"
 	"testing"
+
+	"github.com/fasgo/fasgo/go/internal/pyref"
 )
 
 const tol = 1e-9
 
-// python runs tests/python/metrics_golden.py with args; a missing interpreter or module
-// fails the test with the fix.
+// python runs tests/python/metrics_golden.py with args (numpy, scipy, sklearn); a missing
+// interpreter or module fails the test with the fix.
 func python(t *testing.T, args ...string) {
 	t.Helper()
-	_, file, _, _ := runtime.Caller(0)
-	script := filepath.Join(filepath.Dir(file), "..", "..", "tests", "python", "metrics_golden.py")
-	out, err := exec.Command("/usr/bin/python3", append([]string{script}, args...)...).CombinedOutput()
-	if err != nil {
-		t.Fatalf("golden script failed (%v): %s\nif python3, numpy, scipy or sklearn is missing, run `make deps`", err, out)
-	}
+	pyref.Run(t, nil, "metrics_golden.py", args...)
 }
 
 type goldenRates struct {

@@ -5,12 +5,12 @@ import (
 	"math"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"runtime"
 	"sort"
 	"strings"
 	"testing"
+
+	"github.com/fasgo/fasgo/go/internal/pyref"
 )
 
 // gaussianClusters draws k clusters of m points in dim dimensions: centres sep apart on the
@@ -173,11 +173,7 @@ func TestTSNEAffinities(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "in.json"), in, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	_, file, _, _ := runtime.Caller(0)
-	script := filepath.Join(filepath.Dir(file), "..", "..", "tests", "python", "metrics_tsne.py")
-	if out, err := exec.Command("/usr/bin/python3", script, filepath.Join(dir, "in.json"), filepath.Join(dir, "out.json")).CombinedOutput(); err != nil {
-		t.Fatalf("golden script failed (%v): %s\nif python3, numpy, scipy or sklearn is missing, run `make deps`", err, out)
-	}
+	pyref.Run(t, nil, "metrics_tsne.py", filepath.Join(dir, "in.json"), filepath.Join(dir, "out.json"))
 	b, err := os.ReadFile(filepath.Join(dir, "out.json"))
 	if err != nil {
 		t.Fatal(err)
