@@ -21,24 +21,12 @@ import sys
 import cv2
 import numpy as np
 
+from common import shift_hsv
+
 
 def load(path, w, h, c):
     a = np.fromfile(path, dtype=np.uint8)
     return a.reshape((int(h), int(w), int(c))) if int(c) > 1 else a.reshape((int(h), int(w)))
-
-
-def shift_hsv(img, dh, ds, dv):
-    """albumentations' shift_hsv_uint8 on an RGB uint8 image (H in [0,180))."""
-    hsv = cv2.cvtColor(img, cv2.COLOR_RGB2HSV)
-    h, s, v = cv2.split(hsv)
-    lut = np.arange(0, 256, dtype=np.int16)
-    if dh != 0:
-        h = cv2.LUT(h, np.mod(lut + dh, 180).astype(np.uint8))
-    if ds != 0:
-        s = cv2.LUT(s, np.clip(lut + ds, 0, 255).astype(np.uint8))
-    if dv != 0:
-        v = cv2.LUT(v, np.clip(lut + dv, 0, 255).astype(np.uint8))
-    return cv2.cvtColor(cv2.merge((h, s, v)), cv2.COLOR_HSV2RGB)
 
 
 def main():

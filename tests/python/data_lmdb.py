@@ -8,13 +8,14 @@ import sys
 
 import lmdb
 
+from common import open_lmdb
+
 
 def main():
     mode, path = sys.argv[1], sys.argv[2]
     subdir = "--nosubdir" not in sys.argv[3:]
     if mode == "dump":
-        env = lmdb.open(path, readonly=True, lock=False, subdir=subdir)
-        with env.begin() as txn:
+        with open_lmdb(path, subdir).begin() as txn:
             out = {k.decode("utf-8"): v.hex() for k, v in txn.cursor()}
         json.dump(out, sys.stdout)
     elif mode == "write":

@@ -11,12 +11,11 @@ import json
 import sys
 
 import cv2
-import lmdb
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from data_cv2_golden import shift_hsv  # same directory: the script's own path is on sys.path
+from common import imdecode, open_lmdb, shift_hsv
 
 
 def face_box(img, lm, margin):
@@ -37,14 +36,13 @@ def normalize(img):
 
 
 def main():
-    env = lmdb.open(sys.argv[1], readonly=True, lock=False)
-    txn = env.begin()
+    txn = open_lmdb(sys.argv[1]).begin()
     for c in json.load(sys.stdin):
         s = c["size"]
-        img = cv2.imdecode(np.frombuffer(txn.get(c["key"].encode()), np.uint8), cv2.IMREAD_COLOR)
+        img = imdecode(txn.get(c["key"].encode()), cv2.IMREAD_COLOR)
         depth = None
         if c["label"] == 0:
-            depth = cv2.imdecode(np.frombuffer(txn.get(c["depth_key"].encode()), np.uint8), cv2.IMREAD_GRAYSCALE)
+            depth = imdecode(txn.get(c["depth_key"].encode()), cv2.IMREAD_GRAYSCALE)
         if c["landmarks"] is not None:
             x1, x2, y1, y2 = face_box(img, c["landmarks"], c["margin"])
             img = img[y1:y2, x1:x2]

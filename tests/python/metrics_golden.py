@@ -19,14 +19,10 @@ import csv
 import json
 import sys
 
-try:
-    import numpy as np
-    from scipy.interpolate import interp1d
-    from scipy.optimize import brentq
-    from sklearn.metrics import auc, confusion_matrix, roc_curve
-except ImportError as e:  # the Go test turns this into "run `make deps`"
-    sys.stderr.write("missing python module (%s): run `make deps`\n" % e)
-    sys.exit(3)
+import numpy as np
+from scipy.interpolate import interp1d
+from scipy.optimize import brentq
+from sklearn.metrics import auc, confusion_matrix, roc_curve
 
 TARGETS = [0.01, 0.001]
 

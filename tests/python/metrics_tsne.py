@@ -9,14 +9,10 @@ Usage: metrics_tsne.py IN.json OUT.json
 import json
 import sys
 
-try:
-    import numpy as np
-    from scipy.spatial.distance import squareform
-    from sklearn.manifold import _t_sne
-    from sklearn.metrics import pairwise_distances
-except ImportError as e:
-    sys.stderr.write("missing python module (%s): run `make deps`\n" % e)
-    sys.exit(3)
+import numpy as np
+from scipy.spatial.distance import squareform
+from sklearn.manifold import _t_sne
+from sklearn.metrics import pairwise_distances
 
 
 def main():

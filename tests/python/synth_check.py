@@ -11,9 +11,10 @@ import os
 import sys
 
 import cv2
-import lmdb
 import numpy as np
 import yaml
+
+from common import imdecode, open_lmdb
 
 
 def magic(b):
@@ -36,8 +37,7 @@ def main(root):
     err = errors.append
     manifest = json.load(open(os.path.join(root, "synth.json")))
     size = manifest["options"]["size"]
-    env = lmdb.open(os.path.join(root, "data.lmdb"), readonly=True, lock=False)
-    with env.begin() as txn:
+    with open_lmdb(os.path.join(root, "data.lmdb")).begin() as txn:
         db = {bytes(k).decode(): bytes(v) for k, v in txn.cursor()}
 
     configs = sorted(os.listdir(os.path.join(root, "configs")))
@@ -97,7 +97,7 @@ def main(root):
             val = db[key]
             if magic(val) != key.rsplit(".", 1)[1]:
                 err(f"{where}: {key} holds {magic(val)} bytes")
-            img = cv2.imdecode(np.frombuffer(val, np.uint8), cv2.IMREAD_UNCHANGED)
+            img = imdecode(val, cv2.IMREAD_UNCHANGED)
             if img is None or img.shape != (size, size, 3):
                 err(f"{where}: {key} does not decode to {size}x{size}x3")
                 continue
@@ -113,7 +113,7 @@ def main(root):
                     err(f"{where}: live sample {key} has no depth key {dk}")
                     continue
                 used.add(dk)
-                d = cv2.imdecode(np.frombuffer(db[dk], np.uint8), cv2.IMREAD_UNCHANGED)
+                d = imdecode(db[dk], cv2.IMREAD_UNCHANGED)
                 if magic(db[dk]) != dk.rsplit(".", 1)[1]:
                     err(f"{where}: depth {dk} holds {magic(db[dk])} bytes")
                 if d is None or d.shape != (size, size):

@@ -4,9 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -35,14 +38,17 @@ func packCommand() *cli.Command {
 		Usage: "build an LMDB of images (and depth maps) from list files or a directory tree",
 		Description: "Keys are the list paths (files under --root) or, with --dir, the paths relative to DIR.\n" +
 			"Every source is decoded before it is written and every record is read back and decoded.\n" +
-			"Re-running resumes: keys already present with identical, decodable bytes are skipped.",
+			"A source file that is missing or does not decode is left out and the rest is packed; the\n" +
+			"command then fails naming every such file. Re-running resumes: keys already present with\n" +
+			"identical, decodable bytes are skipped. A database this command created and left empty\n" +
+			"(nothing could be packed) is removed again.",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "out", Required: true, Usage: "LMDB directory to create or resume (e.g. DIR/data.lmdb)"},
 			&cli.StringSliceFlag{Name: "list", Usage: "list `FILE` whose entries to pack (repeatable)"},
 			&cli.StringFlag{Name: "root", Value: ".", Usage: "directory the list paths are relative to"},
 			depthRuleFlag,
 			&cli.StringFlag{Name: "dir", Usage: "pack every .jpg/.jpeg/.png under `DIR` instead of lists"},
-			&cli.Float64Flag{Name: "map-size", Value: 64, Usage: "LMDB map size in GiB (address space; the file grows as written)"},
+			&cli.Float64Flag{Name: "map-size", Value: 64, Usage: "LMDB map size in `GiB` (address space; the file grows as written)"},
 			&cli.IntFlag{Name: "batch-mb", Value: 64, Usage: "MiB of images per write transaction"},
 		},
 		Action: runPack,
@@ -55,24 +61,112 @@ func runPack(c *cli.Context) error {
 		return err
 	}
 	defer closeLog()
+	mapGiB, batchMB := c.Float64("map-size"), c.Int("batch-mb")
+	if !(mapGiB > 0) || mapGiB > 1<<20 {
+		return fmt.Errorf("pack: --map-size %g: want a size in GiB > 0", mapGiB)
+	}
+	if batchMB < 1 {
+		return fmt.Errorf("pack: --batch-mb %d: want at least 1", batchMB)
+	}
 	items, err := packItems(c)
 	if err != nil {
 		return err
 	}
-	db, err := lmdb.Open(c.String("out"), lmdb.Options{MapSize: int64(c.Float64("map-size") * (1 << 30))})
+	out := c.String("out")
+	fresh, err := newPaths(out)
 	if err != nil {
+		return fmt.Errorf("pack: --out %s: %w", out, err)
+	}
+	db, err := lmdb.Open(out, lmdb.Options{MapSize: int64(mapGiB * (1 << 30))})
+	if err != nil {
+		removeFresh(log, fresh)
 		return err
 	}
-	defer db.Close()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	start := time.Now()
 	st, err := dataset.Pack(ctx, db, items, dataset.PackOptions{
-		BatchBytes: c.Int("batch-mb") << 20, Progress: progress(log, "packing", len(items)),
+		BatchBytes: batchMB << 20, Progress: progress(log, "packing", len(items)),
 	})
-	log.Info("pack", zap.String("lmdb", c.String("out")), zap.Int("items", len(items)), zap.Int("written", st.Written),
-		zap.Int("already_present", st.Present), zap.Int("replaced", st.Replaced), zap.Duration("took", time.Since(start)))
-	return err
+	log.Info("pack", zap.String("lmdb", out), zap.Int("items", len(items)), zap.Int("written", st.Written),
+		zap.Int("already_present", st.Present), zap.Int("replaced", st.Replaced), zap.Int("bad", st.Bad),
+		zap.Duration("took", time.Since(start)))
+	n, lerr := db.Len()
+	db.Close()
+	if err != nil && lerr == nil && n == 0 {
+		removeFresh(log, fresh)
+	}
+	return packError(err, c, mapGiB)
+}
+
+// packError puts a failed pack in the command's terms.
+func packError(err error, c *cli.Context, mapGiB float64) error {
+	var bad *dataset.BadSourcesError
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, lmdb.ErrMapFull):
+		return fmt.Errorf("pack: %w\nthe images need more than --map-size %g GiB: re-run with a larger --map-size "+
+			"(records already stored are kept and skipped)", err, mapGiB)
+	case errors.As(err, &bad):
+		hint := "fix or drop them and re-run: the files already packed are skipped"
+		if bad.AllMissing() {
+			if c.String("dir") != "" {
+				hint = "no file was found"
+			} else {
+				hint = fmt.Sprintf("no listed file was found under --root %s: is it the directory the list paths are relative to?", c.String("root"))
+			}
+		}
+		return fmt.Errorf("pack: %w\n%s", err, hint)
+	}
+	return fmt.Errorf("pack: %w", err)
+}
+
+// newPaths lists what opening a new LMDB at dir will create, for removeFresh: the database
+// files, then the directories of dir that do not exist yet, deepest first. It is empty when
+// dir already holds a database, which is never removed.
+func newPaths(dir string) ([]string, error) {
+	var fresh []string
+	for _, f := range []string{"data.mdb", "lock.mdb"} {
+		p := filepath.Join(dir, f)
+		_, err := os.Lstat(p)
+		switch {
+		case err == nil && f == "data.mdb":
+			return nil, nil
+		case errors.Is(err, fs.ErrNotExist):
+			fresh = append(fresh, p)
+		case err != nil && !errors.Is(err, syscall.ENOTDIR):
+			return nil, err
+		}
+	}
+	for d := filepath.Clean(dir); ; {
+		if _, err := os.Lstat(d); err == nil {
+			break
+		} else if !errors.Is(err, fs.ErrNotExist) {
+			return nil, err
+		}
+		fresh = append(fresh, d)
+		parent := filepath.Dir(d)
+		if parent == d {
+			break
+		}
+		d = parent
+	}
+	return fresh, nil
+}
+
+// removeFresh removes what this run created of an empty database, in order; a directory
+// that holds anything else stays (os.Remove refuses it).
+func removeFresh(log *zap.Logger, fresh []string) {
+	for _, p := range fresh {
+		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			log.Warn("pack: could not remove the empty database it created", zap.String("path", p), zap.Error(err))
+			return
+		}
+	}
+	if len(fresh) > 0 {
+		log.Info("pack: nothing was packed; removed the empty database", zap.String("lmdb", filepath.Dir(fresh[0])))
+	}
 }
 
 func packItems(c *cli.Context) ([]dataset.PackItem, error) {
@@ -81,21 +175,39 @@ func packItems(c *cli.Context) ([]dataset.PackItem, error) {
 		return nil, errors.New("pack: give either --list FILE... (with --root) or --dir DIR")
 	}
 	if dir != "" {
-		return dataset.ItemsFromTree(dir)
+		items, err := dataset.ItemsFromTree(dir)
+		if err == nil && len(items) == 0 {
+			err = fmt.Errorf("no .jpg, .jpeg or .png file under --dir %s", dir)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("pack: %w", err)
+		}
+		return items, nil
 	}
 	rule, err := dataset.ParseDepthRule(c.StringSlice("depth-rule"))
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("pack: --depth-rule: %w", err)
 	}
 	var all [][]dataset.Entry
+	var errs []error
+	n := 0
 	for _, f := range lists {
 		es, err := dataset.ReadList(f)
-		if err != nil {
-			return nil, err
-		}
+		errs = append(errs, err)
 		all = append(all, es)
+		n += len(es)
 	}
-	return dataset.ItemsFromLists(c.String("root"), all, rule)
+	if err := errors.Join(errs...); err != nil {
+		return nil, fmt.Errorf("pack: %w", err)
+	}
+	if n == 0 {
+		return nil, fmt.Errorf("pack: the lists %s hold no entries", strings.Join(lists, ", "))
+	}
+	items, err := dataset.ItemsFromLists(c.String("root"), all, rule)
+	if err != nil {
+		return nil, fmt.Errorf("pack: %w", err)
+	}
+	return items, nil
 }
 
 // progress shows a bar on a terminal, otherwise a log line every 10 seconds.
@@ -231,10 +343,11 @@ func dumpCommand() *cli.Command {
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "lmdb", Usage: "LMDB directory"},
 			&cli.StringFlag{Name: "list", Usage: "list `FILE`"},
-			&cli.IntFlag{Name: "index", Required: true, Usage: "entry index (0-based)"},
-			&cli.IntFlag{Name: "size", Value: 256, Usage: "image side S (multiple of 8; depth is S/8)"},
+			noDefault(&cli.IntFlag{Name: "index", Required: true, Usage: "entry index (0-based)"}),
+			&cli.IntFlag{Name: "size", Value: 256, Usage: "image side S: a multiple of 8, at least 32 (depth is S/8)"},
 			&cli.BoolFlag{Name: "no-augment", Usage: "no flip and no HSV jitter"},
-			&cli.Uint64Flag{Name: "seed", Usage: "augmentation seed (explicit mode: augmentation is on only when given)"},
+			noDefault(&cli.Uint64Flag{Name: "seed",
+				Usage: "augmentation seed (explicit mode: augmentation is on only when given; with --config: default the config's seed)"}),
 			depthRuleFlag,
 			&cli.BoolFlag{Name: "crop-face", Usage: "crop around the 5-point landmarks (explicit mode)"},
 			&cli.Float64Flag{Name: "margin", Value: 2, Usage: "crop margin with --crop-face"},
@@ -297,6 +410,16 @@ func runDump(c *cli.Context) error {
 	}, meta)
 }
 
+// checkImageSize refuses an image side the network cannot take, with the rule of
+// transform.image_size.
+func checkImageSize(what string, s int) error {
+	if s < 32 || s%8 != 0 {
+		return fmt.Errorf("%s %d: the image size must be a multiple of 8 and at least 32, as transform.image_size "+
+			"(the depth map is S/8 and the classifier max-pools it twice)", what, s)
+	}
+	return nil
+}
+
 func fmtF(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
 
 func dumpInputs(c *cli.Context) (*dumpJob, error) {
@@ -308,6 +431,9 @@ func dumpInputs(c *cli.Context) (*dumpJob, error) {
 	}
 	if c.IsSet("split") {
 		return nil, errors.New("data dump: --split needs --config")
+	}
+	if err := checkImageSize("data dump: --size", c.Int("size")); err != nil {
+		return nil, err
 	}
 	es, err := dataset.ReadList(c.String("list"))
 	if err != nil {

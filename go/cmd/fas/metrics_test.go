@@ -7,12 +7,12 @@ import (
 	"math"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/fasgo/fasgo/go/internal/metrics"
+	"github.com/fasgo/fasgo/go/internal/pyref"
 	"github.com/fasgo/fasgo/go/internal/report"
 )
 
@@ -73,10 +73,7 @@ type metricsGolden struct {
 func metricsPythonGolden(t *testing.T, args ...string) metricsGolden {
 	t.Helper()
 	out := filepath.Join(t.TempDir(), "metricsGolden.json")
-	cmd := exec.Command("/usr/bin/python3", append([]string{"../../../tests/python/metrics_golden.py", "csv"}, append(args, out)...)...)
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("metricsGolden script failed (%v): %s\nif python3, numpy, scipy or sklearn is missing, run `make deps`", err, b)
-	}
+	pyref.Run(t, nil, "metrics_golden.py", append([]string{"csv"}, append(args, out)...)...)
 	var g metricsGolden
 	b, err := os.ReadFile(out)
 	if err != nil {

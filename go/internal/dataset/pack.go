@@ -3,6 +3,7 @@ package dataset
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -76,6 +77,69 @@ type PackStats struct {
 	Written  int // records stored (and verified) in this run
 	Present  int // records already present, identical to their file and decodable: skipped
 	Replaced int // records present but different or undecodable: rewritten
+	Bad      int // source files that cannot be read or decoded: not stored (see BadSourcesError)
+}
+
+// BadSource is a source file Pack could not store, and why.
+type BadSource struct {
+	Item        PackItem
+	Err         error // the read error (errors.Is(Err, fs.ErrNotExist) for a missing file) or the decoding error
+	Undecodable bool  // the file was read but does not decode
+}
+
+func (b BadSource) String() string {
+	var pe *fs.PathError
+	err := b.Err
+	if errors.As(err, &pe) && pe.Path == b.Item.File {
+		err = pe.Err // the file is named already
+	}
+	what := "cannot be read: " + err.Error()
+	switch {
+	case b.Undecodable:
+		what = "not a decodable image: " + err.Error()
+	case errors.Is(err, fs.ErrNotExist):
+		what = "missing"
+	}
+	if b.Item.Where == b.Item.File {
+		return fmt.Sprintf("%s: %s", b.Item.File, what)
+	}
+	return fmt.Sprintf("%s: key %q: file %s: %s", b.Item.Where, b.Item.Key, b.Item.File, what)
+}
+
+// BadSourcesError lists every source file of a Pack call that could not be stored. The other
+// items were packed; re-running after fixing the files adds them.
+type BadSourcesError struct {
+	Bad   []BadSource
+	Total int // items given to Pack
+}
+
+// maxListed bounds the files BadSourcesError.Error names one by one.
+const maxListed = 20
+
+func (e *BadSourcesError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%d of %d source files cannot be packed:", len(e.Bad), e.Total)
+	for i, s := range e.Bad {
+		if i == maxListed {
+			fmt.Fprintf(&b, "\n  and %d more", len(e.Bad)-maxListed)
+			break
+		}
+		b.WriteString("\n  " + s.String())
+	}
+	return b.String()
+}
+
+// AllMissing reports whether every item was a missing file (a wrong root, usually).
+func (e *BadSourcesError) AllMissing() bool {
+	if len(e.Bad) != e.Total {
+		return false
+	}
+	for _, s := range e.Bad {
+		if !errors.Is(s.Err, fs.ErrNotExist) {
+			return false
+		}
+	}
+	return true
 }
 
 // PackOptions tunes Pack.
@@ -87,6 +151,10 @@ type PackOptions struct {
 // Pack stores the items' files in db. It is resumable: a key already present with the
 // same bytes that still decode is skipped. Every source is decoded before it is written,
 // and every record written is read back, compared and decoded again.
+//
+// A source file that cannot be read or decoded does not stop the run: it is left out, the
+// rest is packed, and the error is then a *BadSourcesError naming every such file. Any other
+// error (a failed write or read-back check, ctx's) stops Pack at once.
 func Pack(ctx context.Context, db *lmdb.Env, items []PackItem, opt PackOptions) (PackStats, error) {
 	if opt.BatchBytes <= 0 {
 		opt.BatchBytes = 64 << 20
@@ -112,16 +180,24 @@ func Pack(ctx context.Context, db *lmdb.Env, items []PackItem, opt PackOptions) 
 		return nil
 	}
 	var scratch imgproc.Image
+	var bad []BadSource
 	for n, it := range items {
 		if err := ctx.Err(); err != nil {
 			return st, err
 		}
-		b, err := os.ReadFile(it.File)
-		if err != nil {
-			return st, fmt.Errorf("%s: key %q: %w", it.Where, it.Key, err)
+		if opt.Progress != nil && n > 0 {
+			opt.Progress(n, len(items))
 		}
-		if err := decodeAs(b, it.Gray, &scratch); err != nil {
-			return st, fmt.Errorf("%s: key %q: file %s: %w", it.Where, it.Key, it.File, err)
+		b, err := os.ReadFile(it.File)
+		undecodable := false
+		if err == nil {
+			err = decodeAs(b, it.Gray, &scratch)
+			undecodable = err != nil
+		}
+		if err != nil {
+			bad = append(bad, BadSource{Item: it, Err: err, Undecodable: undecodable})
+			st.Bad++
+			continue
 		}
 		switch verifyRecord(db, it, b) {
 		case nil:
@@ -138,11 +214,17 @@ func Pack(ctx context.Context, db *lmdb.Env, items []PackItem, opt PackOptions) 
 				return st, err
 			}
 		}
-		if opt.Progress != nil {
-			opt.Progress(n+1, len(items))
-		}
 	}
-	return st, flush()
+	if err := flush(); err != nil {
+		return st, err
+	}
+	if opt.Progress != nil && len(items) > 0 {
+		opt.Progress(len(items), len(items))
+	}
+	if len(bad) > 0 {
+		return st, &BadSourcesError{Bad: bad, Total: len(items)}
+	}
+	return st, nil
 }
 
 // verifyRecord checks that key holds exactly want and decodes.

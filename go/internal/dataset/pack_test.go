@@ -3,8 +3,10 @@ package dataset
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"image"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -111,19 +113,66 @@ func TestPackRoundTripAndResume(t *testing.T) {
 	}
 }
 
-func TestPackRejectsUndecodableSource(t *testing.T) {
+// TestPackReportsEveryBadSource: a missing file, an undecodable image and an undecodable depth
+// map are all reported in one *BadSourcesError, and every other item is packed.
+func TestPackReportsEveryBadSource(t *testing.T) {
 	root, lists, rule := writeTree(t)
 	bad := lists[1][2]
 	write(t, filepath.Join(root, bad.Path), []byte("not an image"))
+	gone := lists[0][1]
+	os.Remove(filepath.Join(root, gone.Path))
+	depth, _ := rule.DepthKey(lists[0][3].Path)
+	write(t, filepath.Join(root, depth), []byte{0x89, 'P', 'N', 'G'})
 	items, _ := ItemsFromLists(root, lists, rule)
 	db, err := lmdb.Open(filepath.Join(t.TempDir(), "db"), lmdb.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	_, err = Pack(context.Background(), db, items, PackOptions{})
-	if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("%s:%d", bad.List, bad.Line)) || !strings.Contains(err.Error(), bad.Path) {
-		t.Fatalf("error %v does not name %s:%d and the key", err, bad.List, bad.Line)
+	st, err := Pack(context.Background(), db, items, PackOptions{BatchBytes: 1})
+	var be *BadSourcesError
+	if !errors.As(err, &be) || len(be.Bad) != 3 || be.Total != 15 || st.Bad != 3 || st.Written != 12 {
+		t.Fatalf("Pack = %+v, %v; want 3 bad sources and the 12 others written", st, err)
+	}
+	msg := err.Error()
+	for _, want := range []string{
+		"3 of 15 source files cannot be packed",
+		fmt.Sprintf("%s:%d: key %q: file %s: missing", gone.List, gone.Line, gone.Path, filepath.Join(root, gone.Path)),
+		fmt.Sprintf("%s:%d (depth): key %q: file %s: not a decodable image", lists[0][3].List, lists[0][3].Line, depth, filepath.Join(root, depth)),
+		fmt.Sprintf("%s:%d: key %q: file %s: not a decodable image", bad.List, bad.Line, bad.Path, filepath.Join(root, bad.Path)),
+	} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("error lacks %q:\n%s", want, msg)
+		}
+	}
+	if be.AllMissing() {
+		t.Error("AllMissing with decodable-image problems")
+	}
+	for _, it := range items {
+		has, _ := db.Has(it.Key)
+		if want := it.Key != bad.Path && it.Key != gone.Path && it.Key != depth; has != want {
+			t.Errorf("%s: stored %v, want %v", it.Key, has, want)
+		}
+	}
+}
+
+func TestBadSourcesErrorCapsAndAllMissing(t *testing.T) {
+	var e BadSourcesError
+	for i := 0; i < 23; i++ {
+		f := fmt.Sprintf("/data/%02d.png", i)
+		e.Bad = append(e.Bad, BadSource{Item: PackItem{Key: f[6:], File: f, Where: f}, Err: &fs.PathError{Op: "open", Path: f, Err: fs.ErrNotExist}})
+	}
+	e.Total = 23
+	msg := e.Error()
+	if !strings.Contains(msg, "\n  /data/19.png: missing\n  and 3 more") || strings.Contains(msg, "20.png") || strings.Count(msg, "missing") != 20 {
+		t.Fatalf("error:\n%s", msg)
+	}
+	if !e.AllMissing() {
+		t.Fatal("AllMissing false for only missing files")
+	}
+	e.Total++
+	if e.AllMissing() {
+		t.Fatal("AllMissing true with a good item")
 	}
 }
 

@@ -9,7 +9,6 @@ import (
 	"io"
 	"math"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -19,6 +18,7 @@ import (
 
 	"github.com/fasgo/fasgo/go/internal/imgproc"
 	"github.com/fasgo/fasgo/go/internal/lmdb"
+	"github.com/fasgo/fasgo/go/internal/pyref"
 )
 
 func readF32(t *testing.T, p string, n int) []float32 {
@@ -82,11 +82,8 @@ func TestSampleMatchesReferencePipeline(t *testing.T) {
 		pcs = append(pcs, pc)
 	}
 	js, _ := json.Marshal(pcs)
-	root, _ := filepath.Abs("../../..")
-	cmd := exec.Command("/usr/bin/python3", filepath.Join(root, "tests/python/data_sample_golden.py"), filepath.Join(fx.dir, "data.lmdb"))
-	cmd.Stdin = bytes.NewReader(js)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("data_sample_golden.py: %v\n%s\n(needs python3-opencv, python3-torch, python3-lmdb: run `make deps`)", err, out)
+	if _, err := pyref.Try(t, js, "data_sample_golden.py", filepath.Join(fx.dir, "data.lmdb")); err != nil {
+		t.Fatalf("%v\n(needs python3-opencv, python3-torch, python3-lmdb: run `make deps`)", err)
 	}
 	proc, err := NewProcessor(tr)
 	if err != nil {

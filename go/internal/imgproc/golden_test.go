@@ -8,26 +8,22 @@ import (
 	"math"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/fasgo/fasgo/go/internal/pyref"
 )
 
 // pyBatch runs the argument lists through tests/python/data_cv2_golden.py in one
 // interpreter (imports are the slow part) and returns each one's stdout.
 func pyBatch(t *testing.T, jobs ...[]string) []string {
 	t.Helper()
-	root, _ := filepath.Abs("../../..")
-	cmd := exec.Command("/usr/bin/python3", filepath.Join(root, "tests/python/data_cv2_golden.py"), "batch")
 	js, _ := json.Marshal(jobs)
-	cmd.Stdin = bytes.NewReader(js)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
+	out, err := pyref.Try(t, js, "data_cv2_golden.py", "batch")
 	if err != nil {
-		t.Fatalf("/usr/bin/python3 data_cv2_golden.py batch (%d jobs, first %s): %v\n%s\n(needs python3-opencv, python3-numpy, python3-torch: run `make deps`)",
-			len(jobs), strings.Join(jobs[0], " "), err, stderr.String())
+		t.Fatalf("%d jobs, first %s: %v\n(needs python3-opencv, python3-numpy, python3-torch: run `make deps`)",
+			len(jobs), strings.Join(jobs[0], " "), err)
 	}
 	var outs []string
 	if err := json.Unmarshal(out, &outs); err != nil || len(outs) != len(jobs) {

@@ -63,6 +63,11 @@ var ErrNotFound = errors.New("lmdb: key not found")
 // ErrClosed is returned by every call on a closed Env.
 var ErrClosed = errors.New("lmdb: environment is closed")
 
+// ErrMapFull matches (errors.Is) a write that failed because the database outgrew its map
+// size (MDB_MAP_FULL). Nothing of that write transaction is stored; reopen the environment
+// with a larger Options.MapSize and write again.
+var ErrMapFull = errors.New("lmdb: the database is larger than its map size")
+
 // Options chooses how an environment is opened.
 type Options struct {
 	ReadOnly bool
@@ -120,6 +125,11 @@ func (e *Error) Error() string {
 	return fmt.Sprintf("lmdb: %s: %s", e.Op, C.GoString(C.mdb_strerror(C.int(e.Code))))
 }
 
+// Is makes errors.Is(err, ErrMapFull) true for MDB_MAP_FULL.
+func (e *Error) Is(target error) bool {
+	return target == ErrMapFull && e.Code == int(C.MDB_MAP_FULL)
+}
+
 func lmdbErr(op string, rc C.int) error {
 	if rc == 0 {
 		return nil
@@ -163,9 +173,9 @@ func prepare(path string, o Options) (string, error) {
 	st, err := os.Stat(path)
 	switch {
 	case err == nil && !o.NoSubdir && !st.IsDir():
-		return "", fmt.Errorf("lmdb: %s is a file; set NoSubdir to open a single-file database", path)
+		return "", fmt.Errorf("lmdb: %s is a file, not a database directory", path)
 	case err == nil && o.NoSubdir && st.IsDir():
-		return "", fmt.Errorf("lmdb: %s is a directory but NoSubdir is set", path)
+		return "", fmt.Errorf("lmdb: %s is a directory, not a single-file database", path)
 	case err != nil && (o.ReadOnly || !os.IsNotExist(err)):
 		return "", fmt.Errorf("lmdb: %w", err)
 	}
@@ -447,11 +457,11 @@ func (e *Env) put(t *C.MDB_txn, kv *KV) error {
 	return nil
 }
 
-// mapFullHint adds the remedy to MDB_MAP_FULL, the one error users can fix themselves.
+// mapFullHint says in words what MDB_MAP_FULL means; the remedy (a larger map size) is the
+// caller's to name in its own terms (a flag, a config key), after errors.Is(err, ErrMapFull).
 func mapFullHint(err error) error {
-	var le *Error
-	if errors.As(err, &le) && le.Code == C.MDB_MAP_FULL {
-		return fmt.Errorf("%w (the database is larger than its map size: open it with a larger Options.MapSize)", err)
+	if errors.Is(err, ErrMapFull) {
+		return fmt.Errorf("%w (the database is larger than its map size)", err)
 	}
 	return err
 }

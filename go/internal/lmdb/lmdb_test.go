@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"sort"
@@ -16,6 +15,8 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+
+	"github.com/fasgo/fasgo/go/internal/pyref"
 )
 
 func randomRecords(n int, seed uint64) []KV {
@@ -138,13 +139,51 @@ func TestReadOnlyAndLifecycle(t *testing.T) {
 	}
 }
 
-func TestMapFullNamesRemedy(t *testing.T) {
+// TestMapFull: a write over the map size is ErrMapFull (callers name their own remedy), its
+// message says what happened without Go API names, and nothing of it is stored.
+func TestMapFull(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "db")
 	e := mustOpen(t, dir, Options{MapSize: 1 << 20})
 	big := make([]byte, 2<<20)
-	err := e.PutMany([]KV{{Key: "big", Value: big}})
-	if err == nil || !strings.Contains(err.Error(), "MapSize") {
-		t.Fatalf("PutMany over the map size = %v, want a MapSize hint", err)
+	err := e.PutMany([]KV{{Key: "small", Value: []byte("v")}, {Key: "big", Value: big}})
+	if !errors.Is(err, ErrMapFull) {
+		t.Fatalf("PutMany over the map size = %v, want ErrMapFull", err)
+	}
+	var le *Error
+	if !errors.As(err, &le) || le.Code == 0 {
+		t.Fatalf("%v is not an *Error with the LMDB code", err)
+	}
+	if msg := err.Error(); !strings.Contains(msg, "map size") || strings.Contains(msg, "Options") || strings.Contains(msg, "MapSize") {
+		t.Fatalf("message %q: want the cause in words and no Go API names", msg)
+	}
+	if ok, _ := e.Has("small"); ok {
+		t.Fatal("a failed write transaction stored a record")
+	}
+	if errors.Is(lmdbErr("put", 22), ErrMapFull) || errors.Is(ErrNotFound, ErrMapFull) {
+		t.Fatal("other errors match ErrMapFull")
+	}
+}
+
+// TestPathKindMessages: opening a file as a directory environment (and the reverse) says so
+// without naming Options fields.
+func TestPathKindMessages(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "data.mdb")
+	if err := os.WriteFile(file, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		path string
+		o    Options
+		want string
+	}{
+		{file, Options{ReadOnly: true}, "is a file, not a database directory"},
+		{dir, Options{ReadOnly: true, NoSubdir: true}, "is a directory, not a single-file database"},
+	} {
+		_, err := Open(c.path, c.o)
+		if err == nil || !strings.Contains(err.Error(), c.want) || strings.Contains(err.Error(), "NoSubdir") {
+			t.Errorf("Open(%s, %+v) = %v, want %q", c.path, c.o, err, c.want)
+		}
 	}
 }
 
@@ -200,19 +239,10 @@ func TestConcurrentReaders(t *testing.T) {
 	}
 }
 
-// python runs tests/python/data_lmdb.py with Debian's interpreter.
+// python runs tests/python/data_lmdb.py (python3 with the lmdb module).
 func python(t *testing.T, stdin []byte, args ...string) []byte {
 	t.Helper()
-	root, _ := filepath.Abs("../../..")
-	cmd := exec.Command("/usr/bin/python3", append([]string{filepath.Join(root, "tests/python/data_lmdb.py")}, args...)...)
-	cmd.Stdin = bytes.NewReader(stdin)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("/usr/bin/python3 data_lmdb.py %v: %v\n%s\n(python3 with the lmdb module is required: run `make deps`)", args, err, stderr.String())
-	}
-	return out
+	return pyref.Run(t, stdin, "data_lmdb.py", args...)
 }
 
 func TestPythonReadsOurs(t *testing.T) {

@@ -13,8 +13,8 @@ import (
 
 const tol = 1e-9
 
-// python runs tests/python/metrics_golden.py with args; a missing interpreter or module
-// fails the test with the fix.
+// python runs tests/python/metrics_golden.py with args (numpy, scipy, sklearn); a missing
+// interpreter or module fails the test with the fix.
 func python(t *testing.T, args ...string) {
 	t.Helper()
 	pyref.Run(t, nil, "metrics_golden.py", args...)

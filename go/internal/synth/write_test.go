@@ -4,16 +4,15 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"image"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
 
 	"github.com/fasgo/fasgo/go/internal/lmdb"
+	"github.com/fasgo/fasgo/go/internal/pyref"
 )
 
 // pyCheck is the report of tests/python/synth_check.py.
@@ -26,14 +25,7 @@ type pyCheck struct {
 
 func runPyCheck(t *testing.T, dir string) pyCheck {
 	t.Helper()
-	out, err := exec.Command("/usr/bin/python3", "../../../tests/python/synth_check.py", dir).Output()
-	if err != nil {
-		var ee *exec.ExitError
-		if errors.As(err, &ee) {
-			t.Fatalf("synth_check.py failed (run `make deps` if a module is missing): %v\n%s", err, ee.Stderr)
-		}
-		t.Fatalf("running /usr/bin/python3 (run `make deps`): %v", err)
-	}
+	out := pyref.Run(t, nil, "synth_check.py", dir)
 	var raw struct {
 		Images    int            `json:"images"`
 		DepthMaps int            `json:"depth_maps"`

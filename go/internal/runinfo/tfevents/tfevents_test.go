@@ -2,15 +2,17 @@ package tfevents
 
 import (
 	"encoding/json"
+	"errors"
 	"hash/crc32"
 	"math"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/fasgo/fasgo/go/internal/pyref"
 )
 
 // clock returns times one second apart starting at a fixed instant.
@@ -92,10 +94,7 @@ func TestSecondFileInSameSecondGetsSuffix(t *testing.T) {
 // TestPythonReader parses the file with an independent Python reader that checks the CRCs.
 func TestPythonReader(t *testing.T) {
 	path, want := writeSample(t, t.TempDir())
-	out, err := exec.Command("/usr/bin/python3", "../../../../tests/python/read_tfevents.py", path).Output()
-	if err != nil {
-		t.Fatalf("/usr/bin/python3 read_tfevents.py: %v (%s); run `make deps` if python3 is missing", err, stderr(err))
-	}
+	out := pyref.Run(t, nil, "read_tfevents.py", path)
 	var got []struct {
 		WallTime    float64 `json:"wall_time"`
 		Step        int64   `json:"step"`
@@ -125,13 +124,6 @@ func TestPythonReader(t *testing.T) {
 	}
 }
 
-func stderr(err error) string {
-	if ee, ok := err.(*exec.ExitError); ok {
-		return string(ee.Stderr)
-	}
-	return ""
-}
-
 func TestCorruptionIsDetected(t *testing.T) {
 	path, _ := writeSample(t, t.TempDir())
 	b, err := os.ReadFile(path)
@@ -151,9 +143,14 @@ func TestCorruptionIsDetected(t *testing.T) {
 		if _, err := ReadFile(p); err == nil {
 			t.Errorf("%s: Go reader accepted a corrupt file", name)
 		}
-		cmd := exec.Command("/usr/bin/python3", "../../../../tests/python/read_tfevents.py", p)
-		if out, err := cmd.CombinedOutput(); err == nil {
+		// The script itself must refuse the file (its "read_tfevents: PATH: why" line), not
+		// fail to start.
+		out, err := pyref.Try(t, nil, "read_tfevents.py", p)
+		var pe *pyref.Error
+		if err == nil {
 			t.Errorf("%s: python reader accepted a corrupt file: %s", name, out)
+		} else if !errors.As(err, &pe) || !strings.Contains(pe.Stderr, "read_tfevents: "+p+": record") {
+			t.Errorf("%s: python reader did not run as expected: %v", name, err)
 		}
 	}
 }
