@@ -58,11 +58,7 @@ func configFlags() []cli.Flag {
 
 // loadConfig resolves the config of a command that has configFlags.
 func loadConfig(c *cli.Context) (*config.Config, error) {
-	var sets []string
-	if f, ok := c.Generic("set").(*setFlag); ok {
-		sets = f.values
-	}
-	return config.Load(c.String("config"), sets, os.Environ())
+	return config.Load(c.String("config"), cliSets(c), os.Environ())
 }
 
 func runConfigShow(c *cli.Context) error {

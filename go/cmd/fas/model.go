@@ -229,7 +229,8 @@ func runForward(c *cli.Context) error {
 	return err
 }
 
-// readInput reads the tensor "input" (N x 6 x S x S, F32 or F64).
+// readInput reads the tensor "input" (N x 6 x S x S, F32 or F64), or the "image" (6 x S x S)
+// that `fas data dump` writes, as a batch of one.
 func readInput(path string) ([]float32, int, int, error) {
 	f, err := safetensors.Read(path)
 	if err != nil {
@@ -237,9 +238,15 @@ func readInput(path string) ([]float32, int, int, error) {
 	}
 	t, ok := f.Get("input")
 	if !ok {
-		names := f.Names()
-		sort.Strings(names)
-		return nil, 0, 0, fmt.Errorf("%s: no tensor named \"input\" (has %q)", path, names)
+		img, isDump := f.Get("image")
+		if !isDump {
+			names := f.Names()
+			sort.Strings(names)
+			return nil, 0, 0, fmt.Errorf("%s: no tensor named \"input\" (N x 6 x S x S) or \"image\" (6 x S x S, from fas data dump); it has %q", path, names)
+		}
+		one := *img
+		one.Shape = append([]int64{1}, img.Shape...)
+		t = &one
 	}
 	sh := t.Shape
 	if len(sh) != 4 || sh[0] < 1 || sh[1] != 6 || sh[2] != sh[3] || sh[2] < 32 || sh[2]%8 != 0 || sh[2] > 1<<16 {

@@ -105,7 +105,7 @@ func TestModelInitForward(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer m.Close()
-	if meta.Size != 40 || meta.Gate != "clamp" || meta.Width != 0.25 || meta.Extra["seed"] != "4" {
+	if meta.Size != 40 || meta.Setting("gate") != "clamp" || meta.Setting("width") != "0.25" || meta.Extra["seed"] != "4" {
 		t.Errorf("init wrote meta %+v", meta)
 	}
 	for _, train := range []bool{false, true} {
@@ -122,13 +122,17 @@ func TestModelInitForward(t *testing.T) {
 			t.Fatal(err)
 		}
 		m2, _, _ := model.Load(w, model.Options{}) // fresh running statistics each time
-		want, err := m2.Run(x, 2, 40, train)
+		outs, err := m2.Forward(x, 2, 40, train)
 		m2.Close()
 		if err != nil {
 			t.Fatal(err)
 		}
-		c := int64(m.Info().FeatureChannels)
-		for name, v := range map[string][]float32{"logits": want.Logits, "depth": want.Depth, "features": want.Features} {
+		c := int64(3 * 32) // 3 * round(128 * 0.25)
+		want := map[string][]float32{}
+		for _, o := range outs {
+			want[o.Name], _ = o.Float32()
+		}
+		for name, v := range want {
 			tt, ok := f.Get(name)
 			if !ok {
 				t.Fatalf("output lacks %s", name)
@@ -139,8 +143,19 @@ func TestModelInitForward(t *testing.T) {
 				t.Errorf("train=%v %s: shape %v, or values differ from the shim's", train, name, tt.Shape)
 			}
 		}
-		if f.Metadata["mode"] != map[bool]string{false: "eval", true: "train"}[train] {
-			t.Errorf("mode metadata %q", f.Metadata["mode"])
+		if f.Metadata["mode"] != map[bool]string{false: "eval", true: "train"}[train] || f.Metadata["gate"] != "clamp" {
+			t.Errorf("metadata %v", f.Metadata)
+		}
+		if sc, ok := f.Get("score"); ok != !train {
+			t.Errorf("train=%v: score present %v", train, ok)
+		} else if ok {
+			got, _ := sc.Float64()
+			l := want["logits"]
+			for i := range got {
+				if w := 1 / (1 + math.Exp(float64(l[2*i])-float64(l[2*i+1]))); math.Abs(got[i]-w) > 1e-15 {
+					t.Errorf("score %d = %v, softmax of the logits %v", i, got[i], w)
+				}
+			}
 		}
 	}
 	if after, _ := os.ReadFile(w); !bytes.Equal(before, after) {
@@ -183,7 +198,8 @@ func TestModelForwardErrors(t *testing.T) {
 		name, input, want string
 		train             bool
 	}{
-		{"no input tensor", write("x.safetensors", safetensors.FromFloat32("image", []int64{1}, []float32{0})), `no tensor named "input"`, false},
+		{"no input tensor", write("x.safetensors", safetensors.FromFloat32("pixels", []int64{1}, []float32{0})), `no tensor named "input"`, false},
+		{"a dump's image of the wrong shape", write("img.safetensors", safetensors.FromFloat32("image", []int64{3, 32, 32}, make([]float32, 3*32*32))), "want N x 6 x S x S", false},
 		{"bad shape", write("shape.safetensors", safetensors.FromFloat32("input", []int64{1, 3, 32, 32}, make([]float32, 3*32*32))), "want N x 6 x S x S", false},
 		{"S not a multiple of 8", write("s36.safetensors", safetensors.FromFloat32("input", []int64{1, 6, 36, 36}, make([]float32, 6*36*36))), "multiple of 8", false},
 		{"integer input", write("int.safetensors", safetensors.FromInt64("input", []int64{1, 6, 32, 32}, make([]int64, 6*32*32))), "want F32 or F64", false},
@@ -223,7 +239,8 @@ func TestVersionCommand(t *testing.T) {
 	if _, err := modelRun(t, "version", "--threads", "0"); err == nil {
 		t.Error("--threads 0 accepted")
 	}
-	if err := applyThreads("many"); err == nil {
-		t.Errorf("%s=many accepted", threadsEnv)
+	t.Setenv(threadsEnv, "many")
+	if _, err := modelRun(t, "version"); err == nil || !strings.Contains(err.Error(), threadsEnv) {
+		t.Errorf("%s=many: %v", threadsEnv, err)
 	}
 }

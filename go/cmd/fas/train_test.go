@@ -60,13 +60,44 @@ func TestTrainSignalWritesCheckpoint(t *testing.T) {
 	}
 	m.Close()
 
-	// Resume for one more epoch to the end.
+	// The printed command resumes from the run's stored config: no --config, no --set but
+	// the run's location.
+	want := "fas train --resume --set run.dir=" + runs + " --set run.name=sig"
+	if !strings.Contains(out.String(), want) {
+		t.Errorf("continue line is not %q:\n%s", want, out.String())
+	}
+	// A resume that changes the experiment is refused, naming the key ...
+	resume := []string{"fas", "train", "--quiet", "--resume", "--set", "run.dir=" + runs, "--set", "run.name=sig",
+		"--set", "train.epochs=1"}
+	err = buildApp().Run(resume)
+	if err == nil || !strings.Contains(err.Error(), "train.epochs: 50 -> 1") || !strings.Contains(err.Error(), "--allow-change") {
+		t.Fatalf("a resume with another train.epochs: %v", err)
+	}
+	// ... unless allowed: then it finishes, and the change is in the run's log.
 	out.Reset()
-	args = append(args, "--resume", "--set", "train.epochs=1")
 	app = buildApp()
 	app.Writer = &out
-	if err := app.Run(args); err != nil {
+	if err := app.Run(append(resume, "--allow-change", "train.epochs")); err != nil {
 		t.Fatalf("resume: %v", err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(runs, "sig", "log.jsonl")); !strings.Contains(string(b), `"key":"train.epochs"`) {
+		t.Error("the allowed change is not recorded in log.jsonl")
+	}
+	// Steps trained before the interruption's checkpoint are not duplicated.
+	b, err := os.ReadFile(steps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[float64]bool{}
+	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		var rec struct{ Step float64 }
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Fatal(err)
+		}
+		if seen[rec.Step] {
+			t.Errorf("step %v appears twice in steps.jsonl", rec.Step)
+		}
+		seen[rec.Step] = true
 	}
 	if !strings.Contains(out.String(), "Evaluation") {
 		t.Fatalf("resumed run printed no evaluation:\n%s", out.String())
@@ -82,6 +113,11 @@ func checkEval(t *testing.T, cfgPath, runDir, out string) {
 	app.Writer = &buf
 	args := []string{"fas", "eval", "--config", cfgPath, "--checkpoint", runDir, "--out", out, "--embed",
 		"--set", "transform.image_size=32"}
+	// Weights of another width than the config's are refused, naming the setting.
+	if err := buildApp().Run(args); err == nil || !strings.Contains(err.Error(), "width: 0.125, the config says 0.25") {
+		t.Fatalf("fas eval with a config of another width: %v", err)
+	}
+	args = append(args, "--set", "model.width=0.125", "--threads", "2")
 	if err := app.Run(args); err != nil {
 		t.Fatalf("fas eval: %v", err)
 	}

@@ -179,7 +179,8 @@ func (c *Config) validateANRL(v *validator) {
 	v.nonNegative("anrl.loss.cls", a.Loss.Cls)
 	v.nonNegative("anrl.loss.depth", a.Loss.Depth)
 	v.nonNegative("anrl.loss.domain", a.Loss.Domain)
-	v.nonNegative("anrl.loss.discri", a.Loss.Discri)
+	v.need(!math.IsNaN(a.Loss.Discri) && !math.IsInf(a.Loss.Discri, 0), "anrl.loss.discri", a.Loss.Discri,
+		"must be a finite number (a negative weight flips the inter-class term, as TFace's first release had it)")
 	v.need(a.CenterMomentum >= 0 && a.CenterMomentum < 1, "anrl.center_momentum", a.CenterMomentum, "must be in [0, 1)")
 	v.oneOf("anrl.center_reset", a.CenterReset, "epoch", "never")
 }
