@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand"
-		"path/filepath"
+	"path/filepath"
 	"strings"
 	"testing"
 

@@ -25,7 +25,7 @@ type ScoreOptions struct {
 	BatchSize int  // frames per forward
 	Features  bool // also keep each frame's globally pooled feature (for the embedding)
 	Loader    dataset.LoaderOptions
-	Seed      uint64          // seeds a stochastic score (batch i uses Seed + i)
+	Seed      uint64           // seeds a stochastic score (batch i uses Seed + i)
 	Progress  func(frames int) // called after each scored batch; nil = silent
 }
 

@@ -69,10 +69,14 @@ func viewOf[T any](name string, dtype safetensors.DType, shape []int64, v []T) V
 }
 
 // F32 views float32 data.
-func F32(name string, shape []int64, v []float32) View { return viewOf(name, safetensors.F32, shape, v) }
+func F32(name string, shape []int64, v []float32) View {
+	return viewOf(name, safetensors.F32, shape, v)
+}
 
 // F64 views float64 data.
-func F64(name string, shape []int64, v []float64) View { return viewOf(name, safetensors.F64, shape, v) }
+func F64(name string, shape []int64, v []float64) View {
+	return viewOf(name, safetensors.F64, shape, v)
+}
 
 // I64 views int64 data.
 func I64(name string, shape []int64, v []int64) View { return viewOf(name, safetensors.I64, shape, v) }

@@ -52,20 +52,20 @@ type Result struct {
 
 // job holds what one run needs; its methods are the phases of the loop.
 type job struct {
-	cfg     *config.Config
-	opts    Options
-	method  method.Method
-	run     *runinfo.Run
-	log     *zap.Logger
-	data    *eval.Data
-	model   *shim.Model
-	trainer *shim.Trainer
-	plan    *dataset.TrainPlan
-	loader  *dataset.TrainLoader
-	sched   *schedule.Schedule
+	cfg       *config.Config
+	opts      Options
+	method    method.Method
+	run       *runinfo.Run
+	log       *zap.Logger
+	data      *eval.Data
+	model     *shim.Model
+	trainer   *shim.Trainer
+	plan      *dataset.TrainPlan
+	loader    *dataset.TrainLoader
+	sched     *schedule.Schedule
 	criterion func(*metrics.Report) float64
-	higher  bool
-	evalOpt eval.Options
+	higher    bool
+	evalOpt   eval.Options
 
 	step     int64 // global optimizer steps done
 	epoch    int   // current epoch, 1-based
