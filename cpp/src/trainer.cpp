@@ -13,6 +13,7 @@ namespace fas {
 namespace {
 
 std::string num(double v) {
+  if (std::isnan(v)) return "nan";  // not "-nan": the sign of a NaN means nothing
   std::ostringstream s;
   s << v;
   return s.str();

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Independent PyTorch implementation of the ANRL network (shared/spec/anrl.md), used by the
+"""Independent PyTorch implementation of the ANRL network (as docs/anrl.md describes it), used by the
 Go tests as the golden reference for fasgo's libtorch network.
 
 It reads and writes safetensors with a plain-Python codec (struct + json + numpy), builds the

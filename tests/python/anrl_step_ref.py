@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""One ANRL training step in plain PyTorch, written from shared/spec/anrl.md ("Training step"),
+"""One ANRL training step in plain PyTorch, written from docs/anrl.md ("Training step"),
 as the golden reference for `fas model step`. Same flags, same files:
 
   anrl_step_ref.py --weights W --batch B --out W2 --domain-order 2,0,1

@@ -80,3 +80,13 @@ func TestDumpHelpShowsNoMeaninglessDefaults(t *testing.T) {
 		t.Errorf("--size: %q", l)
 	}
 }
+
+func TestModelInitHelpShowsNoSeedDefault(t *testing.T) {
+	out, err := modelRun(t, "model", "init", "--help")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l := helpLine(t, out, "seed"); strings.Contains(l, "default") {
+		t.Errorf("--seed: %q", l)
+	}
+}

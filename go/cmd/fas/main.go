@@ -1,4 +1,4 @@
-// Command fas trains, evaluates and serves generalizable face anti-spoofing models.
+// Command fas trains and evaluates generalizable face anti-spoofing models.
 //
 // Each command group lives in its own file and registers itself from init(), so
 // adding a command never touches this file.
@@ -38,7 +38,7 @@ func buildApp() *cli.App {
 	sort.Slice(cmds, func(i, j int) bool { return cmds[i].Name < cmds[j].Name })
 	return &cli.App{
 		Name:                 "fas",
-		Usage:                "generalizable face anti-spoofing: ANRL and FGHV",
+		Usage:                "generalizable face anti-spoofing (ANRL; FGHV is next)",
 		Commands:             cmds,
 		EnableBashCompletion: true,
 	}

@@ -147,7 +147,7 @@ func modelInitCommand() *cli.Command {
 		Name:  "init",
 		Usage: "initialise a network (the spec's seeded initialisation) and save it as safetensors",
 		Flags: append(netFlags(true),
-			&cli.Uint64Flag{Name: "seed", Required: true, Usage: "initialisation seed"},
+			noDefault(&cli.Uint64Flag{Name: "seed", Required: true, Usage: "initialisation seed"}),
 			&cli.StringFlag{Name: "out", Required: true, Usage: "weights file to write (.safetensors)"},
 			threadsFlag()),
 		Action: func(c *cli.Context) error {

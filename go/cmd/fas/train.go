@@ -84,6 +84,9 @@ func runTrain(c *cli.Context) error {
 		fmt.Fprintf(out, "stopped after step %d; checkpoint written. Continue with:\n  %s\n", res.Steps, continueCommand(res.RunDir))
 		return nil
 	}
+	if res.Eval == nil {
+		return nil
+	}
 	fmt.Fprintf(out, "\nrun: %s (best epoch %d by %s = %.4f)\n\n%s\n", res.RunDir, res.Best.Epoch,
 		res.Best.Metric, res.Best.Value, report.Markdown(res.Eval.Test))
 	return nil

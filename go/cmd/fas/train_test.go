@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -118,8 +119,13 @@ func checkEval(t *testing.T, cfgPath, runDir, out string) {
 		t.Fatalf("fas eval with a config of another width: %v", err)
 	}
 	args = append(args, "--set", "model.width=0.125", "--threads", "2")
+	var progress bytes.Buffer
+	app.ErrWriter = &progress
 	if err := app.Run(args); err != nil {
 		t.Fatalf("fas eval: %v", err)
+	}
+	if !regexp.MustCompile(`scored (\d+)/(\d+) frames\n$`).MatchString(progress.String()) {
+		t.Errorf("fas eval showed no progress ending at the total: %q", progress.String())
 	}
 	for _, f := range []string{"metrics.json", "metrics.md", "scores.csv", "roc.png", "det.png", "scores_hist.png", "embed.png", "val/metrics.json"} {
 		if _, err := os.Stat(filepath.Join(out, f)); err != nil {

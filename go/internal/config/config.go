@@ -11,7 +11,7 @@ package config
 // Config is the whole resolved configuration. The koanf tags are the YAML keys.
 type Config struct {
 	Seed      int64     `koanf:"seed"`
-	Method    string    `koanf:"method"` // anrl | fghv (fghv comes later)
+	Method    string    `koanf:"method"` // anrl (fghv comes later)
 	Run       Run       `koanf:"run"`
 	Dataset   Dataset   `koanf:"dataset"`
 	Transform Transform `koanf:"transform"`

@@ -76,7 +76,7 @@ func (v *validator) nonNegative(key string, x float64) {
 
 func (c *Config) validate(origins map[string]string) error {
 	v := &validator{origins: origins}
-	v.oneOf("method", c.Method, "anrl", "fghv")
+	v.oneOf("method", c.Method, "anrl")
 	c.validateRun(v)
 	c.validateDataset(v)
 	c.validateTransform(v)

@@ -106,8 +106,8 @@ func (j *job) trainStep(b *dataset.TrainBatch, prog *runinfo.Progress) error {
 	lr := j.sched.LR(int(j.step))
 	st, err := j.trainer.Step(j.method.Batch(b), lr)
 	if errors.Is(err, shim.ErrNonFinite) {
-		return fmt.Errorf("%w at epoch %d, step %d of the epoch (global step %d): %v; the last good checkpoint is kept in %s",
-			ErrDiverged, j.epoch, j.epochPos+1, j.step+1, err, j.run.CkptDir())
+		return fmt.Errorf("%w at epoch %d, step %d of the epoch (global step %d): %v; %s",
+			ErrDiverged, j.epoch, j.epochPos+1, j.step+1, err, j.kept())
 	}
 	if err != nil {
 		return fmt.Errorf("epoch %d step %d: %w", j.epoch, j.epochPos+1, err)
@@ -130,6 +130,15 @@ func (j *job) trainStep(b *dataset.TrainBatch, prog *runinfo.Progress) error {
 		j.opts.AfterStep(j.step)
 	}
 	return nil
+}
+
+// kept says which checkpoint survives a failure.
+func (j *job) kept() string {
+	c, ok, err := j.run.LatestCheckpoint()
+	if err != nil || !ok {
+		return "no checkpoint was written before it"
+	}
+	return fmt.Sprintf("the last good checkpoint (step %d) is kept in %s", c.Step, c.Dir)
 }
 
 // endEpoch validates, keeps the best checkpoint by the chosen metric and records the epoch.
@@ -215,8 +224,13 @@ func (j *job) resume() error {
 	return nil
 }
 
-// finalEval loads the best checkpoint's weights and evaluates them on the test lists.
+// finalEval loads the best checkpoint's weights and evaluates them on the test lists. Only
+// rank 0 evaluates: the other ranks wrote no checkpoint (their recorder writes nothing), and
+// gathering their scores belongs to the distributed evaluation.
 func (j *job) finalEval() (*eval.Result, error) {
+	if j.run.Rank != 0 {
+		return nil, nil
+	}
 	_, c, ok, err := j.run.Best()
 	if err != nil {
 		return nil, err

@@ -4,9 +4,11 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 
@@ -221,5 +223,52 @@ func TestResumeWithoutCheckpointFails(t *testing.T) {
 	_, err := Run(context.Background(), tinyConfig(t, runs, "none", 1), Options{Quiet: true, Resume: true})
 	if err == nil {
 		t.Fatal("resuming a run that has no checkpoint succeeded")
+	}
+}
+
+// A loss that becomes NaN or Inf is an error naming the step and the loss term, recorded in
+// the run's log.jsonl; the last good checkpoint stays; a new start explains the directory and
+// --restart (Options.Restart) starts over.
+func TestDivergenceIsAnError(t *testing.T) {
+	runs := t.TempDir()
+	cfg := tinyConfig(t, runs, "diverge", 3)
+	cfg.Optimizer.Params.LR = 1e30
+	cfg.Scheduler.Name = "None"
+	res, err := Run(context.Background(), cfg, Options{Quiet: true})
+	if !errors.Is(err, ErrDiverged) || !strings.Contains(err.Error(), "not finite at step") {
+		t.Fatalf("a run at lr 1e30: %v (%+v)", err, res)
+	}
+	if !strings.Contains(err.Error(), "global step") || !strings.Contains(err.Error(), "cls") {
+		t.Errorf("the error does not name the step and the loss term: %v", err)
+	}
+	log, _ := os.ReadFile(filepath.Join(runs, "diverge", "log.jsonl"))
+	if !strings.Contains(string(log), "run failed") || !strings.Contains(string(log), "training diverged") {
+		t.Errorf("log.jsonl does not record the failure:\n%s", log)
+	}
+	if _, ok, _ := runinfo.LatestCheckpoint(filepath.Join(runs, "diverge", "ckpt")); ok {
+		t.Error("a diverged step was checkpointed")
+	}
+	_, err = Run(context.Background(), tinyConfig(t, runs, "diverge", 1), Options{Quiet: true})
+	if err == nil || !strings.Contains(err.Error(), "--restart") || !strings.Contains(err.Error(), "training diverged") {
+		t.Errorf("starting again over the failed run: %v", err)
+	}
+	if _, err := Run(context.Background(), tinyConfig(t, runs, "diverge", 1), Options{Quiet: true, Restart: true}); err != nil {
+		t.Errorf("--restart: %v", err)
+	}
+}
+
+// A rank other than 0 trains its shard and writes nothing at all.
+func TestOtherRankWritesNothing(t *testing.T) {
+	runs := t.TempDir()
+	res, err := Run(context.Background(), tinyConfig(t, runs, "ranked", 1), Options{Quiet: true, Rank: 1, World: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Steps == 0 || res.Eval != nil {
+		t.Errorf("rank 1: %d steps, eval %v", res.Steps, res.Eval)
+	}
+	ents, err := os.ReadDir(runs)
+	if err != nil || len(ents) != 0 {
+		t.Errorf("rank 1 wrote into run.dir: %v %v", ents, err)
 	}
 }
