@@ -20,6 +20,7 @@ import (
 
 	"github.com/fasgo/fasgo/go/internal/config"
 	"github.com/fasgo/fasgo/go/internal/dataset"
+	"github.com/fasgo/fasgo/go/internal/eval"
 	"github.com/fasgo/fasgo/go/internal/lmdb"
 	"github.com/fasgo/fasgo/go/internal/logging"
 	"github.com/fasgo/fasgo/go/internal/safetensors"
@@ -300,35 +301,13 @@ func checkInputs(c *cli.Context) (string, []string, dataset.DepthRule, error) {
 				lists = append(lists, cfg.DataPath(d.Live), cfg.DataPath(d.Attack))
 			}
 		}
-		return cfg.DataPath(cfg.Dataset.LMDB), lists, depthRule(cfg), nil
+		return cfg.DataPath(cfg.Dataset.LMDB), lists, eval.DepthRule(cfg), nil
 	}
 	if c.String("lmdb") == "" || len(c.StringSlice("list")) == 0 {
 		return "", nil, nil, errors.New("data check: give --lmdb DB and --list FILE... (or --config C)")
 	}
 	rule, err := dataset.ParseDepthRule(c.StringSlice("depth-rule"))
 	return c.String("lmdb"), c.StringSlice("list"), rule, err
-}
-
-func depthRule(cfg *config.Config) dataset.DepthRule {
-	var r dataset.DepthRule
-	for _, d := range cfg.Dataset.DepthRule {
-		r = append(r, dataset.Replace{From: d.From, To: d.To})
-	}
-	return r
-}
-
-// transformFromConfig maps the config's transform and dataset keys onto the pipeline.
-func transformFromConfig(cfg *config.Config) (dataset.Transform, error) {
-	t := dataset.DefaultTransform()
-	ct := cfg.Transform
-	if len(ct.Mean) != 3 || len(ct.Std) != 3 {
-		return t, fmt.Errorf("config: transform.mean and transform.std need 3 values, got %v and %v", ct.Mean, ct.Std)
-	}
-	t.Size, t.FlipP, t.HSVJitterP = ct.ImageSize, ct.FlipP, ct.HSVJitterP
-	copy(t.Mean[:], ct.Mean)
-	copy(t.Std[:], ct.Std)
-	t.CropFace, t.Margin, t.DepthRule = cfg.Dataset.CropFaceFrom5Points, cfg.Dataset.Margin, depthRule(cfg)
-	return t, t.Validate()
 }
 
 func dumpCommand() *cli.Command {
@@ -476,7 +455,7 @@ func dumpFromConfig(c *cli.Context, cf string) (*dumpJob, error) {
 			es = append(es, l...)
 		}
 	}
-	t, err := transformFromConfig(cfg)
+	t, err := eval.Transform(cfg)
 	if err != nil {
 		return nil, err
 	}

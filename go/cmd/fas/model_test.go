@@ -121,7 +121,7 @@ func TestModelInitForward(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		m2, _, _ := model.Load(w, model.Options{}) // fresh running statistics each time
+		m2, _, _ := model.Load(w, model.Options{Threads: 1}) // fresh running statistics each time; the CLI ran 1 thread
 		outs, err := m2.Forward(x, 2, 40, train)
 		m2.Close()
 		if err != nil {

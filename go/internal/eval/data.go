@@ -70,28 +70,31 @@ func (d *Data) Close() error {
 	return d.DB.Close()
 }
 
-// Transform maps the config's transform and dataset keys onto the pipeline's.
+// Transform maps the config's transform and dataset keys onto the pipeline's: the one
+// mapping that training, evaluation and `fas data` share.
 func Transform(cfg *config.Config) (dataset.Transform, error) {
 	t := dataset.DefaultTransform()
-	t.Size = cfg.Transform.ImageSize
-	for i := 0; i < 3 && i < len(cfg.Transform.Mean); i++ {
-		t.Mean[i] = cfg.Transform.Mean[i]
+	ct := cfg.Transform
+	if len(ct.Mean) != 3 || len(ct.Std) != 3 {
+		return t, fmt.Errorf("transform: transform.mean and transform.std need 3 values, got %v and %v", ct.Mean, ct.Std)
 	}
-	for i := 0; i < 3 && i < len(cfg.Transform.Std); i++ {
-		t.Std[i] = cfg.Transform.Std[i]
-	}
-	t.FlipP = cfg.Transform.FlipP
-	t.HSVJitterP = cfg.Transform.HSVJitterP
-	t.CropFace = cfg.Dataset.CropFaceFrom5Points
-	t.Margin = cfg.Dataset.Margin
-	t.DepthRule = nil
-	for _, r := range cfg.Dataset.DepthRule {
-		t.DepthRule = append(t.DepthRule, dataset.Replace{From: r.From, To: r.To})
-	}
+	t.Size, t.FlipP, t.HSVJitterP = ct.ImageSize, ct.FlipP, ct.HSVJitterP
+	copy(t.Mean[:], ct.Mean)
+	copy(t.Std[:], ct.Std)
+	t.CropFace, t.Margin, t.DepthRule = cfg.Dataset.CropFaceFrom5Points, cfg.Dataset.Margin, DepthRule(cfg)
 	if err := t.Validate(); err != nil {
 		return t, fmt.Errorf("transform: %w", err)
 	}
 	return t, nil
+}
+
+// DepthRule is the config's dataset.depth_rule.
+func DepthRule(cfg *config.Config) dataset.DepthRule {
+	var r dataset.DepthRule
+	for _, d := range cfg.Dataset.DepthRule {
+		r = append(r, dataset.Replace{From: d.From, To: d.To})
+	}
+	return r
 }
 
 func readPair(root string, dl config.DomainList) (live, attack []dataset.Entry, err error) {

@@ -9,6 +9,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/fasgo/fasgo/go/internal/modecheck"
 	"github.com/fasgo/fasgo/go/internal/safetensors"
 )
 
@@ -235,23 +236,7 @@ func TestRunFileModes(t *testing.T) {
 		t.Errorf("checkpoint directory %s (written as %s): mode %v, want 0755", c.Dir, filepath.Base(ckDir), st.Mode().Perm())
 	}
 	r.Close()
-	n := 0
-	filepath.WalkDir(r.Dir, func(p string, d os.DirEntry, err error) error {
-		if err != nil {
-			t.Fatal(err)
-		}
-		st, _ := d.Info()
-		want := os.FileMode(0o644)
-		if d.IsDir() {
-			want = 0o755
-		}
-		if st.Mode().Perm() != want {
-			t.Errorf("%s: mode %v, want %v", p, st.Mode().Perm(), want)
-		}
-		n++
-		return nil
-	})
-	if n < 12 {
+	if n := modecheck.Tree(t, r.Dir); n < 12 {
 		t.Errorf("only %d entries in the run directory", n)
 	}
 }

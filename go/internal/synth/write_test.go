@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/fasgo/fasgo/go/internal/lmdb"
+	"github.com/fasgo/fasgo/go/internal/modecheck"
 	"github.com/fasgo/fasgo/go/internal/pyref"
 )
 
@@ -170,29 +171,7 @@ func TestWriteModes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	n := 0
-	err = filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		st, err := d.Info()
-		if err != nil {
-			return err
-		}
-		want := os.FileMode(0o644)
-		if d.IsDir() {
-			want = 0o755
-		}
-		if st.Mode().Perm() != want {
-			t.Errorf("%s: mode %v, want %v", p, st.Mode().Perm(), want)
-		}
-		n++
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if n < 5 {
+	if n := modecheck.Tree(t, dir); n < 5 {
 		t.Errorf("only %d entries under %s", n, dir)
 	}
 }

@@ -245,6 +245,9 @@ func TestDivergenceIsAnError(t *testing.T) {
 	if !strings.Contains(string(log), "run failed") || !strings.Contains(string(log), "training diverged") {
 		t.Errorf("log.jsonl does not record the failure:\n%s", log)
 	}
+	if strings.Contains(string(log), "epoch 1/3 done") {
+		t.Error("the failed epoch is logged as done")
+	}
 	if _, ok, _ := runinfo.LatestCheckpoint(filepath.Join(runs, "diverge", "ckpt")); ok {
 		t.Error("a diverged step was checkpointed")
 	}
