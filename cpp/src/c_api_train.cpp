@@ -9,21 +9,18 @@
 #include "capi_util.h"
 #include "trainer.h"
 
-struct fas_trainer {
-  std::shared_ptr<fas::Method> method;  // shared with the model handle, which may go first
-  std::shared_ptr<std::shared_mutex> mu;
-  int threads = 0;
-  std::unique_ptr<fas::Trainer> trainer;
-};
+#include "dist.h"
 
-namespace {
-
-std::unique_lock<std::shared_mutex> lock(fas_trainer* t) {
+std::unique_lock<std::shared_mutex> fas::trainer_lock(fas_trainer* t) {
   fas::check_not_null(t, "trainer handle");
   if (!t->trainer || !t->mu) throw std::invalid_argument("trainer handle holds no trainer");
   fas::apply_threads(t->threads);
   return std::unique_lock<std::shared_mutex>(*t->mu);
 }
+
+namespace {
+
+std::unique_lock<std::shared_mutex> lock(fas_trainer* t) { return fas::trainer_lock(t); }
 
 fas::OptimConfig optim_config(const fas_train_config& c) {
   fas::OptimConfig o;

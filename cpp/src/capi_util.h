@@ -43,6 +43,20 @@ struct fas_model {
   int threads = 0;  // intra-op threads for this model's calls; 0 = the process's
 };
 
+namespace fas {
+class Trainer;
+class ProcessGroup;
+}  // namespace fas
+
+// The trainer handle (c_api_train.cpp, c_api_dist.cpp).
+struct fas_trainer {
+  std::shared_ptr<fas::Method> method;  // shared with the model handle, which may go first
+  std::shared_ptr<std::shared_mutex> mu;
+  int threads = 0;
+  std::unique_ptr<fas::Trainer> trainer;
+  std::shared_ptr<fas::ProcessGroup> group;  // set by fas_trainer_set_process_group
+};
+
 struct fas_tensor_list {
   struct Item {
     std::string name;
@@ -111,6 +125,9 @@ fas_status* guard(F&& fn) noexcept {
 void check_not_null(const void* p, const char* what);
 // Throws std::invalid_argument when m is null or holds no network; applies its threads.
 void check_model(const fas_model* m);
+
+// The trainer's model lock, taken after checking the handle and applying its threads.
+std::unique_lock<std::shared_mutex> trainer_lock(fas_trainer* t);
 
 inline std::shared_lock<std::shared_mutex> read_lock(const fas_model* m) {
   return std::shared_lock<std::shared_mutex>(*m->mu);

@@ -105,6 +105,7 @@ StepResult Trainer::step(const Batch& b, double lr) {
                                                           /*create_graph=*/false, /*allow_unused=*/true);
     if (reducer_) reducer_(grads);
     check_finite_grads(grads);
+    if (state_reducer_) reduce_state();
     optim_.step(params, grads, lr);
     r.step = optim_.steps();
     return r;
@@ -112,6 +113,29 @@ StepResult Trainer::step(const Batch& b, double lr) {
     restore();
     throw;
   }
+}
+
+void Trainer::reduce_state() {
+  at::NoGradGuard no_grad;
+  std::vector<at::Tensor> live, copies;
+  for (auto& e : method_->store().entries())
+    if (!e.is_param && at::isFloatingType(e.value.scalar_type())) live.push_back(e.value);
+  for (auto& t : objective_->state())
+    if (at::isFloatingType(t.second.scalar_type())) live.push_back(t.second);
+  for (auto& t : live) copies.push_back(t.clone());
+  state_reducer_(copies);
+  for (size_t i = 0; i < live.size(); ++i) live[i].copy_(copies[i]);
+}
+
+NamedTensors Trainer::rank_state() const {
+  NamedTensors out;
+  for (const auto& e : method_->store().entries())
+    if (!e.is_param) out.emplace_back("model." + e.name, e.value);
+  for (const auto& t : objective_->state()) out.push_back(t);
+  auto& self = const_cast<Trainer&>(*this);
+  std::lock_guard<std::mutex> lock(self.gen_.mutex());
+  out.emplace_back("rng.cpu", self.gen_.get_state());
+  return out;
 }
 
 NamedTensors Trainer::state() const {

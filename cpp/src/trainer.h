@@ -34,6 +34,10 @@ struct StepResult {
 // Reduces the gradients of every parameter in place between backward and the optimizer
 // update (grads[i] belongs to the i-th parameter; undefined ones are unused parameters).
 using GradReducer = std::function<void(std::vector<at::Tensor>& grads)>;
+// Replaces state tensors (copies of the floating buffers and the objective's extra state) by
+// their reduction over ranks; the trainer copies the results back. Runs after the gradient
+// reduction and before the optimizer, so a failure still leaves the state untouched.
+using StateReducer = std::function<void(std::vector<at::Tensor>& state)>;
 
 class Trainer {
  public:
@@ -46,6 +50,7 @@ class Trainer {
   StepResult step(const Batch& b, double lr);
   void epoch_begin(int64_t epoch) { objective_->epoch_begin(epoch); }
   void set_grad_reducer(GradReducer r) { reducer_ = std::move(r); }
+  void set_state_reducer(StateReducer r) { state_reducer_ = std::move(r); }
 
   // "model.<name>", "optim.<name>.<moment>", the objective's state, "state.step", "rng.cpu";
   // live tensors (the caller copies them).
@@ -53,6 +58,9 @@ class Trainer {
   // Replaces the whole state; every missing, extra or mis-shaped tensor is listed in one
   // std::invalid_argument and nothing changes. Float tensors are converted to the model's dtype.
   void load_state(const NamedTensors& ts);
+  // The part of the state that may differ between ranks: the buffers ("model.<name>"), the
+  // objective's extra state and "rng.cpu" (live tensors).
+  NamedTensors rank_state() const;
 
   Method& method() { return *method_; }
   Objective& objective() { return *objective_; }
@@ -66,7 +74,10 @@ class Trainer {
   std::unique_ptr<Objective> objective_;
   Optimizer optim_;
   at::Generator gen_;
+  void reduce_state();
+
   GradReducer reducer_;
+  StateReducer state_reducer_;
 };
 
 }  // namespace fas

@@ -27,7 +27,7 @@ extern "C" {
 
 /* The version of this interface: bumped on every incompatible change. A caller compares
  * fas_abi_version() with the FAS_ABI_VERSION it was compiled against. */
-#define FAS_ABI_VERSION 2
+#define FAS_ABI_VERSION 3
 int fas_abi_version(void);
 
 /* ---- status ------------------------------------------------------------------------- */
@@ -189,6 +189,48 @@ fas_status* fas_trainer_epoch_begin(fas_trainer* t, int64_t epoch);
  * nothing). */
 fas_status* fas_trainer_export(fas_trainer* t, fas_tensor_list** out);
 fas_status* fas_trainer_import(fas_trainer* t, const fas_tensor_view* ts, int64_t n);
+
+/* ---- process groups (c10d) ---------------------------------------------------------- */
+/* One process's membership in a group of ranks: rendezvous through c10d's TCPStore (rank 0
+ * serves it on master_port), Gloo on CPU, NCCL when this libtorch has CUDA. A collective that
+ * fails or outlasts the timeout (a rank died or hangs) returns FAS_ERR_TORCH naming this
+ * rank; the group is unusable afterwards. */
+typedef struct {
+  int rank;
+  int world_size;
+  const char* master_addr;
+  int master_port;
+  const char* backend;  /* "auto" (NULL), "gloo", "nccl" */
+  const char* iface;    /* Gloo: bind to this interface; NULL: hostname, else this host's address */
+  const char* hostname; /* Gloo: bind to this address or host name */
+  double timeout_s;     /* store and collectives; <= 0: 180 */
+  int agent_store;      /* 1: a launcher (torchrun) serves the store at master_port; rank 0 connects */
+} fas_pg_config;
+
+typedef struct fas_pg fas_pg;
+
+fas_status* fas_pg_new(const fas_pg_config* cfg, fas_pg** out);
+void fas_pg_free(fas_pg* g);
+/* The backend in use ("gloo" or "nccl"), into name[16]. */
+fas_status* fas_pg_backend(fas_pg* g, char name[16]);
+fas_status* fas_pg_barrier(fas_pg* g);
+/* values[0..n-1] becomes the sum over ranks, on every rank. */
+fas_status* fas_pg_allreduce_f64(fas_pg* g, double* values, int64_t n);
+/* out[r*n .. r*n+n-1] = rank r's values, on every rank (n the same everywhere). */
+fas_status* fas_pg_allgather_f64(fas_pg* g, const double* values, int64_t n, double* out);
+/* Every parameter and buffer of m becomes root's (the same network on every rank). */
+fas_status* fas_pg_broadcast_model(fas_pg* g, fas_model* m, int root);
+
+/* Trains t's model across g's ranks: broadcasts parameters and buffers from rank 0 now, and
+ * from then on averages every parameter's gradient over the ranks at the trainer's reduction
+ * point (coalesced buckets) before the optimizer update. average_state != 0 also averages
+ * the floating buffers (BN running statistics) and the method's extra state (anrl: domain
+ * centers) every step; by default they stay per rank, as the reference trains. The trainer
+ * keeps g alive. */
+fas_status* fas_trainer_set_process_group(fas_trainer* t, fas_pg* g, int average_state);
+/* The per-rank part of every rank's training state (buffers "model.<buffer>", the method's
+ * extra state, "rng.cpu"), named "rank<R>/<name>", gathered on every rank. */
+fas_status* fas_trainer_gather_rank_state(fas_trainer* t, fas_tensor_list** out);
 
 #ifdef __cplusplus
 }

@@ -33,6 +33,16 @@ type Run struct {
 	Dir      string `koanf:"dir"`      // parent of run directories, relative to the working directory
 	Threads  int    `koanf:"threads"`  // CPU threads for the native core; 0 = all cores
 	Device   string `koanf:"device"`   // cpu | cuda | cuda:N
+	Dist     Dist   `koanf:"dist"`     // how the ranks of a distributed run talk
+}
+
+// Dist configures the process group of a run of several ranks (c10d). None of it changes
+// what a run computes.
+type Dist struct {
+	Backend   string  `koanf:"backend"`   // auto | gloo | nccl
+	Timeout   float64 `koanf:"timeout"`   // seconds for the store and every collective
+	Interface string  `koanf:"interface"` // Gloo: bind to this network interface ("" = by host name)
+	Hostname  string  `koanf:"hostname"`  // Gloo: bind to this address or host name
 }
 
 // Dataset names the LMDB, the list files and how depth keys derive from image keys.
@@ -136,6 +146,9 @@ type Train struct {
 	PrintInterval   int    `koanf:"print_interval"`
 	SelectMetric    string `koanf:"select_metric"`    // a metrics.Select name, on the val lists
 	CheckpointEvery int    `koanf:"checkpoint_every"` // steps; 0 = once per epoch
+	// AverageState averages the BN running statistics and the method's extra state (ANRL's
+	// domain centers) over the ranks every step; false keeps them per rank, as the reference.
+	AverageState bool `koanf:"average_state"`
 }
 
 // Batch is the batch size of an evaluation pass.
@@ -157,7 +170,7 @@ func Default() *Config {
 	return &Config{
 		Seed:   1234,
 		Method: "anrl",
-		Run:    Run{Dir: "runs", Device: "cpu"},
+		Run:    Run{Dir: "runs", Device: "cpu", Dist: Dist{Backend: "auto", Timeout: 180}},
 		Dataset: Dataset{
 			Name:      "DG_Dataset",
 			Root:      ".",

@@ -105,6 +105,9 @@ func (c *Config) validateRun(v *validator) {
 	v.need(r.Dir != "", "run.dir", r.Dir, "must not be empty")
 	v.need(r.Threads >= 0, "run.threads", r.Threads, "must be >= 0 (0 = all cores)")
 	v.need(deviceRE.MatchString(r.Device), "run.device", r.Device, "must be cpu, cuda or cuda:N")
+	v.oneOf("run.dist.backend", r.Dist.Backend, "auto", "gloo", "nccl")
+	v.need(r.Dist.Timeout > 0 && r.Dist.Timeout <= 86400, "run.dist.timeout", r.Dist.Timeout, "must be in (0, 86400] seconds")
+	v.need(r.Dist.Interface == "" || r.Dist.Hostname == "", "run.dist.interface", r.Dist.Interface, "excludes run.dist.hostname (one way to bind Gloo)")
 }
 
 func (c *Config) validateDataset(v *validator) {

@@ -127,6 +127,7 @@ type EvalBatch struct {
 	Paths       []string  // N
 	AttackTypes []string  // N, "" when the list has no attack= tag
 	Domains     []string  // N
+	Index       []int     // N, the position of each frame in the EvalSet
 
 	set   *EvalSet
 	first int // index in set of slot 0
@@ -163,7 +164,7 @@ func NewEvalLoader(db Store, set *EvalSet, t Transform, n int, opt LoaderOptions
 	for i := 0; i < opt.Prefetch+1; i++ {
 		l.free <- &EvalBatch{S: t.Size, set: set, cap: n, Images: make([]float32, n*6*t.Size*t.Size),
 			Labels: make([]int64, n), VideoIDs: make([]string, n), Paths: make([]string, n),
-			AttackTypes: make([]string, n), Domains: make([]string, n)}
+			AttackTypes: make([]string, n), Domains: make([]string, n), Index: make([]int, n)}
 	}
 	return l, nil
 }
@@ -184,7 +185,7 @@ func (l *EvalLoader) Iter(ctx context.Context) *EvalIter {
 		for i := 0; i < b.N; i++ {
 			e := &l.set.Entries[b.first+i]
 			b.Labels[i], b.VideoIDs[i], b.Paths[i], b.AttackTypes[i] = int64(e.Label), e.VideoID(), e.Path, e.Attack
-			b.Domains[i] = l.set.Domain[b.first+i]
+			b.Domains[i], b.Index[i] = l.set.Domain[b.first+i], b.first+i
 		}
 		return b.N, true
 	}
@@ -195,7 +196,7 @@ func (b *EvalBatch) reslice(n int) {
 	img := 6 * b.S * b.S
 	b.Images = b.Images[:n*img]
 	b.Labels, b.VideoIDs, b.Paths = b.Labels[:n], b.VideoIDs[:n], b.Paths[:n]
-	b.AttackTypes, b.Domains = b.AttackTypes[:n], b.Domains[:n]
+	b.AttackTypes, b.Domains, b.Index = b.AttackTypes[:n], b.Domains[:n], b.Index[:n]
 }
 
 // compact removes the failed frames (skip policy), keeping order.
@@ -208,7 +209,7 @@ func (b *EvalBatch) compact(failed []bool) {
 		if k != i {
 			copy(b.Images[k*img:(k+1)*img], b.Images[i*img:(i+1)*img])
 			b.Labels[k], b.VideoIDs[k], b.Paths[k] = b.Labels[i], b.VideoIDs[i], b.Paths[i]
-			b.AttackTypes[k], b.Domains[k] = b.AttackTypes[i], b.Domains[i]
+			b.AttackTypes[k], b.Domains[k], b.Index[k] = b.AttackTypes[i], b.Domains[i], b.Index[i]
 		}
 		k++
 	}

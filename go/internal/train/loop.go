@@ -8,21 +8,25 @@ import (
 	"math"
 	"path/filepath"
 	"strconv"
+	"strings"
 
 	"go.uber.org/zap"
 
 	"github.com/fasgo/fasgo/go/internal/dataset"
 	"github.com/fasgo/fasgo/go/internal/eval"
+	"github.com/fasgo/fasgo/go/internal/method"
 	"github.com/fasgo/fasgo/go/internal/metrics"
 	"github.com/fasgo/fasgo/go/internal/model"
 	"github.com/fasgo/fasgo/go/internal/runinfo"
+	"github.com/fasgo/fasgo/go/internal/safetensors"
 	"github.com/fasgo/fasgo/go/internal/shim"
 )
 
 // Files of one checkpoint directory.
 const (
-	StateFile   = "state.safetensors" // the whole training state (resume)
+	StateFile   = "state.safetensors" // the whole training state (resume): rank 0's
 	WeightsFile = "model.safetensors" // the weights alone (eval, serving, PyTorch)
+	RanksFile   = "ranks.safetensors" // every rank's own state (buffers, centers, generator)
 )
 
 // ErrDiverged marks a run stopped because a loss or gradient became NaN or Inf.
@@ -63,7 +67,7 @@ func (j *job) runEpoch(ctx context.Context) (bool, error) {
 		return false, err
 	}
 	for {
-		if ctx.Err() != nil {
+		if j.stopRequested(ctx) {
 			j.log.Info("stopping: writing a checkpoint", zap.Int("epoch", j.epoch), zap.Int64("step", j.step))
 			return false, nil
 		}
@@ -74,7 +78,7 @@ func (j *job) runEpoch(ctx context.Context) (bool, error) {
 		if err != nil {
 			return false, fmt.Errorf("epoch %d: %w", j.epoch, err)
 		}
-		if err := j.trainStep(b, prog); err != nil {
+		if err := j.trainStep(ctx, b, prog); err != nil {
 			return false, err
 		}
 		if every := j.cfg.Train.CheckpointEvery; every > 0 && j.step%int64(every) == 0 {
@@ -102,7 +106,42 @@ func skip(it *dataset.TrainIter, n int) error {
 	return nil
 }
 
-func (j *job) trainStep(b *dataset.TrainBatch, prog *runinfo.Progress) error {
+// stopRequested: in one process, whether ctx is done; with several ranks, whether the ranks
+// agreed at the last step that one of them was signalled (they must all stop at one step).
+func (j *job) stopRequested(ctx context.Context) bool {
+	if !j.distributed() {
+		return ctx.Err() != nil
+	}
+	return j.stopped
+}
+
+// distributed reports whether this run has a process group of several ranks.
+func (j *job) distributed() bool { return j.group != nil && j.group.World() > 1 }
+
+// agree averages the step's statistics over the ranks and shares whether any rank was
+// signalled, in one collective.
+func (j *job) agree(ctx context.Context, st *shim.StepResult) error {
+	if !j.distributed() {
+		return nil
+	}
+	v := make([]float64, len(st.Stats)+1)
+	for i, s := range st.Stats {
+		v[i] = s.Value
+	}
+	if ctx.Err() != nil {
+		v[len(st.Stats)] = 1
+	}
+	if err := j.group.AllReduceSum(v); err != nil {
+		return fmt.Errorf("epoch %d step %d: %w", j.epoch, j.epochPos, err)
+	}
+	for i := range st.Stats {
+		st.Stats[i].Value = v[i] / float64(j.group.World())
+	}
+	j.stopped = v[len(st.Stats)] > 0
+	return nil
+}
+
+func (j *job) trainStep(ctx context.Context, b *dataset.TrainBatch, prog *runinfo.Progress) error {
 	lr := j.sched.LR(int(j.step))
 	st, err := j.trainer.Step(j.method.Batch(b), lr)
 	if errors.Is(err, shim.ErrNonFinite) {
@@ -114,6 +153,9 @@ func (j *job) trainStep(b *dataset.TrainBatch, prog *runinfo.Progress) error {
 	}
 	j.step++
 	j.epochPos++
+	if err := j.agree(ctx, &st); err != nil {
+		return err
+	}
 	values := st.Values()
 	values["lr"] = lr
 	if err := j.run.StepMetrics(j.step, j.sched.Epoch(int(j.step)), values); err != nil {
@@ -178,17 +220,70 @@ func (j *job) endEpoch(ctx context.Context) error {
 // a resume continues at step pos of epoch.
 func (j *job) checkpoint(epoch, pos int) error {
 	extra := map[string]string{"epoch": strconv.Itoa(epoch), "epoch_step": strconv.Itoa(pos),
-		"step": strconv.FormatInt(j.step, 10), "seed": strconv.FormatInt(j.cfg.Seed, 10)}
+		"step": strconv.FormatInt(j.step, 10), "seed": strconv.FormatInt(j.cfg.Seed, 10),
+		"world": strconv.Itoa(j.run.World)}
+	var ranks []safetensors.Tensor
+	if j.distributed() { // a collective: every rank takes part, rank 0 writes
+		st, err := j.trainer.GatherRankState()
+		if err != nil {
+			return fmt.Errorf("checkpoint at step %d: %w", j.step, err)
+		}
+		for _, t := range st {
+			ranks = append(ranks, t.Tensor)
+		}
+	}
 	_, err := j.run.Checkpoint(j.step, func(dir string) error {
 		if err := j.trainer.SaveCheckpoint(filepath.Join(dir, StateFile), j.model.Info(), extra); err != nil {
 			return err
+		}
+		if ranks != nil {
+			if err := safetensors.Write(filepath.Join(dir, RanksFile), ranks, map[string]string{"world": strconv.Itoa(j.run.World)}); err != nil {
+				return err
+			}
 		}
 		return model.Save(j.model, filepath.Join(dir, WeightsFile), extra)
 	})
 	if err != nil {
 		return fmt.Errorf("checkpoint at step %d: %w", j.step, err)
 	}
+	if j.distributed() { // no rank runs ahead of a checkpoint that is not complete
+		if err := j.group.Barrier(); err != nil {
+			return fmt.Errorf("checkpoint at step %d: %w", j.step, err)
+		}
+	}
 	return nil
+}
+
+// loadRankState replaces this rank's per-rank state (buffers, extra state, generator) by what
+// the checkpoint recorded for it.
+func (j *job) loadRankState(dir string) error {
+	f, err := safetensors.Read(filepath.Join(dir, RanksFile))
+	if err != nil {
+		return fmt.Errorf("a checkpoint of %d ranks needs its %s: %w", j.run.World, RanksFile, err)
+	}
+	if f.Metadata["world"] != strconv.Itoa(j.run.World) {
+		return fmt.Errorf("%s: a checkpoint of %s ranks; this run has %d (resume with the same world size)", dir, f.Metadata["world"], j.run.World)
+	}
+	mine := map[string]safetensors.Tensor{}
+	prefix := "rank" + strconv.Itoa(j.run.Rank) + "/"
+	for _, t := range f.Tensors {
+		if name, ok := strings.CutPrefix(t.Name, prefix); ok {
+			t.Name = name
+			mine[name] = t
+		}
+	}
+	st, err := j.trainer.State()
+	if err != nil {
+		return err
+	}
+	merged := make([]safetensors.Tensor, len(st))
+	for i, t := range st {
+		merged[i] = t.Tensor
+		if r, ok := mine[t.Name]; ok {
+			merged[i] = r
+		}
+	}
+	return j.trainer.Import(merged)
 }
 
 // resume restores the latest checkpoint of the run directory and drops the metrics the
@@ -204,6 +299,14 @@ func (j *job) resume() error {
 	meta, err := j.trainer.LoadCheckpoint(filepath.Join(c.Dir, StateFile))
 	if err != nil {
 		return fmt.Errorf("--resume: %w", err)
+	}
+	if w := meta["world"]; w != "" && w != strconv.Itoa(j.run.World) {
+		return fmt.Errorf("--resume: %s is a checkpoint of a run of %s ranks; resume it with the same world size (this run has %d)", c.Dir, w, j.run.World)
+	}
+	if j.distributed() {
+		if err := j.loadRankState(c.Dir); err != nil {
+			return fmt.Errorf("--resume: %w", err)
+		}
 	}
 	if j.epoch, err = strconv.Atoi(meta["epoch"]); err != nil {
 		return fmt.Errorf("--resume: %s: bad epoch %q", c.Dir, meta["epoch"])
@@ -228,17 +331,13 @@ func (j *job) resume() error {
 // rank 0 evaluates: the other ranks wrote no checkpoint (their recorder writes nothing), and
 // gathering their scores belongs to the distributed evaluation.
 func (j *job) finalEval() (*eval.Result, error) {
-	if j.run.Rank != 0 {
-		return nil, nil
+	if j.run.Rank != 0 && j.group == nil {
+		return nil, nil // a rank without its group has no rank 0 to evaluate with
 	}
-	_, c, ok, err := j.run.Best()
-	if err != nil {
-		return nil, err
-	}
-	if !ok {
+	if !j.hasBest {
 		return nil, fmt.Errorf("no best checkpoint in %s (no epoch finished validation)", j.run.CkptDir())
 	}
-	m, _, err := model.Load(filepath.Join(c.Dir, WeightsFile), model.Options{Device: j.cfg.Run.Device, Threads: threads(j.cfg)})
+	m, err := j.bestModel()
 	if err != nil {
 		return nil, err
 	}
@@ -251,8 +350,47 @@ func (j *job) finalEval() (*eval.Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	j.log.Info("test", zap.String("checkpoint", c.Dir), zap.Float64("auc", runinfo.Significant(res.Test.AUC, 4)),
+	if j.run.Rank != 0 {
+		return nil, nil // rank 0 reports
+	}
+	j.log.Info("test", zap.Int64("best_step", j.best.Step), zap.Float64("auc", runinfo.Significant(res.Test.AUC, 4)),
 		zap.Float64("hter_paper", runinfo.Significant(res.Test.Paper.HTER, 4)),
 		zap.Float64("hter_realistic", runinfo.Significant(res.Test.Realistic.HTER, 4)))
 	return res, nil
+}
+
+// bestModel is the best checkpoint's network: rank 0 reads it; with several ranks the others
+// build the same network and receive its state from rank 0 (no shared disk needed).
+func (j *job) bestModel() (*shim.Model, error) {
+	if j.run.Rank == 0 {
+		_, c, ok, err := j.run.Best()
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			return nil, fmt.Errorf("no best checkpoint in %s", j.run.CkptDir())
+		}
+		m, _, err := model.Load(filepath.Join(c.Dir, WeightsFile), model.Options{Device: j.cfg.Run.Device, Threads: threads(j.cfg)})
+		if err != nil || !j.distributed() {
+			return m, err
+		}
+		if err := j.group.BroadcastModel(m, 0); err != nil {
+			m.Close()
+			return nil, err
+		}
+		return m, nil
+	}
+	mc, err := method.ModelConfig(j.cfg, threads(j.cfg))
+	if err != nil {
+		return nil, err
+	}
+	m, err := shim.NewModel(mc)
+	if err != nil {
+		return nil, err
+	}
+	if err := j.group.BroadcastModel(m, 0); err != nil {
+		m.Close()
+		return nil, err
+	}
+	return m, nil
 }

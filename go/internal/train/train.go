@@ -33,6 +33,10 @@ type Options struct {
 	// processes of one run agree on it.
 	Name        string
 	Rank, World int // this process's rank and the number of processes (0 and 1 by default)
+	// Group, when set, is the process group of a run of several ranks (its rank and world
+	// size win over Rank and World): gradients are averaged through it, metrics averaged,
+	// evaluation split and gathered, checkpoints written by rank 0 after every rank's step.
+	Group *shim.Group
 	// Changes are the experiment changes a resume was explicitly allowed to make; they are
 	// recorded in the run's log.
 	Changes []config.Change
@@ -66,6 +70,9 @@ type job struct {
 	criterion func(*metrics.Report) float64
 	higher    bool
 	evalOpt   eval.Options
+
+	group   *shim.Group // nil in one process
+	stopped bool        // every rank agreed to stop (a signal reached one of them)
 
 	step     int64 // global optimizer steps done
 	epoch    int   // current epoch, 1-based
@@ -104,6 +111,12 @@ func Run(ctx context.Context, cfg *config.Config, o Options) (res *Result, err e
 }
 
 func (j *job) setup() error {
+	if g := j.opts.Group; g != nil {
+		j.group, j.opts.Rank, j.opts.World = g, g.Rank(), g.World()
+		if g.World() > 1 && j.cfg.Dataset.BadData == "skip" {
+			return fmt.Errorf("dataset.bad_data: skip drops whole training batches, which would leave the ranks with different step counts; a run of %d ranks needs fail", g.World())
+		}
+	}
 	native, err := nativeVersions()
 	if err != nil {
 		return err
@@ -135,6 +148,9 @@ func (j *job) setup() error {
 	j.evalOpt = eval.OptionsFromConfig(j.cfg)
 	j.evalOpt.Score = eval.ScoreOptions{BatchSize: j.cfg.Val.BatchSize, Seed: uint64(j.cfg.Seed),
 		Loader: dataset.LoaderOptions{BadData: j.data.Policy}}
+	if j.group != nil {
+		j.evalOpt.Score.Group = j.group
+	}
 	j.epoch = 1
 	if j.opts.Resume {
 		return j.resume()
@@ -162,8 +178,13 @@ func (j *job) buildModel() error {
 	if err != nil {
 		return err
 	}
-	j.trainer, err = shim.NewTrainer(j.model, tc)
-	return err
+	if j.trainer, err = shim.NewTrainer(j.model, tc); err != nil {
+		return err
+	}
+	if j.group != nil {
+		return j.trainer.SetGroup(j.group, j.cfg.Train.AverageState)
+	}
+	return nil
 }
 
 func (j *job) buildData() error {

@@ -6,16 +6,20 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/fasgo/fasgo/go/internal/config"
 	"github.com/fasgo/fasgo/go/internal/model"
 	"github.com/fasgo/fasgo/go/internal/runinfo"
 	"github.com/fasgo/fasgo/go/internal/safetensors"
+	"github.com/fasgo/fasgo/go/internal/shim"
 	"github.com/fasgo/fasgo/go/internal/synth"
 )
 
@@ -273,5 +277,125 @@ func TestOtherRankWritesNothing(t *testing.T) {
 	ents, err := os.ReadDir(runs)
 	if err != nil || len(ents) != 0 {
 		t.Errorf("rank 1 wrote into run.dir: %v %v", ents, err)
+	}
+}
+
+// runRanks trains cfg on world ranks in this process (one goroutine and process group each);
+// ctxs[r] is rank r's context.
+func runRanks(t *testing.T, world int, cfg func(rank int) *config.Config, o Options, ctxs ...context.Context) []*Result {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	res := make([]*Result, world)
+	errs := make([]error, world)
+	var wg sync.WaitGroup
+	for r := 0; r < world; r++ {
+		wg.Add(1)
+		go func(r int) {
+			defer wg.Done()
+			g, err := shim.NewGroup(shim.GroupConfig{Rank: r, World: world, MasterPort: port, Hostname: "127.0.0.1", Timeout: time.Minute})
+			if err != nil {
+				errs[r] = err
+				return
+			}
+			defer g.Close()
+			ctx := context.Background()
+			if r < len(ctxs) && ctxs[r] != nil {
+				ctx = ctxs[r]
+			}
+			ro := o
+			ro.Group = g
+			res[r], errs[r] = Run(ctx, cfg(r), ro)
+		}(r)
+	}
+	wg.Wait()
+	for r, err := range errs {
+		if err != nil {
+			t.Fatalf("rank %d: %v", r, err)
+		}
+	}
+	return res
+}
+
+// Two ranks: rank 0 alone writes the run (with every rank's state in ranks.safetensors), the
+// evaluation covers the whole test set, and a run interrupted on one rank only — the ranks
+// agree to stop at one step — resumes to bit-for-bit the weights of an uninterrupted run.
+func TestTwoRanksResumeBitForBit(t *testing.T) {
+	runs := t.TempDir()
+	// LMDB opens an environment once per process: rank 1 reads a copy of the data.
+	copyDir := filepath.Join(t.TempDir(), "synth")
+	if out, err := exec.Command("cp", "-r", tinyData(t), copyDir).CombinedOutput(); err != nil {
+		t.Fatalf("copying the data: %v %s", err, out)
+	}
+	at := func(name string, epochs int) func(int) *config.Config {
+		return func(rank int) *config.Config {
+			c := tinyConfig(t, runs, name, epochs)
+			if rank == 1 {
+				c.Dataset.Root = copyDir
+			}
+			return c
+		}
+	}
+	full := runRanks(t, 2, at("full2", 2), Options{Quiet: true})
+	if full[0].Eval == nil || full[1].Eval != nil {
+		t.Fatalf("evaluation results: rank 0 %v, rank 1 %v", full[0].Eval != nil, full[1].Eval != nil)
+	}
+	single, err := Run(context.Background(), tinyConfig(t, runs, "single", 2), Options{Quiet: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if full[0].Eval.TestFrames != single.Eval.TestFrames || full[0].Eval.ValFrames != single.Eval.ValFrames {
+		t.Errorf("two ranks scored %d test / %d val frames, one process %d / %d", full[0].Eval.TestFrames,
+			full[0].Eval.ValFrames, single.Eval.TestFrames, single.Eval.ValFrames)
+	}
+	if full[0].Steps >= single.Steps {
+		t.Errorf("each of two ranks took %d steps, one process %d: the ranks do not split the data", full[0].Steps, single.Steps)
+	}
+	if c, ok, _ := runinfo.LatestCheckpoint(filepath.Join(runs, "full2", "ckpt")); !ok {
+		t.Fatal("no checkpoint")
+	} else if _, err := os.Stat(filepath.Join(c.Dir, RanksFile)); err != nil {
+		t.Errorf("the checkpoint of a 2-rank run lacks %s: %v", RanksFile, err)
+	}
+
+	stopAt := full[0].Steps/2 + 1
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	part := runRanks(t, 2, at("split2", 2), Options{Quiet: true,
+		AfterStep: func(s int64) {
+			if s == stopAt {
+				cancel() // reaches rank 1's context only
+			}
+		}}, context.Background(), ctx)
+	if !part[0].Interrupted || !part[1].Interrupted || part[0].Steps != part[1].Steps {
+		t.Fatalf("interrupted: rank 0 %v after %d steps, rank 1 %v after %d", part[0].Interrupted, part[0].Steps,
+			part[1].Interrupted, part[1].Steps)
+	}
+	rest := runRanks(t, 2, at("split2", 2), Options{Quiet: true, Resume: true})
+	if rest[0].Steps != full[0].Steps {
+		t.Fatalf("resumed after %d steps, uninterrupted %d", rest[0].Steps, full[0].Steps)
+	}
+	a, b := finalWeights(t, full[0].RunDir), finalWeights(t, rest[0].RunDir)
+	for _, ta := range a.Tensors {
+		if tb, ok := b.Get(ta.Name); !ok || string(ta.Data) != string(tb.Data) {
+			t.Fatalf("%s differs between the uninterrupted and the resumed 2-rank run", ta.Name)
+		}
+	}
+	sa, sb := readSteps(t, full[0].RunDir), readSteps(t, rest[0].RunDir)
+	if len(sa) != len(sb) {
+		t.Fatalf("%d step lines uninterrupted, %d resumed", len(sa), len(sb))
+	}
+	for i := range sa {
+		if sa[i] != sb[i] {
+			t.Fatalf("step %d: loss %v uninterrupted, %v resumed", sa[i].Step, sa[i].Loss, sb[i].Loss)
+		}
+	}
+	// A 2-rank checkpoint does not resume with another world size.
+	if _, err := Run(context.Background(), tinyConfig(t, runs, "split2", 3), Options{Quiet: true, Resume: true}); err == nil ||
+		!strings.Contains(err.Error(), "same world size") {
+		t.Errorf("resuming a 2-rank run in one process: %v", err)
 	}
 }

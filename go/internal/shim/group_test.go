@@ -1,0 +1,191 @@
+package shim
+
+import (
+	"errors"
+	"math/rand"
+	"net"
+	"reflect"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+func freePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// groups joins world ranks in this process (one goroutine each, as c10d allows).
+func groups(t testing.TB, world int, timeout time.Duration) []*Group {
+	t.Helper()
+	port := freePort(t)
+	gs := make([]*Group, world)
+	errs := make([]error, world)
+	var wg sync.WaitGroup
+	for r := range gs {
+		wg.Add(1)
+		go func(r int) {
+			defer wg.Done()
+			gs[r], errs[r] = NewGroup(GroupConfig{Rank: r, World: world, MasterPort: port, Hostname: "127.0.0.1", Timeout: timeout})
+		}(r)
+	}
+	wg.Wait()
+	for r, err := range errs {
+		if err != nil {
+			t.Fatalf("rank %d: %v", r, err)
+		}
+	}
+	t.Cleanup(func() {
+		for _, g := range gs {
+			g.Close()
+		}
+	})
+	return gs
+}
+
+// each runs fn on every rank concurrently and returns the errors.
+func each(gs []*Group, fn func(r int, g *Group) error) []error {
+	errs := make([]error, len(gs))
+	var wg sync.WaitGroup
+	for r, g := range gs {
+		wg.Add(1)
+		go func(r int, g *Group) {
+			defer wg.Done()
+			errs[r] = fn(r, g)
+		}(r, g)
+	}
+	wg.Wait()
+	return errs
+}
+
+func noErrors(t *testing.T, errs []error) {
+	t.Helper()
+	for r, err := range errs {
+		if err != nil {
+			t.Fatalf("rank %d: %v", r, err)
+		}
+	}
+}
+
+func TestGroupCollectives(t *testing.T) {
+	gs := groups(t, 2, 30*time.Second)
+	if gs[0].Backend() != "gloo" {
+		t.Errorf("backend %q on a CPU build", gs[0].Backend())
+	}
+	sums := make([][]float64, 2)
+	gathered := make([][][]float64, 2)
+	noErrors(t, each(gs, func(r int, g *Group) error {
+		sums[r] = []float64{float64(r + 1), 10 * float64(r+1)}
+		if err := g.AllReduceSum(sums[r]); err != nil {
+			return err
+		}
+		var err error
+		gathered[r], err = g.GatherVar(make([]float64, r+1)) // rank 0 sends 1 value, rank 1 two
+		if err != nil {
+			return err
+		}
+		return g.Barrier()
+	}))
+	for r := range gs {
+		if !reflect.DeepEqual(sums[r], []float64{3, 30}) {
+			t.Errorf("rank %d: allreduce gives %v, want [3 30]", r, sums[r])
+		}
+		if len(gathered[r]) != 2 || len(gathered[r][0]) != 1 || len(gathered[r][1]) != 2 {
+			t.Errorf("rank %d: gathered %v", r, gathered[r])
+		}
+	}
+}
+
+// Two ranks training on different batches hold bit-identical parameters after every step
+// (same start from rank 0's broadcast, averaged gradients), and per-rank buffers differ.
+func TestGroupTrainingKeepsRanksIdentical(t *testing.T) {
+	gs := groups(t, 2, 60*time.Second)
+	trainers := make([]*Trainer, 2)
+	for r := range trainers {
+		_, trainers[r] = newTrainer(t, uint64(100+r), anrlTraining(3)) // different initial weights
+	}
+	noErrors(t, each(gs, func(r int, g *Group) error { return trainers[r].SetGroup(g, false) }))
+	for step := 0; step < 3; step++ {
+		noErrors(t, each(gs, func(r int, g *Group) error {
+			b := synthBatch(rand.New(rand.NewSource(int64(10*step+r))), 3, 2, 32) // each rank its own shard
+			_, err := trainers[r].Step(b.views(), 1e-3)
+			return err
+		}))
+		a, b := stateBytes(t, trainers[0]), stateBytes(t, trainers[1])
+		for name, v := range a {
+			param := strings.HasPrefix(name, "model.") && !strings.Contains(name, "running_") && !strings.Contains(name, "num_batches")
+			if param && string(v) != string(b[name]) {
+				t.Fatalf("step %d: %s differs between the ranks", step+1, name)
+			}
+		}
+		if string(a["model.FeatExtractor.inc.BN.running_mean"]) == string(b["model.FeatExtractor.inc.BN.running_mean"]) {
+			t.Errorf("step %d: per-rank BN statistics are identical although the batches differ", step+1)
+		}
+	}
+	// The per-rank state of both ranks, on both ranks.
+	states := make([][]StateTensor, 2)
+	noErrors(t, each(gs, func(r int, g *Group) error {
+		var err error
+		states[r], err = trainers[r].GatherRankState()
+		return err
+	}))
+	names := map[string]bool{}
+	for _, s := range states[1] {
+		names[s.Name] = true
+	}
+	for _, want := range []string{"rank0/centers.real", "rank1/centers.real", "rank1/rng.cpu", "rank0/model.FeatExtractor.inc.BN.running_var"} {
+		if !names[want] {
+			t.Errorf("gathered rank state lacks %s", want)
+		}
+	}
+}
+
+// With the state averaged too, the ranks also share BN statistics and centers.
+func TestGroupAveragedState(t *testing.T) {
+	gs := groups(t, 2, 60*time.Second)
+	trainers := make([]*Trainer, 2)
+	for r := range trainers {
+		_, trainers[r] = newTrainer(t, 7, anrlTraining(3))
+	}
+	noErrors(t, each(gs, func(r int, g *Group) error { return trainers[r].SetGroup(g, true) }))
+	noErrors(t, each(gs, func(r int, g *Group) error {
+		_, err := trainers[r].Step(synthBatch(rand.New(rand.NewSource(int64(r))), 3, 2, 32).views(), 1e-3)
+		return err
+	}))
+	a, b := stateBytes(t, trainers[0]), stateBytes(t, trainers[1])
+	for _, name := range []string{"model.FeatExtractor.inc.BN.running_mean", "centers.real"} {
+		if string(a[name]) != string(b[name]) {
+			t.Errorf("%s differs between the ranks with averaged state", name)
+		}
+	}
+}
+
+// A rank that leaves makes the other's next collective fail within the timeout, naming it.
+func TestGroupDeadPeer(t *testing.T) {
+	gs := groups(t, 2, 3*time.Second)
+	gs[1].Close()
+	start := time.Now()
+	err := gs[0].AllReduceSum([]float64{1})
+	if err == nil || !errors.Is(err, ErrTorch) || !strings.Contains(err.Error(), "rank 0 of 2") {
+		t.Fatalf("allreduce with a dead peer: %v", err)
+	}
+	if el := time.Since(start); el > 20*time.Second {
+		t.Errorf("the failure took %v", el)
+	}
+}
+
+func TestGroupConfigErrors(t *testing.T) {
+	for _, c := range []GroupConfig{{Rank: 2, World: 2, MasterPort: 1234}, {Rank: 0, World: 0, MasterPort: 1234},
+		{Rank: 0, World: 1, MasterPort: 70000}, {Rank: 0, World: 1, MasterPort: 1234, Backend: "mpi"}} {
+		if g, err := NewGroup(c); err == nil || !errors.Is(err, ErrInvalidArgument) {
+			g.Close()
+			t.Errorf("%+v: %v", c, err)
+		}
+	}
+}
