@@ -46,6 +46,7 @@ func buildApp() *cli.App {
 
 func main() {
 	if err := buildApp().Run(os.Args); err != nil {
+		reportRankFailure(err)
 		fmt.Fprintln(os.Stderr, "fas:", err)
 		os.Exit(1)
 	}

@@ -43,6 +43,11 @@ func trainCommand() *cli.Command {
 			&cli.BoolFlag{Name: "embed", Usage: "also draw the t-SNE picture of the features in the final evaluation"},
 			&cli.BoolFlag{Name: "quiet", Usage: "no console log (the JSON log file is still written)"},
 			threadsFlag(),
+			&cli.IntFlag{Name: "nproc", Usage: "start this many rank processes on this node (distributed training)"},
+			&cli.IntFlag{Name: "nnodes", Value: 1, Usage: "with --nproc: nodes of the run"},
+			&cli.IntFlag{Name: "node-rank", Usage: "with --nproc: this node's index, 0..nnodes-1"},
+			&cli.StringFlag{Name: "master-addr", Value: "127.0.0.1", Usage: "with --nproc: the address of node 0 (rank 0 serves the store there)"},
+			&cli.IntFlag{Name: "master-port", Usage: "with --nproc: the store's port (default: a free one; required with several nodes)"},
 		},
 		Action: runTrain,
 	}
@@ -54,6 +59,9 @@ func runTrain(c *cli.Context) error {
 	}
 	if c.Bool("resume") && c.Bool("restart") {
 		return errors.New("--resume and --restart exclude each other")
+	}
+	if c.IsSet("nproc") {
+		return launchRanks(c)
 	}
 	var cfg *config.Config
 	var changes []config.Change
@@ -74,14 +82,27 @@ func runTrain(c *cli.Context) error {
 	}
 	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	res, err := train.Run(ctx, cfg, train.Options{Resume: c.Bool("resume"), Restart: c.Bool("restart"), Args: os.Args,
-		Quiet: c.Bool("quiet"), Embed: c.Bool("embed"), Changes: changes})
+	o := train.Options{Resume: c.Bool("resume"), Restart: c.Bool("restart"), Args: os.Args,
+		Quiet: c.Bool("quiet"), Embed: c.Bool("embed"), Changes: changes}
+	env, err := rankFromEnv()
+	if err != nil {
+		return err
+	}
+	if env != nil && env.world > 1 {
+		if o.Group, err = joinGroup(cfg, env); err != nil {
+			return err
+		}
+		defer o.Group.Close()
+	}
+	res, err := train.Run(ctx, cfg, o)
 	if err != nil {
 		return err
 	}
 	out := c.App.Writer
 	if res.Interrupted {
-		fmt.Fprintf(out, "stopped after step %d; checkpoint written. Continue with:\n  %s\n", res.Steps, continueCommand(res.RunDir))
+		if env == nil || env.rank == 0 {
+			fmt.Fprintf(out, "stopped after step %d; checkpoint written. Continue with:\n  %s\n", res.Steps, continueCommand(res.RunDir, env))
+		}
 		return nil
 	}
 	if res.Eval == nil {
@@ -92,9 +113,17 @@ func runTrain(c *cli.Context) error {
 	return nil
 }
 
-// continueCommand resumes the run in dir exactly as it was configured (its stored config).
-func continueCommand(dir string) string {
-	return fmt.Sprintf("fas train --resume --set run.dir=%s --set run.name=%s", shellQuote(filepath.Dir(dir)), shellQuote(filepath.Base(dir)))
+// continueCommand resumes the run in dir exactly as it was configured (its stored config),
+// with the same ranks.
+func continueCommand(dir string, env *rankEnv) string {
+	ranks := ""
+	if env != nil && env.world > 1 {
+		ranks = fmt.Sprintf("--nproc %d ", env.localWorld)
+		if nodes := env.world / env.localWorld; nodes > 1 {
+			ranks += fmt.Sprintf("--nnodes %d --node-rank N --master-addr %s --master-port %d ", nodes, env.masterAddr, env.masterPort)
+		}
+	}
+	return fmt.Sprintf("fas train %s--resume --set run.dir=%s --set run.name=%s", ranks, shellQuote(filepath.Dir(dir)), shellQuote(filepath.Base(dir)))
 }
 
 func shellQuote(s string) string {

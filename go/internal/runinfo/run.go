@@ -222,8 +222,29 @@ func (r *Run) claim(o Options) ([]string, error) {
 
 // claimNew makes a directory with an automatic name: <method>-<protocol>-<stamp>, with
 // -2, -3, ... if taken.
+// autoName is the automatic run name of a config started at now.
+func autoName(c *config.Config, now time.Time) string {
+	return fmt.Sprintf("%s-%s-%s", c.Method, c.Run.Protocol, now.Format(stampLayout))
+}
+
+// FreeName is the automatic name a run of c started at now gets (<method>-<protocol>-<time>,
+// with -2, -3, ... when taken), for a launcher that must give every rank the same name.
+func FreeName(c *config.Config, now time.Time) (string, error) {
+	base := autoName(c, now)
+	for i := 1; i < 1000; i++ {
+		name := base
+		if i > 1 {
+			name = fmt.Sprintf("%s-%d", base, i)
+		}
+		if _, err := os.Stat(filepath.Join(c.Run.Dir, name)); errors.Is(err, os.ErrNotExist) {
+			return name, nil
+		}
+	}
+	return "", fmt.Errorf("runinfo: no free run directory name for %s", base)
+}
+
 func (r *Run) claimNew(parent string, c *config.Config, now time.Time) error {
-	base := fmt.Sprintf("%s-%s-%s", c.Method, c.Run.Protocol, now.Format(stampLayout))
+	base := autoName(c, now)
 	for i := 1; i < 1000; i++ {
 		name := base
 		if i > 1 {
