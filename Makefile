@@ -5,7 +5,7 @@ GO ?= $(shell command -v go || echo /usr/local/go/bin/go)
 CMAKE_FLAGS ?=
 GOTEST_FLAGS ?=
 
-.PHONY: all deps configure shim build fas test test-cpp test-go bench demo clean
+.PHONY: all deps configure shim build fas test test-cpp test-go bench demo train clean
 
 all: build
 
@@ -36,6 +36,13 @@ test-go: shim
 
 demo: deps build
 	@scripts/demo.sh
+
+# make train CONFIG=configs/anrl/OCI2M.yaml GPUS=8 [ARGS="--set run.name=x"]: one rank per GPU
+# (or per core share on a CPU machine) on this node.
+GPUS ?= 1
+train: build
+	@test -n "$(CONFIG)" || { echo "make train needs CONFIG=path/to/config.yaml" >&2; exit 2; }
+	bin/fas train --nproc $(GPUS) --config $(CONFIG) $(ARGS)
 
 bench: build
 	$(GO) test -run '^$$' -bench . -benchtime 3x ./go/...

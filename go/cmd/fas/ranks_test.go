@@ -232,3 +232,83 @@ func tail(b []byte) string {
 	}
 	return string(b)
 }
+
+// SIGTERM to the launcher: every rank checkpoints at the same step and the run stops cleanly.
+func TestLauncherSignalCheckpoints(t *testing.T) {
+	runs := t.TempDir()
+	cmd := fasCmd(context.Background(), append(rankTrainArgs(t, runs, "sig", 40), "--nproc", "2")...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitForRank(t, &out, 1, "")
+	time.Sleep(time.Second)
+	cmd.Process.Signal(syscall.SIGTERM)
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("launcher after SIGTERM: %v\n%s", err, tail(out.Bytes()))
+	}
+	if !strings.Contains(out.String(), "[rank 0] stopped after step") || !strings.Contains(out.String(), "fas train --nproc 2 --resume") {
+		t.Errorf("no stop message with the continue command:\n%s", tail(out.Bytes()))
+	}
+	if _, ok, _ := runinfo.LatestCheckpoint(filepath.Join(runs, "sig", "ckpt")); !ok {
+		t.Error("no checkpoint after SIGTERM")
+	}
+}
+
+// Two "nodes" in their own network namespaces, joined by a veth pair, one rank each, talk
+// through c10d across the veth (needs root and iproute2, as CI has).
+func TestTrainTwoNodesInNetworkNamespaces(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("network namespaces need root (CI runs as root)")
+	}
+	if _, err := exec.LookPath("ip"); err != nil {
+		t.Fatal("ip (iproute2) is missing: run `make deps`")
+	}
+	ns := []string{fmt.Sprintf("fasn0-%d", os.Getpid()), fmt.Sprintf("fasn1-%d", os.Getpid())}
+	veth := []string{fmt.Sprintf("fv0-%d", os.Getpid()%100000), fmt.Sprintf("fv1-%d", os.Getpid()%100000)}
+	addr := []string{"10.213.77.1", "10.213.77.2"} // only inside these namespaces
+	ipCmd := func(args ...string) {
+		t.Helper()
+		if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
+			t.Fatalf("ip %v: %v %s", args, err, out)
+		}
+	}
+	for _, n := range ns {
+		ipCmd("netns", "add", n)
+		defer exec.Command("ip", "netns", "del", n).Run()
+	}
+	ipCmd("link", "add", veth[0], "type", "veth", "peer", "name", veth[1])
+	for i := range ns {
+		ipCmd("link", "set", veth[i], "netns", ns[i])
+		ipCmd("-n", ns[i], "addr", "add", addr[i]+"/24", "dev", veth[i])
+		ipCmd("-n", ns[i], "link", "set", veth[i], "up")
+		ipCmd("-n", ns[i], "link", "set", "lo", "up")
+	}
+	runs := t.TempDir()
+	args := rankTrainArgs(t, runs, "nodes", 1)
+	var wg sync.WaitGroup
+	outs := make([][]byte, 2)
+	errs := make([]error, 2)
+	for node := range ns {
+		wg.Add(1)
+		go func(node int) {
+			defer wg.Done()
+			a := append([]string{"netns", "exec", ns[node], os.Args[0]}, args...)
+			a = append(a, "--nproc", "1", "--nnodes", "2", "--node-rank", fmt.Sprint(node), "--master-addr", addr[0],
+				"--master-port", "29731", "--set", "run.dist.interface="+veth[node])
+			cmd := exec.Command("ip", a...)
+			cmd.Env = append(os.Environ(), "FASGO_TEST_AS_FAS=1")
+			outs[node], errs[node] = cmd.CombinedOutput()
+		}(node)
+	}
+	wg.Wait()
+	for node := range ns {
+		if errs[node] != nil {
+			t.Fatalf("node %d: %v\n%s", node, errs[node], tail(outs[node]))
+		}
+	}
+	if !strings.Contains(string(outs[0]), "[rank 0] run: ") || !strings.Contains(string(outs[0]), `"world": 2`) {
+		t.Errorf("node outputs:\n%s\n---\n%s", tail(outs[0]), tail(outs[1]))
+	}
+}

@@ -18,8 +18,12 @@ type syncBuffer struct {
 	b  bytes.Buffer
 }
 
-func (s *syncBuffer) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Write(p) }
-func (s *syncBuffer) String() string              { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
 func sh(script string) []string { return []string{"/bin/sh", "-c", script} }
 
@@ -28,7 +32,7 @@ func TestEnvironmentAndPrefixes(t *testing.T) {
 	var out syncBuffer
 	err := Run(context.Background(), Options{NProc: 2, NNodes: 2, NodeRank: 1, MasterAddr: "127.0.0.9", MasterPort: 29999,
 		Command: sh(`echo "R=$RANK L=$LOCAL_RANK W=$WORLD_SIZE LW=$LOCAL_WORLD_SIZE A=$MASTER_ADDR P=$MASTER_PORT T=$FAS_RUN__THREADS E=${TORCHELASTIC_ERROR_FILE:+set}"`),
-		Env: []string{"PATH=/usr/bin:/bin"}, Stdout: &out, Stderr: &out})
+		Env:     []string{"PATH=/usr/bin:/bin"}, Stdout: &out, Stderr: &out})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,6 +2,7 @@ package shim
 
 import (
 	"errors"
+	"fmt"
 	"math/rand"
 	"net"
 	"reflect"
@@ -187,5 +188,74 @@ func TestGroupConfigErrors(t *testing.T) {
 			g.Close()
 			t.Errorf("%+v: %v", c, err)
 		}
+	}
+}
+
+// Step time of one rank alone and of two ranks (one process each would be the same; here two
+// goroutines), each rank on one thread with its own batch, and the share of the gradient
+// allreduce: `make bench` reports images/s per rank and the allreduce's ms per step.
+func BenchmarkStepRanks(b *testing.B) {
+	const per = 5
+	for _, world := range []int{1, 2} {
+		b.Run(fmt.Sprintf("ranks=%d", world), func(b *testing.B) {
+			gs := make([]*Group, world)
+			if world > 1 {
+				gs = groups(b, world, time.Minute)
+			}
+			trainers := make([]*Trainer, world)
+			for r := range trainers {
+				m, err := NewModel(Config{Method: "anrl", Size: 32, Threads: 1, Settings: Settings{{Key: "width", Value: "0.25"}}, Seed: 1})
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer m.Close()
+				if trainers[r], err = NewTrainer(m, anrlTraining(3)); err != nil {
+					b.Fatal(err)
+				}
+				defer trainers[r].Close()
+			}
+			if world > 1 {
+				each(gs, func(r int, g *Group) error { return trainers[r].SetGroup(g, false) })
+			}
+			batches := make([]*Batch, world)
+			for r := range batches {
+				batches[r] = synthBatch(rand.New(rand.NewSource(int64(r))), 3, per, 32)
+			}
+			step := func() {
+				var wg sync.WaitGroup
+				for r := range trainers {
+					wg.Add(1)
+					go func(r int) {
+						defer wg.Done()
+						if _, err := trainers[r].Step(batches[r].views(), 1e-4); err != nil {
+							b.Error(err)
+						}
+					}(r)
+				}
+				wg.Wait()
+			}
+			step() // warm-up
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				step()
+			}
+			sec := b.Elapsed().Seconds()
+			b.ReportMetric(float64(b.N*3*2*per)/sec, "images/s/rank")
+			if world > 1 { // the gradient allreduce alone, on parameter-sized buffers
+				st, _ := trainers[0].State()
+				n := 0
+				for _, x := range st {
+					if x.IsParam {
+						n += int(x.Numel())
+					}
+				}
+				start := time.Now()
+				const reps = 5
+				for i := 0; i < reps; i++ {
+					each(gs, func(r int, g *Group) error { return g.AllReduceSum(make([]float64, n/2)) }) // F64: n/2 = the bytes of n F32
+				}
+				b.ReportMetric(time.Since(start).Seconds()/reps*1000, "allreduce-ms/step")
+			}
+		})
 	}
 }
