@@ -110,7 +110,7 @@ void MetaStep::reset_centers() {
 // One domain: forward, the EMA center update (before the losses, as the reference), then
 // L_cls + w_dep L_dep + w_dom L_dom + w_dis L_dis.
 MetaStep::DomainLoss MetaStep::domain_loss(int d, const DomainBatch& b, const TensorMap* fast) {
-  NetOutput out = net_.forward(b.images, /*train=*/true, fast);
+  NetOutput out = net_.forward(b.images, /*train=*/!cfg_.freeze_bn, fast);
   const int64_t n = b.images.size(0), half = n / 2;
   at::Tensor cls = at::nll_loss(at::log_softmax(out.logits, 1), b.labels);
   at::Tensor dep = at::mse_loss(out.depth, b.depth);

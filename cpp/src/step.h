@@ -25,6 +25,7 @@ struct StepConfig {
   double center_momentum = 0.9;  // center <- m*center + (1-m)*batch mean
   bool first_order = false;      // inner gradients detached
   bool textbook_fast_weights = false;  // theta' = theta - alpha*g keeps the path to theta
+  bool freeze_bn = false;  // BatchNorm in eval mode during training (running statistics, frozen)
 };
 void validate(const StepConfig& cfg);  // throws std::invalid_argument
 

@@ -94,6 +94,7 @@ type ANRL struct {
 	MetaStepSize        float64  `koanf:"meta_step_size"`        // alpha, > 0 (default 1e-4)
 	FirstOrder          bool     `koanf:"first_order"`           // only with meta
 	TextbookFastWeights bool     `koanf:"textbook_fast_weights"` // only with meta
+	FreezeBN            bool     `koanf:"freeze_bn"`             // BatchNorm in eval mode while training
 	Loss                ANRLLoss `koanf:"loss"`
 	// CenterMomentum m of the EMA domain centers: center <- m·center + (1-m)·batch mean.
 	CenterMomentum float64 `koanf:"center_momentum"` // [0, 1), default 0.9

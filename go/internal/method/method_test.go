@@ -42,6 +42,8 @@ func setConfig(c *config.Config, key, v string) error {
 		a.FirstOrder = true
 	case "anrl.textbook_fast_weights":
 		a.TextbookFastWeights = true
+	case "anrl.freeze_bn":
+		a.FreezeBN = true
 	case "anrl.loss.cls":
 		a.Loss.Cls = 2
 	case "anrl.loss.depth":
@@ -68,7 +70,7 @@ func TestEveryANRLKeyReachesTheShim(t *testing.T) {
 	_, base := settingsOf(t)
 	for key, setting := range map[string]string{
 		"anrl.meta": "meta", "anrl.metasize": "metasize", "anrl.meta_step_size": "meta_step_size",
-		"anrl.first_order": "first_order", "anrl.textbook_fast_weights": "textbook_fast_weights",
+		"anrl.first_order": "first_order", "anrl.textbook_fast_weights": "textbook_fast_weights", "anrl.freeze_bn": "freeze_bn",
 		"anrl.loss.cls": "w_cls", "anrl.loss.depth": "w_depth", "anrl.loss.domain": "w_domain",
 		"anrl.loss.discri": "w_discri", "anrl.center_momentum": "center_momentum", "anrl.center_reset": "center_reset",
 	} {

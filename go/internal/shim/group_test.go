@@ -3,6 +3,7 @@ package shim
 import (
 	"errors"
 	"fmt"
+	"math"
 	"math/rand"
 	"net"
 	"reflect"
@@ -257,5 +258,66 @@ func BenchmarkStepRanks(b *testing.B) {
 				b.ReportMetric(time.Since(start).Seconds()/reps*1000, "allreduce-ms/step")
 			}
 		})
+	}
+}
+
+// Two ranks with batch B each take the same step as one process with batch 2B on the same
+// samples, in a per-sample configuration (plain step, BatchNorm frozen, no center losses,
+// whose batch means and EMA centers are per rank): the updated weights agree to 1e-5
+// of the largest weight change (float rounding of the sums in another order).
+func TestTwoRanksEqualOneWithTheirUnion(t *testing.T) {
+	cfg := anrlTraining(3, Setting{"meta", "false"}, Setting{"freeze_bn", "true"},
+		Setting{"w_domain", "0"}, Setting{"w_discri", "0"})
+	cfg.Optimizer, cfg.Seed = "sgd", 1
+	whole := synthBatch(rand.New(rand.NewSource(3)), 3, 4, 32) // B = 4 per domain and class
+	half := func(b *Batch, r int) *Batch {                       // rank r: samples [2r, 2r+2) of each class
+		h := &Batch{NumDomains: 3, PerClass: 2, Size: 32}
+		per := 6 * 32 * 32
+		for d := 0; d < 3; d++ {
+			for _, cls := range []int{0, 4} {
+				for i := 2 * r; i < 2*r+2; i++ {
+					j := d*8 + cls + i
+					h.Images = append(h.Images, b.Images[j*per:(j+1)*per]...)
+					h.Depth = append(h.Depth, b.Depth[j*16:(j+1)*16]...)
+					h.Labels = append(h.Labels, b.Labels[j])
+				}
+			}
+		}
+		return h
+	}
+	_, one := newTrainer(t, 9, cfg)
+	if _, err := one.Step(whole.views(), 0.05); err != nil {
+		t.Fatal(err)
+	}
+	gs := groups(t, 2, time.Minute)
+	trainers := make([]*Trainer, 2)
+	for r := range trainers {
+		_, trainers[r] = newTrainer(t, 9, cfg)
+	}
+	noErrors(t, each(gs, func(r int, g *Group) error { return trainers[r].SetGroup(g, false) }))
+	noErrors(t, each(gs, func(r int, g *Group) error {
+		_, err := trainers[r].Step(half(whole, r).views(), 0.05)
+		return err
+	}))
+	a, _ := one.State()
+	b, _ := trainers[0].State()
+	worst, moved := 0.0, 0.0
+	before, _ := newTrainer(t, 9, cfg)
+	b0, _ := before.State()
+	for i := range a {
+		if !a[i].IsParam {
+			continue
+		}
+		x, _ := a[i].Float32()
+		y, _ := b[i].Float32()
+		z, _ := b0[i].Float32()
+		for k := range x {
+			worst = math.Max(worst, math.Abs(float64(x[k]-y[k])))
+			moved = math.Max(moved, math.Abs(float64(x[k]-z[k])))
+		}
+	}
+	t.Logf("max difference %.3g; the step moved weights by up to %.3g", worst, moved)
+	if worst > 1e-5*moved || moved < 1e-4 {
+		t.Errorf("2 ranks x B vs 1 x 2B: max difference %.3g (tolerance 1e-5 of the largest change %.3g)", worst, moved)
 	}
 }
