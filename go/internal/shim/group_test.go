@@ -270,7 +270,7 @@ func TestTwoRanksEqualOneWithTheirUnion(t *testing.T) {
 		Setting{"w_domain", "0"}, Setting{"w_discri", "0"})
 	cfg.Optimizer, cfg.Seed = "sgd", 1
 	whole := synthBatch(rand.New(rand.NewSource(3)), 3, 4, 32) // B = 4 per domain and class
-	half := func(b *Batch, r int) *Batch {                       // rank r: samples [2r, 2r+2) of each class
+	half := func(b *Batch, r int) *Batch {                     // rank r: samples [2r, 2r+2) of each class
 		h := &Batch{NumDomains: 3, PerClass: 2, Size: 32}
 		per := 6 * 32 * 32
 		for d := 0; d < 3; d++ {
