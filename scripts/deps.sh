@@ -3,7 +3,8 @@
 set -euo pipefail
 pkgs=(build-essential cmake ninja-build ccache pkg-config git
       libtorch-dev libgloo-dev libopenblas0-pthread liblmdb-dev
-      python3 python3-torch python3-numpy python3-opencv python3-sklearn python3-scipy python3-lmdb python3-yaml)
+      python3 python3-torch python3-numpy python3-opencv python3-sklearn python3-scipy python3-lmdb python3-yaml
+      iproute2)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
