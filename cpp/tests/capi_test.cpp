@@ -89,7 +89,7 @@ std::vector<float> logits_of(fas_model* m, const std::vector<float>& x, int64_t 
                              fas_code* code = nullptr) {
   const char* names[] = {"logits"};
   fas_tensor_list* l = nullptr;
-  fas_status* st = fas_model_forward(m, x.data(), n, s, train, names, 1, &l);
+  fas_status* st = fas_model_forward(m, x.data(), n, s, train, 0, names, 1, &l);
   if (code) *code = fas_status_code(st);
   fas_status_free(st);
   if (!l) return {};
@@ -169,7 +169,7 @@ void test_model_calls() {
   const int64_t n = 2, s = 32, F = 4, C = 3 * 32;
   std::vector<float> x = input(n, s, 1);
   fas_tensor_list* outs = nullptr;
-  expect(fas_model_forward(m, x.data(), n, s, 0, nullptr, 0, &outs), FAS_OK, "eval forward, every output");
+  expect(fas_model_forward(m, x.data(), n, s, 0, 0, nullptr, 0, &outs), FAS_OK, "eval forward, every output");
   check(fas_tensor_list_len(outs) == 3, "three outputs");
   const int64_t want_shapes[3][4] = {{n, 2, 0, 0}, {n, F, F, 0}, {n, C, F, F}};
   const char* want_names[3] = {"logits", "depth", "features"};
@@ -185,7 +185,7 @@ void test_model_calls() {
   const std::vector<float> logits = logits_of(m, x, n, s, 0);
   check(logits.size() == 4, "logits alone");
   const char* bad_name[] = {"logit"};
-  expect(fas_model_forward(m, x.data(), n, s, 0, bad_name, 1, &outs), FAS_ERR_INVALID_ARGUMENT, "unknown output",
+  expect(fas_model_forward(m, x.data(), n, s, 0, 0, bad_name, 1, &outs), FAS_ERR_INVALID_ARGUMENT, "unknown output",
          "no output \"logit\"");
   std::vector<double> scores(n);
   expect(fas_model_score(m, x.data(), n, s, 0, scores.data()), FAS_OK, "score");
@@ -193,17 +193,17 @@ void test_model_calls() {
     check(std::fabs(scores[i] - 1 / (1 + std::exp(double(logits[2 * i]) - double(logits[2 * i + 1])))) < 1e-15,
           "score " + std::to_string(i) + " = softmax(logits)[1]");
   expect(fas_model_score(m, x.data(), n, s, 0, nullptr), FAS_ERR_INVALID_ARGUMENT, "score(NULL out)");
-  expect(fas_model_forward(nullptr, x.data(), n, s, 0, nullptr, 0, &outs), FAS_ERR_INVALID_ARGUMENT,
+  expect(fas_model_forward(nullptr, x.data(), n, s, 0, 0, nullptr, 0, &outs), FAS_ERR_INVALID_ARGUMENT,
          "forward(NULL model)");
-  expect(fas_model_forward(m, nullptr, n, s, 0, nullptr, 0, &outs), FAS_ERR_INVALID_ARGUMENT, "forward(NULL input)");
-  expect(fas_model_forward(m, x.data(), 0, s, 0, nullptr, 0, &outs), FAS_ERR_INVALID_ARGUMENT, "forward n = 0");
-  expect(fas_model_forward(m, x.data(), 1, 20, 0, nullptr, 0, &outs), FAS_ERR_INVALID_ARGUMENT, "forward s = 20",
+  expect(fas_model_forward(m, nullptr, n, s, 0, 0, nullptr, 0, &outs), FAS_ERR_INVALID_ARGUMENT, "forward(NULL input)");
+  expect(fas_model_forward(m, x.data(), 0, s, 0, 0, nullptr, 0, &outs), FAS_ERR_INVALID_ARGUMENT, "forward n = 0");
+  expect(fas_model_forward(m, x.data(), 1, 20, 0, 0, nullptr, 0, &outs), FAS_ERR_INVALID_ARGUMENT, "forward s = 20",
          "multiple of 8");
-  expect(fas_model_forward(m, x.data(), 1, s, 1, nullptr, 0, &outs), FAS_ERR_INVALID_ARGUMENT,
+  expect(fas_model_forward(m, x.data(), 1, s, 1, 0, nullptr, 0, &outs), FAS_ERR_INVALID_ARGUMENT,
          "train forward n = 1", "at least 2");
   std::vector<float> bad = x;
   bad[100] = std::nanf("");
-  expect(fas_model_forward(m, bad.data(), n, s, 0, nullptr, 0, &outs), FAS_ERR_NONFINITE, "NaN input", "1 NaN");
+  expect(fas_model_forward(m, bad.data(), n, s, 0, 0, nullptr, 0, &outs), FAS_ERR_NONFINITE, "NaN input", "1 NaN");
   expect(fas_model_score(m, bad.data(), n, s, 0, scores.data()), FAS_ERR_NONFINITE, "NaN input scored", "1 NaN");
 
   // Export, then import into a model with another seed: outputs become identical.
