@@ -17,7 +17,10 @@ type Scores struct {
 	Frames   []metrics.FrameScore
 	Domains  []string    // domain of each frame
 	Features [][]float64 // pooled C-dim feature of each frame, when asked for
-	Stats    dataset.Stats
+	// Outputs holds, for every output ScoreOptions.Outputs asked for, its value for each
+	// frame (in frame order).
+	Outputs map[string][]float64
+	Stats   dataset.Stats
 }
 
 // ScoreOptions steer Score.
@@ -27,6 +30,10 @@ type ScoreOptions struct {
 	Loader    dataset.LoaderOptions
 	Seed      uint64           // seeds a stochastic score (batch i uses Seed + i)
 	Progress  func(frames int) // called after each scored batch; nil = silent
+	// Outputs are forward outputs with one value per frame to record beside the score (a
+	// method's score parts); the forward of batch i runs with the score's seed Seed + i, so
+	// the values are the parts the score combined.
+	Outputs []string
 }
 
 // Score runs the model in eval mode over every frame of set: the method's attack score of
@@ -47,7 +54,7 @@ func Score(ctx context.Context, m *shim.Model, db dataset.Store, set *dataset.Ev
 	}
 	it := loader.Iter(ctx)
 	defer it.Close()
-	s := &Scores{}
+	s := &Scores{Outputs: map[string][]float64{}}
 	prog := o.Progress
 	if prog == nil {
 		prog = func(int) {}
@@ -67,15 +74,32 @@ func Score(ctx context.Context, m *shim.Model, db dataset.Store, set *dataset.Ev
 		}
 		var feats []float32
 		channels := 0
+		var names []string
 		if o.Features {
-			out, err := m.Forward(x, b.N, b.S, false, me.Feature())
+			names = append(names, me.Feature())
+		}
+		names = append(names, o.Outputs...)
+		if len(names) > 0 {
+			out, err := m.ForwardSeed(x, b.N, b.S, false, o.Seed+batch, names...)
 			if err != nil {
-				return nil, fmt.Errorf("features of %s: %w", b.Paths[0], err)
+				return nil, fmt.Errorf("outputs %v of %s: %w", names, b.Paths[0], err)
 			}
-			if feats, err = out[0].Float32(); err != nil || len(out[0].Shape) < 2 {
-				return nil, fmt.Errorf("features of %s: output %s %v: %v", b.Paths[0], me.Feature(), out[0].Shape, err)
+			if o.Features {
+				if feats, err = out[0].Float32(); err != nil || len(out[0].Shape) < 2 {
+					return nil, fmt.Errorf("features of %s: output %s %v: %v", b.Paths[0], me.Feature(), out[0].Shape, err)
+				}
+				channels = int(out[0].Shape[1])
+				out = out[1:]
 			}
-			channels = int(out[0].Shape[1])
+			for i, name := range o.Outputs {
+				v, err := out[i].Float32()
+				if err != nil || len(v) != b.N {
+					return nil, fmt.Errorf("output %s of %s: shape %v, want one value per frame (%d): %v", name, b.Paths[0], out[i].Shape, b.N, err)
+				}
+				for _, x := range v {
+					s.Outputs[name] = append(s.Outputs[name], float64(x))
+				}
+			}
 		}
 		for i := 0; i < b.N; i++ {
 			s.Frames = append(s.Frames, metrics.FrameScore{

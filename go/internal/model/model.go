@@ -243,3 +243,58 @@ func stripModulePrefix(ts []safetensors.Tensor) []safetensors.Tensor {
 	}
 	return out
 }
+
+// SetSettings rewrites a weights file, or a training-state file (its model description),
+// with the model settings in set replacing or joining the recorded ones (FGHV's fitted
+// lambda), atomically; the tensors are unchanged. The network with the new settings must
+// build and take the file's tensors, or nothing is written.
+func SetSettings(path string, set shim.Settings) error {
+	f, err := safetensors.Read(path)
+	if err != nil {
+		return err
+	}
+	md := maps.Clone(f.Metadata)
+	if md[KeyFormat] == shim.CheckpointFormat {
+		var info shim.ModelInfo
+		if err := json.Unmarshal([]byte(md[shim.KeyModelInfo]), &info); err != nil {
+			return fmt.Errorf("%s: metadata %s does not parse: %w", path, shim.KeyModelInfo, err)
+		}
+		info.Settings = mergeSettings(info.Settings, set)
+		b, err := json.Marshal(info)
+		if err != nil {
+			return err
+		}
+		md[shim.KeyModelInfo] = string(b)
+	} else {
+		for _, kv := range set {
+			if kv.Key == KeyFormat || kv.Key == KeyMethod || kv.Key == KeySize || kv.Key == KeyVersion {
+				return fmt.Errorf("%s: %q is not a model setting", path, kv.Key)
+			}
+			md[kv.Key] = kv.Value
+		}
+	}
+	f.Metadata = md
+	m, _, err := FromFile(f, Options{Threads: 1})
+	if err != nil {
+		return fmt.Errorf("%s: with settings %s: %w", path, set, err)
+	}
+	m.Close()
+	return safetensors.Write(path, f.Tensors, md)
+}
+
+// mergeSettings replaces the values of have's keys that set gives and appends set's others.
+func mergeSettings(have, set shim.Settings) shim.Settings {
+	out := append(shim.Settings{}, have...)
+	for _, kv := range set {
+		found := false
+		for i := range out {
+			if out[i].Key == kv.Key {
+				out[i].Value, found = kv.Value, true
+			}
+		}
+		if !found {
+			out = append(out, kv)
+		}
+	}
+	return out
+}

@@ -11,6 +11,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/fasgo/fasgo/go/internal/config"
 	"github.com/fasgo/fasgo/go/internal/dataset"
 	"github.com/fasgo/fasgo/go/internal/eval"
 	"github.com/fasgo/fasgo/go/internal/metrics"
@@ -191,6 +192,24 @@ func (j *job) checkpoint(epoch, pos int) error {
 	return nil
 }
 
+// calibration is what calibrate fitted.
+type calibration struct {
+	settings shim.Settings
+	desc     string
+}
+
+// calibrate fits the method's calibrated settings (method.Calibrator; FGHV: lambda) with the
+// best model on the validation lists: the source domains' held-out data is the only data it
+// is given (eval.Calibrate scores nothing else), so the test lists cannot reach the fit.
+func calibrate(ctx context.Context, m *shim.Model, cfg *config.Config, db dataset.Store, val *dataset.EvalSet,
+	t dataset.Transform, o eval.Options) (calibration, error) {
+	s, desc, err := eval.Calibrate(ctx, m, cfg, db, val, t, o)
+	if err != nil {
+		return calibration{}, err
+	}
+	return calibration{s, desc}, nil
+}
+
 // resume restores the latest checkpoint of the run directory and drops the metrics the
 // interrupted process wrote after it.
 func (j *job) resume() error {
@@ -224,8 +243,9 @@ func (j *job) resume() error {
 	return nil
 }
 
-// finalEval loads the best checkpoint's weights and evaluates them on the test lists. Only
-// rank 0 evaluates: the other ranks wrote no checkpoint (their recorder writes nothing), and
+// finalEval loads the best checkpoint's weights, fits the method's calibrated settings on
+// the validation lists (calibrate) and evaluates them on the test lists. Only rank 0
+// evaluates: the other ranks wrote no checkpoint (their recorder writes nothing), and
 // gathering their scores belongs to the distributed evaluation.
 func (j *job) finalEval() (*eval.Result, error) {
 	if j.run.Rank != 0 {
@@ -238,15 +258,36 @@ func (j *job) finalEval() (*eval.Result, error) {
 	if !ok {
 		return nil, fmt.Errorf("no best checkpoint in %s (no epoch finished validation)", j.run.CkptDir())
 	}
-	m, _, err := model.Load(filepath.Join(c.Dir, WeightsFile), model.Options{Device: j.cfg.Run.Device, Threads: threads(j.cfg)})
+	weights := filepath.Join(c.Dir, WeightsFile)
+	lo := model.Options{Device: j.cfg.Run.Device, Threads: threads(j.cfg)}
+	m, _, err := model.Load(weights, lo)
 	if err != nil {
 		return nil, err
 	}
-	defer m.Close()
+	defer func() { m.Close() }()
 	o := j.evalOpt
 	o.OutDir = j.run.EvalDir()
 	o.Embed = j.opts.Embed
 	o.Score.BatchSize = j.cfg.Test.BatchSize
+	// The validation lists are scored as the evaluation scores them (same batches and seeds).
+	fitted, err := calibrate(context.Background(), m, j.cfg, j.data.DB, j.data.Val, j.data.Transform, o)
+	if err != nil {
+		return nil, err
+	}
+	j.fitted = fitted
+	if len(fitted.settings) > 0 {
+		for _, f := range []string{weights, filepath.Join(c.Dir, StateFile)} {
+			if err := model.SetSettings(f, fitted.settings); err != nil {
+				return nil, fmt.Errorf("storing the calibrated settings: %w", err)
+			}
+		}
+		j.log.Info("calibrated on the validation lists", zap.String("checkpoint", c.Dir),
+			zap.String("settings", fitted.settings.String()), zap.String("fit", fitted.desc))
+		m.Close()
+		if m, _, err = model.Load(weights, lo); err != nil {
+			return nil, err
+		}
+	}
 	res, err := eval.Run(context.Background(), m, j.data, o)
 	if err != nil {
 		return nil, err
@@ -254,5 +295,10 @@ func (j *job) finalEval() (*eval.Result, error) {
 	j.log.Info("test", zap.String("checkpoint", c.Dir), zap.Float64("auc", runinfo.Significant(res.Test.AUC, 4)),
 		zap.Float64("hter_paper", runinfo.Significant(res.Test.Paper.HTER, 4)),
 		zap.Float64("hter_realistic", runinfo.Significant(res.Test.Realistic.HTER, 4)))
+	for _, p := range res.Parts {
+		j.log.Info("test, "+p.Part.Name+" alone", zap.Float64("auc", runinfo.Significant(p.Test.AUC, 4)),
+			zap.Float64("hter_paper", runinfo.Significant(p.Test.Paper.HTER, 4)),
+			zap.Float64("hter_realistic", runinfo.Significant(p.Test.Realistic.HTER, 4)))
+	}
 	return res, nil
 }
