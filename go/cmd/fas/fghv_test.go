@@ -1,8 +1,10 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"math"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -10,6 +12,7 @@ import (
 	"github.com/fasgo/fasgo/go/internal/method/methodtest"
 	"github.com/fasgo/fasgo/go/internal/model"
 	"github.com/fasgo/fasgo/go/internal/safetensors"
+	"github.com/fasgo/fasgo/go/internal/synth"
 )
 
 // fghvTiny are the model settings of a tiny FGHV for the CLI tests.
@@ -148,4 +151,46 @@ func equalShape(a, b []int64) bool {
 		}
 	}
 	return true
+}
+
+// fas train on FGHV fits lambda and reports the parts; fas eval of the run's best
+// checkpoint with the same config reproduces the run's test scores exactly (the stored
+// lambda is used) and writes the part reports and the decision plane.
+func TestFGHVTrainEvalCLI(t *testing.T) {
+	dir := t.TempDir()
+	data := filepath.Join(dir, "synth")
+	o := synth.Options{Domains: 3, Subjects: 5, VideosPerSubject: 2, Frames: 2, Size: 32, Seed: 3}
+	if _, err := synth.Write(context.Background(), data, o, false, nil); err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(data, "configs", synth.ProtocolName(0)+".yaml")
+	sets := []string{"--set", "method=fghv", "--set", "model.width=0.125", "--set", "fghv.latent_dim=8",
+		"--set", "fghv.hypotheses=4", "--set", "fghv.test.latent_steps=3", "--set", "run.threads=2"}
+	runs := filepath.Join(dir, "runs")
+	out, err := modelRun(t, append([]string{"train", "--quiet", "--config", cfg, "--set", "run.dir=" + runs,
+		"--set", "run.name=f", "--set", "train.epochs=1", "--set", "train.batch_size=2"}, sets...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"calibrated on the validation lists and stored with the best checkpoint: lambda=",
+		"| space: space score alone", "| delta_kl: distribution score alone"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("fas train output lacks %q:\n%s", want, out)
+		}
+	}
+	ev := filepath.Join(dir, "eval")
+	out, err = modelRun(t, append([]string{"eval", "--quiet", "--config", cfg, "--checkpoint", filepath.Join(runs, "f"), "--out", ev}, sets...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out, "| space: space score alone") {
+		t.Errorf("fas eval output lacks the parts table:\n%s", out)
+	}
+	for _, f := range []string{"scores.csv", "space/scores.csv", "delta_kl/scores.csv", "space/val/metrics.json", "decision_plane.png"} {
+		a, err1 := os.ReadFile(filepath.Join(runs, "f", "eval", f))
+		b, err2 := os.ReadFile(filepath.Join(ev, f))
+		if err1 != nil || err2 != nil || (strings.HasSuffix(f, ".csv") && string(a) != string(b)) {
+			t.Errorf("%s: the run's and fas eval's differ (%v, %v)", f, err1, err2)
+		}
+	}
 }

@@ -42,6 +42,7 @@ func planePNG(o PlaneOptions, pts []PlanePoint) ([]byte, error) {
 	}
 	var groups [2][2]plotter.XYs // [target][label]
 	counts := [2][2]int{}
+	x0, x1, y0, y1 := math.Inf(1), math.Inf(-1), math.Inf(1), math.Inf(-1)
 	for i, p := range pts {
 		if p.Label != metrics.LabelLive && p.Label != metrics.LabelAttack {
 			return nil, fmt.Errorf("point %d: label %d is neither 0 (live) nor 1 (attack)", i, p.Label)
@@ -54,6 +55,7 @@ func planePNG(o PlaneOptions, pts []PlanePoint) ([]byte, error) {
 			t = 1
 		}
 		groups[t][p.Label] = append(groups[t][p.Label], plotter.XY{X: p.X, Y: p.Y})
+		x0, x1, y0, y1 = math.Min(x0, p.X), math.Max(x1, p.X), math.Min(y0, p.Y), math.Max(y1, p.Y)
 		counts[t][p.Label]++
 	}
 	p := newPlot(o.Title, o.XLabel, o.YLabel)
@@ -83,5 +85,15 @@ func planePNG(o PlaneOptions, pts []PlanePoint) ([]byte, error) {
 			p.Legend.Add(fmt.Sprintf("%s, %s (%d)", classes[l].name, sets[t], counts[t][l]), legendGlyph(c, shapes[t]))
 		}
 	}
+	// A margin of 4 % of the range (or of the value, for a single one) keeps edge points whole.
+	pad := func(lo, hi float64) (float64, float64) {
+		m := 0.04 * (hi - lo)
+		if m == 0 {
+			m = 0.04*math.Abs(lo) + 1e-9
+		}
+		return lo - m, hi + m
+	}
+	p.X.Min, p.X.Max = pad(x0, x1)
+	p.Y.Min, p.Y.Max = pad(y0, y1)
 	return render(p)
 }
