@@ -66,7 +66,7 @@ func runStep(c *cli.Context) error {
 	if err != nil {
 		return fmt.Errorf("model step: %w", err)
 	}
-	me, err := method.Get(orDefault(wf.Metadata[model.KeyMethod], "anrl"))
+	me, err := method.Get(orDefault(wf.Metadata[model.KeyMethod], method.Recognize(wf.Tensors)))
 	if err != nil {
 		return fmt.Errorf("model step: %s: %w", c.String("weights"), err)
 	}

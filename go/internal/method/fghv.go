@@ -75,6 +75,9 @@ func (fghv) ProgressKeys() []string {
 
 func (fghv) Feature() string { return "feature" }
 
+// Recognizes a state dict with the real-face generator's first layer.
+func (fghv) Recognizes(ts []safetensors.Tensor) bool { return find(ts, "RealFGN.fc1.weight") != nil }
+
 // fghvWidthProbes are FGHV's layers that tell the width (backbone and embedder).
 var fghvWidthProbes = []WidthProbe{
 	{"FeatExtractor.inc.conv.weight", 64}, {"FeatExtractor.down1.conv_block1.conv.weight", 128},

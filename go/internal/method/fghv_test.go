@@ -152,6 +152,9 @@ func TestFGHVDescribeWeights(t *testing.T) {
 	if _, _, err := (fghv{}).DescribeWeights(nil, ts[:2]); err == nil || !strings.Contains(err.Error(), "RealFGN.fc1.weight") {
 		t.Errorf("no generator: %v", err)
 	}
+	if Recognize(ts) != "fghv" || Recognize(ts[:2]) != "anrl" {
+		t.Errorf("Recognize: %s for fghv names, %s for anrl's", Recognize(ts), Recognize(ts[:2]))
+	}
 }
 
 // FitLambda finds the weight of a ΔKL that carries signal the space score lacks, keeps 0 for

@@ -97,6 +97,24 @@ type Unit struct {
 	Outputs map[string]float64
 }
 
+// Recognizer is implemented by a method whose state dicts can be told by their tensor names
+// (FGHV: RealFGN.*), so that a weights file without metadata (a PyTorch state dict) finds its
+// method. Files that no method recognizes are ANRL's.
+type Recognizer interface {
+	Recognizes(ts []safetensors.Tensor) bool
+}
+
+// Recognize names the method of a state dict without metadata: the one recognizer that
+// claims it, else "anrl".
+func Recognize(ts []safetensors.Tensor) string {
+	for _, n := range Names() {
+		if r, ok := registry[n].(Recognizer); ok && r.Recognizes(ts) {
+			return n
+		}
+	}
+	return "anrl"
+}
+
 var registry = map[string]Method{}
 
 func register(m Method) { registry[m.Name()] = m }

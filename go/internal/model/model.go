@@ -173,12 +173,13 @@ func Metadata(info shim.ModelInfo, extra map[string]string) (map[string]string, 
 }
 
 // Describe works out the network from metadata, falling back to the method's inference from
-// tensor names and shapes (a file without metadata is an anrl state dict) and to o.Size
-// for the input size (it does not show in any shape).
+// tensor names and shapes (a file without metadata is the state dict of the method that
+// recognizes its names, method.Recognize: fghv's, else anrl's) and to o.Size for the input
+// size (it does not show in any shape).
 func Describe(md map[string]string, ts []safetensors.Tensor, o Options) (Meta, error) {
 	meta := Meta{Method: md[KeyMethod], Version: md[KeyVersion], Extra: map[string]string{}}
 	if meta.Method == "" {
-		meta.Method = "anrl"
+		meta.Method = method.Recognize(ts)
 		meta.Inferred = append(meta.Inferred, "method")
 	}
 	me, err := method.Get(meta.Method)
@@ -278,7 +279,13 @@ func SetSettings(path string, set shim.Settings) error {
 	if err != nil {
 		return fmt.Errorf("%s: with settings %s: %w", path, set, err)
 	}
+	have := m.Info().Settings
 	m.Close()
+	for _, kv := range set {
+		if v, ok := have.Get(kv.Key); !ok || v != kv.Value {
+			return fmt.Errorf("%s: %s=%s is not a model setting of its %s network (settings: %s)", path, kv.Key, kv.Value, m.Info().Method, have)
+		}
+	}
 	return safetensors.Write(path, f.Tensors, md)
 }
 
