@@ -17,7 +17,7 @@ import (
 	"github.com/fasgo/fasgo/go/internal/train"
 )
 
-func init() { register("", evalCommand()) }
+func init() { register("", evalCommand) }
 
 func evalCommand() *cli.Command {
 	return &cli.Command{

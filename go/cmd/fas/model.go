@@ -16,7 +16,7 @@ import (
 )
 
 func init() {
-	register("model", modelSummaryCommand(), modelInitCommand(), modelForwardCommand())
+	register("model", modelSummaryCommand, modelInitCommand, modelForwardCommand)
 }
 
 // netFlags describe a network to build.

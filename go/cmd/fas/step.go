@@ -16,7 +16,7 @@ import (
 	"github.com/fasgo/fasgo/go/internal/shim"
 )
 
-func init() { register("model", modelStepCommand()) }
+func init() { register("model", modelStepCommand) }
 
 func modelStepCommand() *cli.Command {
 	return &cli.Command{

@@ -18,7 +18,7 @@ import (
 	"github.com/fasgo/fasgo/go/internal/train"
 )
 
-func init() { register("", trainCommand()) }
+func init() { register("", trainCommand) }
 
 func trainCommand() *cli.Command {
 	return &cli.Command{
