@@ -47,7 +47,7 @@ GRID_ROWS=(
   "no_ddc|fghv.loss.ddc=0"
   "no_depth|fghv.loss.depth=0"
   "cls_head|fghv.loss.cls=1"
-  "meta|fghv.meta=true"
+  "meta|fghv.meta=true fghv.metasize=1"
   "tau_0.5|fghv.tau=0.5"
   "N_4|fghv.hypotheses=4"
   "dkl_real_minus_attack|fghv.test.delta_kl=real_minus_attack"
