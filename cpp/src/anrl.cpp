@@ -1,32 +1,11 @@
 #include "anrl.h"
 
-#include <ATen/CPUGeneratorImpl.h>
-
-#include <charconv>
 #include <cmath>
-#include <mutex>
 #include <stdexcept>
 
 namespace fas {
 
 namespace {
-
-// The shortest text that reads back as the same double.
-std::string shortest(double v) {
-  char buf[64];
-  auto r = std::to_chars(buf, buf + sizeof(buf), v);
-  return std::string(buf, r.ptr);
-}
-
-// Fisher-Yates over the trainer's generator (stable across libtorch versions).
-std::vector<int> draw_order(int k, at::Generator& gen) {
-  std::vector<int> order(k);
-  for (int i = 0; i < k; ++i) order[i] = i;
-  std::lock_guard<std::mutex> lock(gen.mutex());
-  auto* g = at::check_generator<at::CPUGeneratorImpl>(gen);
-  for (int i = k - 1; i > 0; --i) std::swap(order[i], order[g->random() % static_cast<uint32_t>(i + 1)]);
-  return order;
-}
 
 at::Tensor scalar(double v) { return at::scalar_tensor(v, at::kDouble); }
 
@@ -50,10 +29,11 @@ AnrlMethod::AnrlMethod(const ModelSpec& spec, const Settings& settings) {
 }
 
 Settings AnrlMethod::settings() const {
-  return {{"width", shortest(net_->config().width)}, {"gate", gate_name(net_->config().gate)}};
+  return {{"width", format_number(net_->config().width)}, {"gate", gate_name(net_->config().gate)}};
 }
 
-NamedTensors AnrlMethod::forward(const at::Tensor& x, bool train, const std::vector<std::string>& names) {
+NamedTensors AnrlMethod::forward(const at::Tensor& x, bool train, const std::vector<std::string>& names,
+                                 uint64_t /*seed: deterministic*/) {
   NetOutput o = net_->forward(x, train);
   NamedTensors all = {{"logits", o.logits}, {"depth", o.depth}, {"features", o.features}};
   if (names.empty()) return all;
@@ -121,31 +101,9 @@ void AnrlObjective::epoch_begin(int64_t) {
 // The batch geometry is checked here, once, for every caller of the C API.
 StepLoss AnrlObjective::loss(const Batch& b, at::Generator& gen) {
   const int k = step_.config().num_domains;
-  const int s = net_.config().size;
-  const at::Tensor& images = batch_get(b, "images");
-  const at::Tensor& depth = batch_get(b, "depth");
-  const at::Tensor& labels = batch_get(b, "labels");
-  if (images.dim() != 5 || images.size(0) != k)
-    throw std::invalid_argument("batch images are " + std::string(c10::str(images.sizes())) + ", want K x 2B x 6 x S x S with K = " +
-                                std::to_string(k) + ", S = " + std::to_string(s));
-  if (depth.dim() != 4 || depth.size(0) != k) throw std::invalid_argument("batch depth is " + std::string(c10::str(depth.sizes())) + ", want K x 2B x F x F");
-  if (labels.dim() != 2 || labels.size(0) != k) throw std::invalid_argument("batch labels are " + std::string(c10::str(labels.sizes())) + ", want K x 2B");
-  std::vector<DomainBatch> domains;
-  for (int d = 0; d < k; ++d) domains.push_back({images[d], depth[d], labels[d]});
-  check_batch(domains, k, s);
-  std::vector<int> order;
-  auto it = b.find("domain_order");
-  if (it != b.end()) {
-    at::Tensor o = it->second.to(at::kCPU, at::kLong).contiguous();
-    if (o.dim() != 1) throw std::invalid_argument("batch domain_order must be a vector of K = " + std::to_string(k) + " entries");
-    order.assign(o.data_ptr<int64_t>(), o.data_ptr<int64_t>() + o.numel());
-    check_order(order, k);
-  } else {
-    order = draw_order(k, gen);
-  }
-  for (const auto& kv : b)
-    if (kv.first != "images" && kv.first != "depth" && kv.first != "labels" && kv.first != "domain_order")
-      throw std::invalid_argument("batch tensor \"" + kv.first + "\" is not an anrl input (images, depth, labels, domain_order)");
+  DomainsBatch db = split_domains(b, k, net_.config().size, "anrl");
+  std::vector<DomainBatch>& domains = db.domains;
+  std::vector<int> order = db.order.empty() ? draw_order(k, gen) : db.order;
   MetaLoss l = step_.loss(domains, order);
   StepLoss out;
   out.total = l.total;

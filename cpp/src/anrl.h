@@ -21,7 +21,8 @@ class AnrlMethod : public Method {
   ParamStore& store() override { return net_->store(); }
   int size() const override { return net_->config().size; }
   Settings settings() const override;
-  NamedTensors forward(const at::Tensor& x, bool train, const std::vector<std::string>& names) override;
+  NamedTensors forward(const at::Tensor& x, bool train, const std::vector<std::string>& names,
+                       uint64_t seed) override;
   std::vector<std::string> output_names() const override { return {"logits", "depth", "features"}; }
   // softmax(logits)[1], computed in double.
   at::Tensor score(const at::Tensor& x, uint64_t seed) override;

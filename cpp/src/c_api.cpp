@@ -198,7 +198,7 @@ fas_status* fas_model_import(fas_model* m, const fas_tensor_view* ts, int64_t n)
   });
 }
 
-fas_status* fas_model_forward(fas_model* m, const float* x, int64_t n, int64_t s, int train,
+fas_status* fas_model_forward(fas_model* m, const float* x, int64_t n, int64_t s, int train, uint64_t seed,
                               const char* const* names, int64_t num_names, fas_tensor_list** out) {
   return fas::guard([&] {
     fas::check_model(m);
@@ -215,10 +215,10 @@ fas_status* fas_model_forward(fas_model* m, const float* x, int64_t n, int64_t s
     fas::NamedTensors o;
     if (train) {
       auto lock = fas::write_lock(m);
-      o = m->method->forward(xt, true, want);
+      o = m->method->forward(xt, true, want, seed);
     } else {
       auto lock = fas::read_lock(m);
-      o = m->method->forward(xt, false, want);
+      o = m->method->forward(xt, false, want, seed);
     }
     auto l = std::make_unique<fas_tensor_list>();
     for (const auto& t : o) {

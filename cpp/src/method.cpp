@@ -1,7 +1,11 @@
 #include "method.h"
 
+#include <ATen/CPUGeneratorImpl.h>
+
+#include <charconv>
 #include <cmath>
 #include <cstdlib>
+#include <mutex>
 #include <stdexcept>
 
 namespace fas {
@@ -12,6 +16,7 @@ const std::map<std::string, MethodFactory>& registry() {
   static const std::map<std::string, MethodFactory> r = [] {
     std::map<std::string, MethodFactory> m;
     register_anrl(m);
+    register_fghv(m);
     return m;
   }();
   return r;
@@ -36,6 +41,21 @@ std::unique_ptr<Method> make_method(const std::string& name, const ModelSpec& sp
   if (it == registry().end())
     throw std::invalid_argument("unknown method \"" + name + "\" (this shim builds: " + join(method_names()) + ")");
   return it->second(spec, settings);
+}
+
+std::vector<int> draw_order(int k, at::Generator& gen) {
+  std::vector<int> order(k);
+  for (int i = 0; i < k; ++i) order[i] = i;
+  std::lock_guard<std::mutex> lock(gen.mutex());
+  auto* g = at::check_generator<at::CPUGeneratorImpl>(gen);
+  for (int i = k - 1; i > 0; --i) std::swap(order[i], order[g->random() % static_cast<uint32_t>(i + 1)]);
+  return order;
+}
+
+std::string format_number(double v) {
+  char buf[64];
+  auto r = std::to_chars(buf, buf + sizeof(buf), v);
+  return std::string(buf, r.ptr);
 }
 
 const at::Tensor& batch_get(const Batch& b, const std::string& key) {

@@ -45,6 +45,12 @@ using Batch = std::map<std::string, at::Tensor>;
 // Throws std::invalid_argument naming the batch key when it is absent.
 const at::Tensor& batch_get(const Batch& b, const std::string& key);
 
+// Helpers the methods share.
+// A random order of k domains: Fisher-Yates over gen (stable across libtorch versions).
+std::vector<int> draw_order(int k, at::Generator& gen);
+// The shortest text that reads back as the same double (settings() values).
+std::string format_number(double v);
+
 struct StepLoss {
   at::Tensor total;    // the loss to back-propagate, with its graph
   NamedTensors stats;  // detached 0-d statistics, e.g. "meta_test/cls"
@@ -80,8 +86,11 @@ class Method {
   virtual int size() const = 0;
   // The settings that rebuild this model (normalised: defaults filled in).
   virtual Settings settings() const = 0;
-  // Named outputs of a forward over x (N x 6 x S x S); names empty = all of them.
-  virtual NamedTensors forward(const at::Tensor& x, bool train, const std::vector<std::string>& names) = 0;
+  // Named outputs of a forward over x (N x 6 x S x S); names empty = all of them. seed makes
+  // stochastic outputs (FGHV's latent draws) deterministic, as for score: the same x and seed
+  // give the outputs that score(x, seed) combines.
+  virtual NamedTensors forward(const at::Tensor& x, bool train, const std::vector<std::string>& names,
+                               uint64_t seed) = 0;
   virtual std::vector<std::string> output_names() const = 0;
   // N attack scores in [0, 1] (higher = more likely an attack), eval mode, as double.
   virtual at::Tensor score(const at::Tensor& x, uint64_t seed) = 0;
@@ -97,5 +106,6 @@ std::vector<std::string> method_names();
 
 // Registered from method.cpp.
 void register_anrl(std::map<std::string, MethodFactory>& registry);
+void register_fghv(std::map<std::string, MethodFactory>& registry);
 
 }  // namespace fas

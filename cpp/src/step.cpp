@@ -95,6 +95,43 @@ void check_batch(const std::vector<DomainBatch>& b, int k, int size) {
   }
 }
 
+DomainsBatch split_domains(const std::map<std::string, at::Tensor>& b, int k, int s, const std::string& method) {
+  auto get = [&](const char* key) -> const at::Tensor& {
+    auto it = b.find(key);
+    if (it == b.end()) {
+      std::string have;
+      for (const auto& kv : b) have += (have.empty() ? "" : ", ") + kv.first;
+      throw std::invalid_argument(std::string("batch has no tensor \"") + key + "\" (it has: " + have + ")");
+    }
+    return it->second;
+  };
+  const at::Tensor& images = get("images");
+  const at::Tensor& depth = get("depth");
+  const at::Tensor& labels = get("labels");
+  if (images.dim() != 5 || images.size(0) != k)
+    throw std::invalid_argument("batch images are " + std::string(c10::str(images.sizes())) +
+                                ", want K x 2B x 6 x S x S with K = " + std::to_string(k) + ", S = " + std::to_string(s));
+  if (depth.dim() != 4 || depth.size(0) != k)
+    throw std::invalid_argument("batch depth is " + std::string(c10::str(depth.sizes())) + ", want K x 2B x F x F");
+  if (labels.dim() != 2 || labels.size(0) != k)
+    throw std::invalid_argument("batch labels are " + std::string(c10::str(labels.sizes())) + ", want K x 2B");
+  DomainsBatch out;
+  for (int d = 0; d < k; ++d) out.domains.push_back({images[d], depth[d], labels[d]});
+  check_batch(out.domains, k, s);
+  auto it = b.find("domain_order");
+  if (it != b.end()) {
+    at::Tensor o = it->second.to(at::kCPU, at::kLong).contiguous();
+    if (o.dim() != 1) throw std::invalid_argument("batch domain_order must be a vector of K = " + std::to_string(k) + " entries");
+    out.order.assign(o.data_ptr<int64_t>(), o.data_ptr<int64_t>() + o.numel());
+    check_order(out.order, k);
+  }
+  for (const auto& kv : b)
+    if (kv.first != "images" && kv.first != "depth" && kv.first != "labels" && kv.first != "domain_order")
+      throw std::invalid_argument("batch tensor \"" + kv.first + "\" is not an " + method +
+                                  " input (images, depth, labels, domain_order)");
+  return out;
+}
+
 MetaStep::MetaStep(AnrlNet& net, const StepConfig& cfg) : net_(net), cfg_(cfg) {
   validate(cfg_);
   real_ = at::ones({cfg_.num_domains, net_.feature_channels()}, net_.options().requires_grad(false));

@@ -6,6 +6,7 @@
 #include <ATen/ATen.h>
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -36,6 +37,17 @@ struct DomainBatch {
 };
 // Throws std::invalid_argument naming the domain and what is wrong.
 void check_batch(const std::vector<DomainBatch>& b, int num_domains, int size);
+
+// The domain-balanced training batch the methods share: the named tensors "images"
+// (K x 2B x 6 x S x S), "depth" (K x 2B x F x F), "labels" (K x 2B) and optionally
+// "domain_order" [K], checked (check_batch, check_order; any other name is an error naming
+// method) and split per domain. order is empty when the batch gives none.
+struct DomainsBatch {
+  std::vector<DomainBatch> domains;
+  std::vector<int> order;
+};
+DomainsBatch split_domains(const std::map<std::string, at::Tensor>& b, int num_domains, int size,
+                           const std::string& method);
 // Throws std::invalid_argument unless order is a permutation of 0..k-1.
 void check_order(const std::vector<int>& order, int k);
 

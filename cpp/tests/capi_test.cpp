@@ -89,7 +89,7 @@ std::vector<float> logits_of(fas_model* m, const std::vector<float>& x, int64_t 
                              fas_code* code = nullptr) {
   const char* names[] = {"logits"};
   fas_tensor_list* l = nullptr;
-  fas_status* st = fas_model_forward(m, x.data(), n, s, train, names, 1, &l);
+  fas_status* st = fas_model_forward(m, x.data(), n, s, train, 0, names, 1, &l);
   if (code) *code = fas_status_code(st);
   fas_status_free(st);
   if (!l) return {};
@@ -122,7 +122,8 @@ void test_model_new() {
       {"NULL settings", [](fas_model_config& c) { c.settings = nullptr; c.num_settings = 2; }},
       {"threads -1", [](fas_model_config& c) { c.threads = -1; }},
       {"method NULL", [](fas_model_config& c) { c.method = nullptr; }},
-      {"method fghv", [](fas_model_config& c) { c.method = "fghv"; }},
+      {"method fghv2", [](fas_model_config& c) { c.method = "fghv2"; }},
+      {"fghv with anrl's gate but no adanorm", [](fas_model_config& c) { c.method = "fghv"; }},
       {"dtype I64", [](fas_model_config& c) { c.dtype = FAS_I64; }},
       {"dtype 17", [](fas_model_config& c) { c.dtype = 17; }},
       {"device tpu", [](fas_model_config& c) { c.device = "tpu"; }},
@@ -169,7 +170,7 @@ void test_model_calls() {
   const int64_t n = 2, s = 32, F = 4, C = 3 * 32;
   std::vector<float> x = input(n, s, 1);
   fas_tensor_list* outs = nullptr;
-  expect(fas_model_forward(m, x.data(), n, s, 0, nullptr, 0, &outs), FAS_OK, "eval forward, every output");
+  expect(fas_model_forward(m, x.data(), n, s, 0, 0, nullptr, 0, &outs), FAS_OK, "eval forward, every output");
   check(fas_tensor_list_len(outs) == 3, "three outputs");
   const int64_t want_shapes[3][4] = {{n, 2, 0, 0}, {n, F, F, 0}, {n, C, F, F}};
   const char* want_names[3] = {"logits", "depth", "features"};
@@ -185,7 +186,7 @@ void test_model_calls() {
   const std::vector<float> logits = logits_of(m, x, n, s, 0);
   check(logits.size() == 4, "logits alone");
   const char* bad_name[] = {"logit"};
-  expect(fas_model_forward(m, x.data(), n, s, 0, bad_name, 1, &outs), FAS_ERR_INVALID_ARGUMENT, "unknown output",
+  expect(fas_model_forward(m, x.data(), n, s, 0, 0, bad_name, 1, &outs), FAS_ERR_INVALID_ARGUMENT, "unknown output",
          "no output \"logit\"");
   std::vector<double> scores(n);
   expect(fas_model_score(m, x.data(), n, s, 0, scores.data()), FAS_OK, "score");
@@ -193,17 +194,17 @@ void test_model_calls() {
     check(std::fabs(scores[i] - 1 / (1 + std::exp(double(logits[2 * i]) - double(logits[2 * i + 1])))) < 1e-15,
           "score " + std::to_string(i) + " = softmax(logits)[1]");
   expect(fas_model_score(m, x.data(), n, s, 0, nullptr), FAS_ERR_INVALID_ARGUMENT, "score(NULL out)");
-  expect(fas_model_forward(nullptr, x.data(), n, s, 0, nullptr, 0, &outs), FAS_ERR_INVALID_ARGUMENT,
+  expect(fas_model_forward(nullptr, x.data(), n, s, 0, 0, nullptr, 0, &outs), FAS_ERR_INVALID_ARGUMENT,
          "forward(NULL model)");
-  expect(fas_model_forward(m, nullptr, n, s, 0, nullptr, 0, &outs), FAS_ERR_INVALID_ARGUMENT, "forward(NULL input)");
-  expect(fas_model_forward(m, x.data(), 0, s, 0, nullptr, 0, &outs), FAS_ERR_INVALID_ARGUMENT, "forward n = 0");
-  expect(fas_model_forward(m, x.data(), 1, 20, 0, nullptr, 0, &outs), FAS_ERR_INVALID_ARGUMENT, "forward s = 20",
+  expect(fas_model_forward(m, nullptr, n, s, 0, 0, nullptr, 0, &outs), FAS_ERR_INVALID_ARGUMENT, "forward(NULL input)");
+  expect(fas_model_forward(m, x.data(), 0, s, 0, 0, nullptr, 0, &outs), FAS_ERR_INVALID_ARGUMENT, "forward n = 0");
+  expect(fas_model_forward(m, x.data(), 1, 20, 0, 0, nullptr, 0, &outs), FAS_ERR_INVALID_ARGUMENT, "forward s = 20",
          "multiple of 8");
-  expect(fas_model_forward(m, x.data(), 1, s, 1, nullptr, 0, &outs), FAS_ERR_INVALID_ARGUMENT,
+  expect(fas_model_forward(m, x.data(), 1, s, 1, 0, nullptr, 0, &outs), FAS_ERR_INVALID_ARGUMENT,
          "train forward n = 1", "at least 2");
   std::vector<float> bad = x;
   bad[100] = std::nanf("");
-  expect(fas_model_forward(m, bad.data(), n, s, 0, nullptr, 0, &outs), FAS_ERR_NONFINITE, "NaN input", "1 NaN");
+  expect(fas_model_forward(m, bad.data(), n, s, 0, 0, nullptr, 0, &outs), FAS_ERR_NONFINITE, "NaN input", "1 NaN");
   expect(fas_model_score(m, bad.data(), n, s, 0, scores.data()), FAS_ERR_NONFINITE, "NaN input scored", "1 NaN");
 
   // Export, then import into a model with another seed: outputs become identical.
@@ -360,6 +361,49 @@ void test_trainer() {
   fas_trainer_free(t);
 }
 
+// FGHV through the C ABI: its forward with a seed gives the parts its score combines; the
+// same seed, the same values; the latent optimisation runs inside the ABI's no-grad calls.
+void test_fghv() {
+  const fas_setting s[] = {{"width", "0.125"}, {"latent_dim", "8"}, {"hypotheses", "4"}, {"latent_steps", "3"}};
+  fas_model_config c = small_config();
+  c.method = "fghv";
+  c.settings = s;
+  c.num_settings = 4;
+  fas_model* m = nullptr;
+  expect(fas_model_new(&c, &m), FAS_OK, "fghv model");
+  const int64_t n = 3, sz = 32;
+  std::vector<float> x(n * 6 * sz * sz);
+  for (size_t i = 0; i < x.size(); ++i) x[i] = std::sin(0.37 * static_cast<double>(i));
+  auto forward = [&](uint64_t seed, std::vector<float>* fused, std::vector<float>* dkl) {
+    const char* names[] = {"fused_score", "delta_kl"};
+    fas_tensor_list* l = nullptr;
+    expect(fas_model_forward(m, x.data(), n, sz, 0, seed, names, 2, &l), FAS_OK, "fghv forward");
+    for (int64_t i = 0; i < 2; ++i) {
+      fas_tensor_info ti;
+      const void* d = nullptr;
+      fas_status_free(fas_tensor_list_get(l, i, &ti, &d));
+      std::vector<float>* dst = i == 0 ? fused : dkl;
+      dst->assign(static_cast<const float*>(d), static_cast<const float*>(d) + n);
+    }
+    fas_tensor_list_free(l);
+  };
+  std::vector<float> f1, d1, f2, d2, f3, d3;
+  forward(7, &f1, &d1);
+  forward(7, &f2, &d2);
+  forward(8, &f3, &d3);
+  check(f1 == f2 && d1 == d2 && d1 != d3, "fghv forward: the same for a seed, other latents for another");
+  double sc[3];
+  expect(fas_model_score(m, x.data(), n, sz, 7, sc), FAS_OK, "fghv score");
+  bool ok = true;
+  for (int i = 0; i < n; ++i) ok = ok && std::abs(sc[i] - 1 / (1 + std::exp(-8 * (0.5 - f1[i])))) < 1e-6;
+  check(ok, "fghv score = sigmoid(8 (1/2 - fused_score)) of the forward with the same seed");
+  fas_model_free(m);
+  const fas_setting bad[] = {{"hypotheses", "1"}};
+  c.settings = bad;
+  c.num_settings = 1;
+  expect(fas_model_new(&c, &m), FAS_ERR_INVALID_ARGUMENT, "fghv hypotheses 1", "hypotheses");
+}
+
 }  // namespace
 
 int main() {
@@ -368,6 +412,7 @@ int main() {
   test_model_new();
   test_model_calls();
   test_trainer();
+  test_fghv();
   std::printf("%d failures\n", failures);
   return failures ? 1 : 0;
 }

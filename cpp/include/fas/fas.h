@@ -143,9 +143,11 @@ fas_status* fas_model_export(fas_model* m, fas_tensor_list** out);
 fas_status* fas_model_import(fas_model* m, const fas_tensor_view* ts, int64_t n);
 
 /* x: n x 6 x s x s float32. Named outputs (anrl: logits n x 2, depth n x F x F, features
- * n x C x F x F with F = s/8) as a list, in the order asked for; names NULL = all.
- * train != 0 normalises with batch statistics and updates the BN running statistics. */
-fas_status* fas_model_forward(fas_model* m, const float* x, int64_t n, int64_t s, int train,
+ * n x C x F x F with F = s/8; fghv: docs/fghv.md) as a list, in the order asked for; names
+ * NULL = all. train != 0 normalises with batch statistics and updates the BN running
+ * statistics. seed makes stochastic outputs deterministic: an eval-mode forward with seed s
+ * gives the parts that fas_model_score with seed s combines (ABI 3 added it). */
+fas_status* fas_model_forward(fas_model* m, const float* x, int64_t n, int64_t s, int train, uint64_t seed,
                               const char* const* names, int64_t num_names, fas_tensor_list** out);
 
 /* N attack scores in [0, 1] (higher = attack) into scores[0..n-1], eval mode, for any

@@ -11,7 +11,7 @@ import (
 	"github.com/fasgo/fasgo/go/internal/config"
 )
 
-func init() { register("", configCommand()) }
+func init() { register("", configCommand) }
 
 func configCommand() *cli.Command {
 	return &cli.Command{

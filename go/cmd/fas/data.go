@@ -27,8 +27,8 @@ import (
 )
 
 func init() {
-	register("", packCommand())
-	register("data", checkCommand(), dumpCommand())
+	register("", packCommand)
+	register("data", checkCommand, dumpCommand)
 }
 
 var depthRuleFlag = &cli.StringSliceFlag{Name: "depth-rule", Usage: "image key -> depth key substitution `FROM=TO` (repeatable; the first match applies once)"}

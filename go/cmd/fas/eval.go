@@ -17,7 +17,7 @@ import (
 	"github.com/fasgo/fasgo/go/internal/train"
 )
 
-func init() { register("", evalCommand()) }
+func init() { register("", evalCommand) }
 
 func evalCommand() *cli.Command {
 	return &cli.Command{
@@ -84,7 +84,11 @@ func runEval(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(c.App.Writer, "%s\nreport: %s\n", report.Markdown(res.Test), out)
+	fmt.Fprintf(c.App.Writer, "%s\n", report.Markdown(res.Test))
+	if t := eval.PartsMarkdown(res); t != "" {
+		fmt.Fprintf(c.App.Writer, "%s\n", t)
+	}
+	fmt.Fprintf(c.App.Writer, "report: %s\n", out)
 	return nil
 }
 

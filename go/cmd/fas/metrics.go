@@ -9,7 +9,7 @@ import (
 	"github.com/fasgo/fasgo/go/internal/report"
 )
 
-func init() { register("", metricsCommand()) }
+func init() { register("", metricsCommand) }
 
 func metricsCommand() *cli.Command {
 	return &cli.Command{

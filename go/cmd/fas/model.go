@@ -16,7 +16,7 @@ import (
 )
 
 func init() {
-	register("model", modelSummaryCommand(), modelInitCommand(), modelForwardCommand())
+	register("model", modelSummaryCommand, modelInitCommand, modelForwardCommand)
 }
 
 // netFlags describe a network to build.
@@ -26,8 +26,8 @@ func netFlags(sizeRequired bool) []cli.Flag {
 		&cli.IntFlag{Name: "size", Value: 256, Required: sizeRequired,
 			Usage: "input size S: a multiple of 8, at least 32 (the classifier max-pools F = S/8 twice)"},
 		&cli.Float64Flag{Name: "width", Value: 1, Usage: "channel-width multiplier of the backbone (1 = the paper's network)"},
-		&cli.StringFlag{Name: "gate", Value: "1layer", Usage: "anrl: AdaNorm gate 1layer (paper), 2layer or clamp"},
-		&cli.StringSliceFlag{Name: "setting", Usage: "another model setting of the method, KEY=VALUE (repeatable)"},
+		&cli.StringFlag{Name: "gate", Value: "1layer", Usage: "AdaNorm gate 1layer (paper), 2layer or clamp (anrl; fghv: given, it switches AdaNorm on)"},
+		&cli.StringSliceFlag{Name: "setting", Usage: "a model setting of the method, KEY=VALUE (repeatable; replaces the default of KEY, e.g. fghv: hypotheses=8, adanorm=true)"},
 	}
 }
 
@@ -40,6 +40,9 @@ func netConfig(c *cli.Context) (shim.Config, error) {
 	}
 	cfg := config.Default()
 	cfg.Method, cfg.Transform.ImageSize, cfg.Model.Width, cfg.ANRL.Gate = c.String("method"), c.Int("size"), c.Float64("width"), c.String("gate")
+	if c.IsSet("gate") {
+		cfg.FGHV.Backbone.AdaNorm, cfg.FGHV.Backbone.Gate = true, c.String("gate")
+	}
 	mc, err := method.ModelConfig(cfg, threads)
 	if err != nil {
 		return shim.Config{}, err
@@ -50,7 +53,15 @@ func netConfig(c *cli.Context) (shim.Config, error) {
 		if !ok || k == "" {
 			return shim.Config{}, fmt.Errorf("--setting %q: want KEY=VALUE", kv)
 		}
-		mc.Settings = append(mc.Settings, shim.Setting{Key: k, Value: v})
+		replaced := false
+		for i := range mc.Settings {
+			if mc.Settings[i].Key == k {
+				mc.Settings[i].Value, replaced = v, true
+			}
+		}
+		if !replaced {
+			mc.Settings = append(mc.Settings, shim.Setting{Key: k, Value: v})
+		}
 	}
 	return mc, nil
 }
@@ -172,8 +183,10 @@ func modelForwardCommand() *cli.Command {
 		Name:  "forward",
 		Usage: "run a network on the tensor \"input\" of a safetensors file",
 		Description: "Reads input (N x 6 x S x S, F32 or F64) and writes every named output of the method as F32\n" +
-			"(anrl: logits N x 2, depth N x F x F, features N x C x F x F, F = S/8) and the attack score\n" +
-			"\"score\" (N, F64). The method and its settings come from the weights' metadata and shapes\n" +
+			"(anrl: logits N x 2, depth N x F x F, features N x C x F x F, F = S/8; fghv: feature, depth,\n" +
+			"corr_real, corr_attack, space_score, corr_spread, kl_before, kl_real, kl_attack, delta_kl,\n" +
+			"fused_score, see docs/fghv.md) and the attack score \"score\" (N, F64); --seed seeds the\n" +
+			"stochastic outputs and the score alike. The method and its settings come from the weights' metadata and shapes\n" +
 			"(a training-state file works too); for a file without a recorded size, S is the input's.\n" +
 			"--train normalises with batch statistics (N >= 2); the weights file is never written.\n" +
 			"Make an input from a data set with `fas data dump` (its file holds the tensor \"input\").",
@@ -182,6 +195,7 @@ func modelForwardCommand() *cli.Command {
 			&cli.StringFlag{Name: "input", Required: true, Usage: "file holding the tensor \"input\""},
 			&cli.StringFlag{Name: "out", Required: true, Usage: "output file (.safetensors)"},
 			&cli.BoolFlag{Name: "train", Usage: "training-mode forward (batch statistics)"},
+			&cli.Uint64Flag{Name: "seed", Value: 0, Usage: "seed of a stochastic method's draws (fghv's latents), for the outputs and the score"},
 			&cli.StringFlag{Name: "device", Value: "cpu", Usage: "cpu, cuda or cuda:N"},
 			threadsFlag(),
 		},
@@ -206,14 +220,14 @@ func runForward(c *cli.Context) error {
 		return fmt.Errorf("model forward: %w", err)
 	}
 	defer m.Close()
-	ts, err := m.Forward(x, n, s, c.Bool("train"))
+	ts, err := m.ForwardSeed(x, n, s, c.Bool("train"), c.Uint64("seed"))
 	if err != nil {
 		return fmt.Errorf("model forward: %s: %w", c.String("input"), err)
 	}
 	mode := map[bool]string{false: "eval", true: "train"}[c.Bool("train")]
 	if !c.Bool("train") { // a train-mode forward changed the statistics the score would use
 		scores := make([]float64, n)
-		if err := m.Score(x, n, s, 0, scores); err != nil {
+		if err := m.Score(x, n, s, c.Uint64("seed"), scores); err != nil {
 			return fmt.Errorf("model forward: %s: %w", c.String("input"), err)
 		}
 		ts = append(ts, safetensors.FromFloat64("score", []int64{int64(n)}, scores))

@@ -16,7 +16,7 @@ import (
 	"github.com/fasgo/fasgo/go/internal/shim"
 )
 
-func init() { register("model", modelStepCommand()) }
+func init() { register("model", modelStepCommand) }
 
 func modelStepCommand() *cli.Command {
 	return &cli.Command{
@@ -31,7 +31,9 @@ func modelStepCommand() *cli.Command {
 			"--set KEY=VALUE (repeatable) sets an optimizer option (" + strings.Join(optimizerKeys(), ", ") + ")\n" +
 			"or one of the method's training settings (anrl: metasize, meta, meta_step_size (alias alpha),\n" +
 			"w_cls, w_depth, w_domain, w_discri, center_momentum, first_order, textbook_fast_weights\n" +
-			"(alias textbook), center_reset); the shim names the known ones when a key is unknown.",
+			"(alias textbook), center_reset; fghv: rcc, rcc_margin, w_rcc, w_var, w_ddc, w_depth, w_cls,\n" +
+			"meta, metasize, meta_step_size, meta_params, first_order — its latents come from the\n" +
+			"trainer's seed); the shim names the known ones when a key is unknown.",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "weights", Required: true, Usage: "weights file (.safetensors)"},
 			&cli.StringFlag{Name: "batch", Required: true, Usage: "batch file with images, depth, labels (.safetensors)"},
@@ -64,7 +66,7 @@ func runStep(c *cli.Context) error {
 	if err != nil {
 		return fmt.Errorf("model step: %w", err)
 	}
-	me, err := method.Get(orDefault(wf.Metadata[model.KeyMethod], "anrl"))
+	me, err := method.Get(orDefault(wf.Metadata[model.KeyMethod], method.Recognize(wf.Tensors)))
 	if err != nil {
 		return fmt.Errorf("model step: %s: %w", c.String("weights"), err)
 	}

@@ -17,7 +17,7 @@ import (
 	"github.com/fasgo/fasgo/go/internal/synth"
 )
 
-func init() { register("", synthCommand()) }
+func init() { register("", synthCommand) }
 
 func synthCommand() *cli.Command {
 	d := synth.DefaultOptions()

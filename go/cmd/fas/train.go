@@ -13,11 +13,12 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/fasgo/fasgo/go/internal/config"
+	"github.com/fasgo/fasgo/go/internal/eval"
 	"github.com/fasgo/fasgo/go/internal/report"
 	"github.com/fasgo/fasgo/go/internal/train"
 )
 
-func init() { register("", trainCommand()) }
+func init() { register("", trainCommand) }
 
 func trainCommand() *cli.Command {
 	return &cli.Command{
@@ -110,6 +111,12 @@ func runTrain(c *cli.Context) error {
 	}
 	fmt.Fprintf(out, "\nrun: %s (best epoch %d by %s = %.4f)\n\n%s\n", res.RunDir, res.Best.Epoch,
 		res.Best.Metric, res.Best.Value, report.Markdown(res.Eval.Test))
+	if len(res.Calibrated) > 0 {
+		fmt.Fprintf(out, "calibrated on the validation lists and stored with the best checkpoint: %s\n\n", res.Calibrated)
+	}
+	if t := eval.PartsMarkdown(res.Eval); t != "" {
+		fmt.Fprintf(out, "%s\n", t)
+	}
 	return nil
 }
 

@@ -13,7 +13,7 @@ import (
 	"github.com/fasgo/fasgo/go/internal/shim"
 )
 
-func init() { register("", versionCommand()) }
+func init() { register("", versionCommand) }
 
 // threadsEnv sets the intra-op thread count of the commands that run the network without a
 // config; for fas train and fas eval it is the config key run.threads.

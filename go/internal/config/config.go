@@ -11,7 +11,7 @@ package config
 // Config is the whole resolved configuration. The koanf tags are the YAML keys.
 type Config struct {
 	Seed      int64     `koanf:"seed"`
-	Method    string    `koanf:"method"` // anrl (fghv comes later)
+	Method    string    `koanf:"method"` // anrl | fghv
 	Run       Run       `koanf:"run"`
 	Dataset   Dataset   `koanf:"dataset"`
 	Transform Transform `koanf:"transform"`
@@ -23,6 +23,7 @@ type Config struct {
 	Test      Batch     `koanf:"test"`
 	Eval      Eval      `koanf:"eval"`
 	ANRL      ANRL      `koanf:"anrl"`
+	FGHV      FGHV      `koanf:"fghv"`
 }
 
 // Run says where and how a run executes; none of it changes the numbers a run computes
@@ -107,6 +108,52 @@ type ANRLLoss struct {
 	Depth  float64 `koanf:"depth"`  // depth map (MSE), default 0.1
 	Domain float64 `koanf:"domain"` // inter-domain compatible (domain centers), default 0.001
 	Discri float64 `koanf:"discri"` // inter-class separable, default 0.001
+}
+
+// FGHV is the method section of FGHV (docs/fghv.md): feature generation and hypothesis
+// verification, our reconstruction of the paper, every open choice a key.
+type FGHV struct {
+	Backbone   FGHVBackbone `koanf:"backbone"`
+	LatentDim  int          `koanf:"latent_dim"` // dimensions of the latents z (default 128)
+	Hypotheses int          `koanf:"hypotheses"` // N hypotheses per generator (default 16)
+	Tau        float64      `koanf:"tau"`        // temperature of the relative correlation (default 0.1)
+	RCC        string       `koanf:"rcc"`        // relative correlation constraint: bce | hinge (default bce)
+	RCCMargin  float64      `koanf:"rcc_margin"` // margin of the hinge variant on mean cosines (default 0.5)
+	Loss       FGHVLoss     `koanf:"loss"`
+	Meta       bool         `koanf:"meta"`           // ANRL-style meta-learning around the step (default false)
+	Metasize   int          `koanf:"metasize"`       // meta-train domains per step, 1..K-1 (default 2)
+	MetaStep   float64      `koanf:"meta_step_size"` // alpha of the inner update (default 1e-4)
+	MetaParams string       `koanf:"meta_params"`    // auto | gates | embedder | fgn | all (default auto)
+	FirstOrder bool         `koanf:"first_order"`    // only with meta
+	Test       FGHVTest     `koanf:"test"`
+	// Lambda weighs the distribution score: s = space - lambda * delta_kl. With FitLambda it is
+	// fitted on the validation (source) lists after training and stored with the weights;
+	// otherwise this value is the model's.
+	Lambda    float64 `koanf:"lambda"`     // default 0
+	FitLambda bool    `koanf:"fit_lambda"` // default true
+}
+
+// FGHVBackbone is FGHV's choice of normalisation in the shared backbone.
+type FGHVBackbone struct {
+	AdaNorm bool   `koanf:"adanorm"` // ANRL's AdaNorm blocks instead of BatchNorm (default false)
+	Gate    string `koanf:"gate"`    // AdaNorm gate: 1layer | 2layer | clamp (only with adanorm)
+}
+
+// FGHVLoss weighs FGHV's losses.
+type FGHVLoss struct {
+	RCC   float64 `koanf:"rcc"`   // relative correlation constraint, default 1
+	Var   float64 `koanf:"var"`   // variance constraint, default 0.1
+	DDC   float64 `koanf:"ddc"`   // distribution discrimination constraint, default 0.1
+	Depth float64 `koanf:"depth"` // depth map (MSE), default 0.1
+	Cls   float64 `koanf:"cls"`   // cross-entropy of a linear head on f; > 0 adds the head (default 0)
+}
+
+// FGHVTest is FGHV's test-time verification.
+type FGHVTest struct {
+	Draws       int     `koanf:"draws"`        // M draws of the hypotheses for the space score (default 8)
+	LatentSteps int     `koanf:"latent_steps"` // T Adam steps on the latents (default 20)
+	LatentLR    float64 `koanf:"latent_lr"`    // their learning rate (default 0.05)
+	DeltaKL     string  `koanf:"delta_kl"`     // after_minus_before | real_minus_attack
 }
 
 // Optimizer is Adam (AdamW with decoupled_weight_decay) or SGD.
@@ -207,6 +254,15 @@ func Default() *Config {
 			Gate: "1layer", Meta: true, Metasize: 2, MetaStepSize: 1e-4,
 			Loss:           ANRLLoss{Cls: 1, Depth: 0.1, Domain: 0.001, Discri: 0.001},
 			CenterMomentum: 0.9, CenterReset: "epoch",
+		},
+		FGHV: FGHV{
+			Backbone:  FGHVBackbone{AdaNorm: false, Gate: "1layer"},
+			LatentDim: 128, Hypotheses: 16, Tau: 0.1, RCC: "bce", RCCMargin: 0.5,
+			Loss: FGHVLoss{RCC: 1, Var: 0.1, DDC: 0.1, Depth: 0.1, Cls: 0},
+			Meta: false, Metasize: 2, MetaStep: 1e-4, MetaParams: "auto",
+			Test:      FGHVTest{Draws: 8, LatentSteps: 20, LatentLR: 0.05, DeltaKL: "after_minus_before"},
+			Lambda:    0,
+			FitLambda: true,
 		},
 	}
 }

@@ -258,6 +258,19 @@ func TestBadValuesNameKeyAndSource(t *testing.T) {
 		{"scheduler", good, []string{"scheduler.name=Linear"}, nil, []string{"scheduler.name", "StepLR, Cosine, None"}},
 		{"first order without meta", good, []string{"anrl.meta=false", "anrl.first_order=true"}, nil, []string{"anrl.first_order", "anrl.meta: true"}},
 		{"textbook without meta", good, []string{"anrl.meta=false", "anrl.textbook_fast_weights=true"}, nil, []string{"anrl.textbook_fast_weights", "anrl.meta: true"}},
+		{"fghv method accepted, unknown refused", good, []string{"method=fghv3"}, nil, []string{"method", "anrl, fghv"}},
+		{"fghv hypotheses", good, []string{"method=fghv", "fghv.hypotheses=1"}, nil, []string{"fghv.hypotheses = 1", "[2, 65536]"}},
+		{"fghv tau", good, []string{"fghv.tau=0"}, nil, []string{"fghv.tau = 0", "> 0"}},
+		{"fghv rcc", good, nil, []string{"FAS_FGHV__RCC=mse"}, []string{"fghv.rcc", "FAS_FGHV__RCC", "bce, hinge"}},
+		{"fghv loss weight", good, []string{"fghv.loss={ddc: -1}"}, nil, []string{"fghv.loss.ddc = -1", ">= 0"}},
+		{"fghv delta_kl", good, []string{"fghv.test.delta_kl=after"}, nil, []string{"fghv.test.delta_kl", "after_minus_before, real_minus_attack"}},
+		{"fghv draws", good, []string{"fghv.test.draws=0"}, nil, []string{"fghv.test.draws = 0", "[1, 65536]"}},
+		{"fghv lambda", good, []string{"fghv.lambda=.nan"}, nil, []string{"fghv.lambda", "finite"}},
+		{"fghv metasize", good, []string{"method=fghv", "fghv.meta=true", "fghv.metasize=3"}, nil, []string{"fghv.metasize = 3", "[1, 2]"}},
+		{"fghv first order without meta", good, []string{"method=fghv", "fghv.first_order=true"}, nil, []string{"fghv.first_order", "fghv.meta: true"}},
+		{"fghv gates without adanorm", good, []string{"method=fghv", "fghv.meta=true", "fghv.meta_params=gates"}, nil, []string{"fghv.meta_params", "adanorm"}},
+		{"fghv gate without adanorm", good, []string{"method=fghv", "fghv.backbone.gate=clamp"}, nil, []string{"fghv.backbone.gate", "adanorm: true"}},
+		{"fghv meta params", good, []string{"fghv.meta_params=head"}, nil, []string{"fghv.meta_params", "auto, gates, embedder, fgn, all"}},
 		{"device", good, []string{"run.device=gpu"}, nil, []string{"run.device", "cpu, cuda or cuda:N"}},
 		{"run name", good, []string{"run.name=a/b"}, nil, []string{"run.name", "one directory name"}},
 		{"protocols", good, []string{"eval.protocols=[paper, paper]"}, nil, []string{"eval.protocols[1]", "twice"}},
@@ -406,8 +419,8 @@ func TestShippedConfigsLoad(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n < 5 {
-		t.Fatalf("found %d YAML files under %s, want the 4 OCIM protocols and synth", n, root)
+	if n < 10 {
+		t.Fatalf("found %d YAML files under %s, want the 4 OCIM protocols and synth for anrl and fghv", n, root)
 	}
 	names := map[byte]string{'O': "oulu", 'C': "casia", 'I': "replay", 'M': "msu"}
 	for _, proto := range []string{"OCI2M", "OMI2C", "OCM2I", "ICM2O"} {
@@ -427,6 +440,16 @@ func TestShippedConfigsLoad(t *testing.T) {
 		if want := filepath.Join(root, "..", "data", "ocim"); !sameDir(t, c.Dataset.Root, want) {
 			t.Errorf("%s: root %s, want %s", proto, c.Dataset.Root, want)
 		}
+		// FGHV's config of the protocol: the same data and sizes, the spec's defaults.
+		f := mustLoad(t, filepath.Join(root, "fghv", proto+".yaml"), nil, nil)
+		if f.Method != "fghv" || f.Run.Protocol != proto || !reflect.DeepEqual(f.Dataset, c.Dataset) || f.Transform.ImageSize != 256 ||
+			f.Model.Width != 1 || f.Train != c.Train || f.FGHV != Default().FGHV {
+			t.Errorf("fghv/%s: method %s protocol %s, or not the ANRL config's data and sizes with the spec's defaults", proto, f.Method, f.Run.Protocol)
+		}
+	}
+	s := mustLoad(t, filepath.Join(root, "fghv", "synth.yaml"), nil, nil)
+	if s.Method != "fghv" || s.Transform.ImageSize != 32 {
+		t.Errorf("fghv/synth.yaml: method %s size %d", s.Method, s.Transform.ImageSize)
 	}
 }
 

@@ -76,7 +76,7 @@ func (v *validator) nonNegative(key string, x float64) {
 
 func (c *Config) validate(origins map[string]string) error {
 	v := &validator{origins: origins}
-	v.oneOf("method", c.Method, "anrl")
+	v.oneOf("method", c.Method, "anrl", "fghv")
 	c.validateRun(v)
 	c.validateDataset(v)
 	c.validateTransform(v)
@@ -88,6 +88,7 @@ func (c *Config) validate(origins map[string]string) error {
 	v.need(c.Test.BatchSize >= 1, "test.batch_size", c.Test.BatchSize, "must be >= 1")
 	c.validateEval(v)
 	c.validateANRL(v)
+	c.validateFGHV(v)
 	return errors.Join(v.errs...)
 }
 
@@ -186,6 +187,47 @@ func (c *Config) validateANRL(v *validator) {
 		"must be a finite number (a negative weight flips the inter-class term, as TFace's first release had it)")
 	v.need(a.CenterMomentum >= 0 && a.CenterMomentum < 1, "anrl.center_momentum", a.CenterMomentum, "must be in [0, 1)")
 	v.oneOf("anrl.center_reset", a.CenterReset, "epoch", "never")
+}
+
+// validateFGHV checks the fghv section's own value ranges always, and what depends on other
+// sections or on each other when method is fghv.
+func (c *Config) validateFGHV(v *validator) {
+	f := c.FGHV
+	fghv := c.Method == "fghv"
+	v.oneOf("fghv.backbone.gate", f.Backbone.Gate, "1layer", "2layer", "clamp")
+	if fghv && !f.Backbone.AdaNorm {
+		v.need(f.Backbone.Gate == "1layer", "fghv.backbone.gate", f.Backbone.Gate, "applies only with fghv.backbone.adanorm: true")
+	}
+	v.need(f.LatentDim >= 1 && f.LatentDim <= 65536, "fghv.latent_dim", f.LatentDim, "must be in [1, 65536]")
+	v.need(f.Hypotheses >= 2 && f.Hypotheses <= 65536, "fghv.hypotheses", f.Hypotheses,
+		"must be in [2, 65536] (hypotheses per generator; its BatchNorm needs 2)")
+	v.positive("fghv.tau", f.Tau)
+	v.oneOf("fghv.rcc", f.RCC, "bce", "hinge")
+	v.nonNegative("fghv.rcc_margin", f.RCCMargin)
+	v.nonNegative("fghv.loss.rcc", f.Loss.RCC)
+	v.nonNegative("fghv.loss.var", f.Loss.Var)
+	v.nonNegative("fghv.loss.ddc", f.Loss.DDC)
+	v.nonNegative("fghv.loss.depth", f.Loss.Depth)
+	v.nonNegative("fghv.loss.cls", f.Loss.Cls)
+	k := len(c.Dataset.Train)
+	if fghv && f.Meta && k >= 2 {
+		v.need(f.Metasize >= 1 && f.Metasize <= k-1, "fghv.metasize", f.Metasize,
+			fmt.Sprintf("must be in [1, K-1] = [1, %d] (meta-train domains; K = %d sources)", k-1, k))
+	} else {
+		v.need(f.Metasize >= 1, "fghv.metasize", f.Metasize, "must be >= 1 (meta-train domains)")
+	}
+	v.positive("fghv.meta_step_size", f.MetaStep)
+	v.oneOf("fghv.meta_params", f.MetaParams, "auto", "gates", "embedder", "fgn", "all")
+	if fghv {
+		v.need(!f.FirstOrder || f.Meta, "fghv.first_order", f.FirstOrder, "applies only with fghv.meta: true")
+		v.need(f.MetaParams != "gates" || f.Backbone.AdaNorm, "fghv.meta_params", f.MetaParams,
+			"gates needs fghv.backbone.adanorm: true (plain BatchNorm blocks have no gates)")
+	}
+	v.need(f.Test.Draws >= 1 && f.Test.Draws <= 65536, "fghv.test.draws", f.Test.Draws, "must be in [1, 65536]")
+	v.need(f.Test.LatentSteps >= 0 && f.Test.LatentSteps <= 100000, "fghv.test.latent_steps", f.Test.LatentSteps, "must be in [0, 100000]")
+	v.nonNegative("fghv.test.latent_lr", f.Test.LatentLR)
+	v.oneOf("fghv.test.delta_kl", f.Test.DeltaKL, "after_minus_before", "real_minus_attack")
+	v.need(!math.IsNaN(f.Lambda) && !math.IsInf(f.Lambda, 0), "fghv.lambda", f.Lambda, "must be a finite number")
 }
 
 func (c *Config) validateOptimizer(v *validator) {

@@ -4,8 +4,12 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"slices"
+	"strings"
 
 	"github.com/fasgo/fasgo/go/internal/config"
+	"github.com/fasgo/fasgo/go/internal/dataset"
+	"github.com/fasgo/fasgo/go/internal/method"
 	"github.com/fasgo/fasgo/go/internal/metrics"
 	"github.com/fasgo/fasgo/go/internal/report"
 	"github.com/fasgo/fasgo/go/internal/shim"
@@ -57,6 +61,16 @@ type Result struct {
 	EmbedPath  string
 	TestFrames int
 	ValFrames  int
+	// Parts are the reports of the method's score parts alone (method.ScoreParts), in the
+	// method's order; PlanePath is its decision plane ("" when none was drawn).
+	Parts     []PartResult
+	PlanePath string
+}
+
+// PartResult is the evaluation of one score part on its own.
+type PartResult struct {
+	Part      method.Part
+	Test, Val *metrics.Report
 }
 
 // Level names the unit of evaluation.
@@ -97,7 +111,12 @@ type Validation struct {
 
 // Validate scores the held-out source-domain lists.
 func Validate(ctx context.Context, m *shim.Model, d *Data, o Options) (*Validation, error) {
-	s, err := Score(ctx, m, d.DB, d.Val, d.Transform, o.Score)
+	return validate(ctx, m, d.DB, d.Val, d.Transform, o)
+}
+
+// validate scores a validation set: the only data it is given.
+func validate(ctx context.Context, m *shim.Model, db dataset.Store, val *dataset.EvalSet, t dataset.Transform, o Options) (*Validation, error) {
+	s, err := Score(ctx, m, db, val, t, o.Score)
 	if err != nil {
 		return nil, fmt.Errorf("validation: %w", err)
 	}
@@ -108,11 +127,86 @@ func Validate(ctx context.Context, m *shim.Model, d *Data, o Options) (*Validati
 	return &Validation{Report: rep, Units: units, Scores: s}, nil
 }
 
+// Calibrate fits the calibrated settings of a method (method.Calibrator; FGHV: lambda) on a
+// validation set: it scores val with m (its score parts), averages them per unit, and hands
+// them to the method. It is given the validation lists only, by construction: the training
+// loop passes the held-out source-domain lists (dataset.val), never the test lists. It
+// returns nil settings when the method fits nothing under cfg.
+func Calibrate(ctx context.Context, m *shim.Model, cfg *config.Config, db dataset.Store, val *dataset.EvalSet,
+	t dataset.Transform, o Options) (shim.Settings, string, error) {
+	me, err := method.Get(m.Info().Method)
+	if err != nil {
+		return nil, "", err
+	}
+	cal, ok := me.(method.Calibrator)
+	if !ok {
+		return nil, "", nil
+	}
+	outs := cal.CalibrationOutputs(cfg)
+	if len(outs) == 0 {
+		return nil, "", nil
+	}
+	o.Score.Outputs, o.Score.Features = outs, false
+	v, err := validate(ctx, m, db, val, t, o)
+	if err != nil {
+		return nil, "", fmt.Errorf("calibration: %w", err)
+	}
+	units := make([]method.Unit, len(v.Units))
+	for i, u := range v.Units {
+		units[i] = method.Unit{Label: u.Label, Outputs: map[string]float64{}}
+	}
+	for _, name := range outs {
+		us, err := o.outputUnits(v.Scores, name, nil)
+		if err != nil {
+			return nil, "", fmt.Errorf("calibration: %w", err)
+		}
+		for i, u := range us {
+			units[i].Outputs[name] = u.Score
+		}
+	}
+	return cal.Calibrate(cfg, units)
+}
+
+// outputUnits are the units of s with an output's values (mapped by f when not nil) as
+// their scores, in the order of s's units.
+func (o Options) outputUnits(s *Scores, name string, f func(float64) float64) ([]metrics.VideoScore, error) {
+	vals, ok := s.Outputs[name]
+	if !ok || len(vals) != len(s.Frames) {
+		return nil, fmt.Errorf("output %s: %d values for %d frames", name, len(vals), len(s.Frames))
+	}
+	frames := slices.Clone(s.Frames)
+	for i := range frames {
+		frames[i].Score = vals[i]
+		if f != nil {
+			frames[i].Score = f(vals[i])
+		}
+	}
+	return o.units(frames)
+}
+
 // Run evaluates m on the test lists: the paper protocol takes the test set's own EER
-// threshold, the realistic one the EER threshold of the validation (source) lists.
+// threshold, the realistic one the EER threshold of the validation (source) lists. For a
+// method with score parts (method.ScoreParts) each part is reported on its own as well
+// (OutDir/<part>/, its realistic threshold from the part's validation scores), and the
+// decision plane is drawn (OutDir/decision_plane.png).
 func Run(ctx context.Context, m *shim.Model, d *Data, o Options) (*Result, error) {
 	if o.Embed {
 		o.Score.Features = true
+	}
+	me, err := method.Get(m.Info().Method)
+	if err != nil {
+		return nil, err
+	}
+	sp, hasParts := me.(method.ScoreParts)
+	var plane method.Plane
+	hasPlane := false
+	if hasParts {
+		for _, p := range sp.Parts() {
+			o.Score.Outputs = appendNew(o.Score.Outputs, p.Output)
+		}
+		if plane, hasPlane = sp.Plane(); hasPlane {
+			o.Score.Outputs = appendNew(o.Score.Outputs, plane.X, plane.Y)
+		}
 	}
 	val, err := Validate(ctx, m, d, o)
 	if err != nil {
@@ -148,7 +242,88 @@ func Run(ctx context.Context, m *shim.Model, d *Data, o Options) (*Result, error
 			return nil, err
 		}
 	}
+	if hasParts {
+		for _, p := range sp.Parts() {
+			pr, err := o.part(p, val.Scores, test)
+			if err != nil {
+				return nil, err
+			}
+			res.Parts = append(res.Parts, pr)
+		}
+	}
+	if hasPlane {
+		res.PlanePath = filepath.Join(o.OutDir, "decision_plane.png")
+		if err := o.drawPlane(res.PlanePath, plane, val.Scores, test); err != nil {
+			return nil, err
+		}
+	}
 	return res, nil
+}
+
+func appendNew(list []string, names ...string) []string {
+	for _, n := range names {
+		if !slices.Contains(list, n) {
+			list = append(list, n)
+		}
+	}
+	return list
+}
+
+// part reports one score part alone, on the test set (realistic threshold from its val
+// scores) and on the validation set, into OutDir/<name>/ and OutDir/<name>/val/.
+func (o Options) part(p method.Part, val, test *Scores) (PartResult, error) {
+	vu, err := o.outputUnits(val, p.Output, p.AttackScore)
+	if err != nil {
+		return PartResult{}, fmt.Errorf("part %s: validation: %w", p.Name, err)
+	}
+	vrep, err := metrics.EvaluateWith(vu, o.Level(), nil, o.Metrics())
+	if err != nil {
+		return PartResult{}, fmt.Errorf("part %s: validation: %w", p.Name, err)
+	}
+	thr, err := metrics.EERThreshold(vu, "source-domain validation lists ("+p.Name+")")
+	if err != nil {
+		return PartResult{}, fmt.Errorf("part %s: realistic threshold: %w", p.Name, err)
+	}
+	tu, err := o.outputUnits(test, p.Output, p.AttackScore)
+	if err != nil {
+		return PartResult{}, fmt.Errorf("part %s: test: %w", p.Name, err)
+	}
+	trep, err := metrics.EvaluateWith(tu, o.Level(), thr, o.Metrics())
+	if err != nil {
+		return PartResult{}, fmt.Errorf("part %s: test: %w", p.Name, err)
+	}
+	dir := filepath.Join(o.OutDir, p.Name)
+	if err := report.Write(dir, trep, tu); err != nil {
+		return PartResult{}, err
+	}
+	if err := report.Write(filepath.Join(dir, "val"), vrep, vu); err != nil {
+		return PartResult{}, err
+	}
+	return PartResult{Part: p, Test: trep, Val: vrep}, nil
+}
+
+// drawPlane draws every unit of the validation (source) and test (target) sets at its
+// (X, Y) outputs, coloured by class.
+func (o Options) drawPlane(path string, pl method.Plane, val, test *Scores) error {
+	var pts []report.PlanePoint
+	for _, set := range []struct {
+		s      *Scores
+		target bool
+	}{{val, false}, {test, true}} {
+		xs, err := o.outputUnits(set.s, pl.X, nil)
+		if err != nil {
+			return fmt.Errorf("decision plane: %w", err)
+		}
+		ys, err := o.outputUnits(set.s, pl.Y, nil)
+		if err != nil {
+			return fmt.Errorf("decision plane: %w", err)
+		}
+		for i := range xs {
+			pts = append(pts, report.PlanePoint{X: xs[i].Score, Y: ys[i].Score, Label: xs[i].Label, Target: set.target})
+		}
+	}
+	return report.PlanePlot(path, report.PlaneOptions{Title: fmt.Sprintf("%s (%s level)", pl.Title, o.Level()),
+		XLabel: pl.XLabel, YLabel: pl.YLabel}, pts)
 }
 
 // embed draws a t-SNE of the pooled features of source and target frames, coloured by
@@ -187,4 +362,26 @@ func embed(path string, sets []*Scores, o Options) error {
 		return fmt.Errorf("embedding: %w", err)
 	}
 	return report.EmbedPlot(path, pts, domains, labels)
+}
+
+// PartsMarkdown is a table of the score and each of its parts alone on the test lists (AUC,
+// EER, HTER under both protocols); "" when the method has no parts.
+func PartsMarkdown(res *Result) string {
+	if len(res.Parts) == 0 {
+		return ""
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "| score (%s level, test) | AUC %% | EER %% | HTER %% (paper) | HTER %% (realistic) |\n|---|---:|---:|---:|---:|\n", res.Test.Level)
+	row := func(name string, r *metrics.Report) {
+		real := "n/a"
+		if r.Realistic != nil {
+			real = fmt.Sprintf("%.2f", 100*r.Realistic.HTER)
+		}
+		fmt.Fprintf(&b, "| %s | %.2f | %.2f | %.2f | %s |\n", name, 100*r.AUC, 100*r.EER, 100*r.Paper.HTER, real)
+	}
+	row("the method's score", res.Test)
+	for _, p := range res.Parts {
+		row(p.Part.Name+": "+p.Part.Desc, p.Test)
+	}
+	return b.String()
 }

@@ -17,7 +17,10 @@ type Scores struct {
 	Frames   []metrics.FrameScore
 	Domains  []string    // domain of each frame
 	Features [][]float64 // pooled C-dim feature of each frame, when asked for
-	Stats    dataset.Stats
+	// Outputs holds, for every output ScoreOptions.Outputs asked for, its value for each
+	// frame (in frame order).
+	Outputs map[string][]float64
+	Stats   dataset.Stats
 }
 
 // ScoreOptions steer Score.
@@ -27,9 +30,13 @@ type ScoreOptions struct {
 	Loader    dataset.LoaderOptions
 	Seed      uint64           // seeds a stochastic score (batch i uses Seed + i)
 	Progress  func(frames int) // called after each scored batch; nil = silent
+	// Outputs are forward outputs with one value per frame to record beside the score (a
+	// method's score parts); the forward of batch i runs with the score's seed Seed + i, so
+	// the values are the parts the score combined.
+	Outputs []string
 	// Group, when it has several ranks, splits the frames between them (frame i on rank
-	// i mod world) and gathers every rank's scores, so that every rank returns the scores
-	// of the whole set, in set order.
+	// i mod world) and gathers every rank's scores (and features and outputs), so that every
+	// rank returns the scores of the whole set, in set order.
 	Group Gatherer
 }
 
@@ -56,7 +63,7 @@ func Score(ctx context.Context, m *shim.Model, db dataset.Store, set *dataset.Ev
 	for i := range idx { // shard position -> set position
 		idx[i] = o.Group.Rank() + idx[i]*o.Group.World()
 	}
-	return gather(o.Group, set, s, idx)
+	return gather(o.Group, set, s, idx, o.Outputs)
 }
 
 // scoreSet scores every frame of set in this process; idx holds each frame's position in set.
@@ -75,7 +82,7 @@ func scoreSet(ctx context.Context, m *shim.Model, db dataset.Store, set *dataset
 	}
 	it := loader.Iter(ctx)
 	defer it.Close()
-	s := &Scores{}
+	s := &Scores{Outputs: map[string][]float64{}}
 	var idx []int
 	prog := o.Progress
 	if prog == nil {
@@ -96,15 +103,32 @@ func scoreSet(ctx context.Context, m *shim.Model, db dataset.Store, set *dataset
 		}
 		var feats []float32
 		channels := 0
+		var names []string
 		if o.Features {
-			out, err := m.Forward(x, b.N, b.S, false, me.Feature())
+			names = append(names, me.Feature())
+		}
+		names = append(names, o.Outputs...)
+		if len(names) > 0 {
+			out, err := m.ForwardSeed(x, b.N, b.S, false, o.Seed+batch, names...)
 			if err != nil {
-				return nil, nil, fmt.Errorf("features of %s: %w", b.Paths[0], err)
+				return nil, nil, fmt.Errorf("outputs %v of %s: %w", names, b.Paths[0], err)
 			}
-			if feats, err = out[0].Float32(); err != nil || len(out[0].Shape) < 2 {
-				return nil, nil, fmt.Errorf("features of %s: output %s %v: %v", b.Paths[0], me.Feature(), out[0].Shape, err)
+			if o.Features {
+				if feats, err = out[0].Float32(); err != nil || len(out[0].Shape) < 2 {
+					return nil, nil, fmt.Errorf("features of %s: output %s %v: %v", b.Paths[0], me.Feature(), out[0].Shape, err)
+				}
+				channels = int(out[0].Shape[1])
+				out = out[1:]
 			}
-			channels = int(out[0].Shape[1])
+			for i, name := range o.Outputs {
+				v, err := out[i].Float32()
+				if err != nil || len(v) != b.N {
+					return nil, nil, fmt.Errorf("output %s of %s: shape %v, want one value per frame (%d): %v", name, b.Paths[0], out[i].Shape, b.N, err)
+				}
+				for _, x := range v {
+					s.Outputs[name] = append(s.Outputs[name], float64(x))
+				}
+			}
 		}
 		for i := 0; i < b.N; i++ {
 			s.Frames = append(s.Frames, metrics.FrameScore{
@@ -128,9 +152,9 @@ func scoreSet(ctx context.Context, m *shim.Model, db dataset.Store, set *dataset
 }
 
 // gather assembles the scores of the whole set from every rank's share: each frame's
-// position, score and (with features) its feature travel as numbers; the rest of a frame's
-// record comes from set itself.
-func gather(g Gatherer, set *dataset.EvalSet, mine *Scores, idx []int) (*Scores, error) {
+// position, score, feature and outputs travel as numbers; the rest of a frame's record comes
+// from set itself.
+func gather(g Gatherer, set *dataset.EvalSet, mine *Scores, idx []int, outputs []string) (*Scores, error) {
 	pos, score := make([]float64, len(idx)), make([]float64, len(idx))
 	for i, j := range idx {
 		pos[i], score[i] = float64(j), mine.Frames[i].Score
@@ -139,24 +163,27 @@ func gather(g Gatherer, set *dataset.EvalSet, mine *Scores, idx []int) (*Scores,
 	for _, f := range mine.Features {
 		feats = append(feats, f...)
 	}
-	var all [3][][]float64
-	for k, v := range [][]float64{pos, score, feats} {
+	parts := [][]float64{pos, score, feats, {float64(mine.Stats.Skipped)}}
+	for _, name := range outputs {
+		parts = append(parts, mine.Outputs[name])
+	}
+	all := make([][][]float64, len(parts))
+	for k, v := range parts {
 		var err error
 		if all[k], err = g.GatherVar(v); err != nil {
 			return nil, fmt.Errorf("gathering the scores: %w", err)
 		}
 	}
-	skipped, err := g.GatherVar([]float64{float64(mine.Stats.Skipped)})
-	if err != nil {
-		return nil, fmt.Errorf("gathering the scores: %w", err)
+	n := len(set.Entries)
+	score1, seen, feat1 := make([]float64, n), make([]bool, n), make([][]float64, n)
+	out1 := make([][]float64, len(outputs))
+	for k := range out1 {
+		out1[k] = make([]float64, n)
 	}
-	score1 := make([]float64, len(set.Entries))
-	seen := make([]bool, len(set.Entries))
-	feat1 := make([][]float64, len(set.Entries))
 	for r := range all[0] {
 		c := 0
-		if n := len(all[0][r]); n > 0 {
-			c = len(all[2][r]) / n
+		if m := len(all[0][r]); m > 0 {
+			c = len(all[2][r]) / m
 		}
 		for i, p := range all[0][r] {
 			j := int(p)
@@ -164,11 +191,14 @@ func gather(g Gatherer, set *dataset.EvalSet, mine *Scores, idx []int) (*Scores,
 			if c > 0 {
 				feat1[j] = all[2][r][i*c : (i+1)*c]
 			}
+			for k := range outputs {
+				out1[k][j] = all[4+k][r][i]
+			}
 		}
 	}
-	out := &Scores{Stats: mine.Stats}
+	out := &Scores{Stats: mine.Stats, Outputs: map[string][]float64{}}
 	out.Stats.Skipped = 0
-	for _, s := range skipped {
+	for _, s := range all[3] {
 		out.Stats.Skipped += int(s[0])
 	}
 	for j, e := range set.Entries {
@@ -180,6 +210,9 @@ func gather(g Gatherer, set *dataset.EvalSet, mine *Scores, idx []int) (*Scores,
 		out.Domains = append(out.Domains, set.Domain[j])
 		if feat1[j] != nil {
 			out.Features = append(out.Features, feat1[j])
+		}
+		for k, name := range outputs {
+			out.Outputs[name] = append(out.Outputs[name], out1[k][j])
 		}
 	}
 	return out, nil

@@ -3,7 +3,6 @@ package method
 import (
 	"fmt"
 	"math"
-	"reflect"
 	"strconv"
 	"strings"
 
@@ -43,66 +42,11 @@ func (anrl) TrainSettings(c *config.Config, k int) shim.Settings {
 	}
 }
 
-func (anrl) Batch(b *dataset.TrainBatch) []shim.View {
-	k, n, s, f := int64(b.K), int64(2*b.B), int64(b.S), int64(b.S/8)
-	return []shim.View{
-		shim.F32("images", []int64{k, n, 6, s, s}, b.Images),
-		shim.F32("depth", []int64{k, n, f, f}, b.Depth),
-		shim.I64("labels", []int64{k, n}, b.Labels),
-	}
-}
+func (anrl) Batch(b *dataset.TrainBatch) []shim.View { return DomainBatch(b) }
 
-// BatchFromFile reads images (K x 2B x 6 x S x S), depth (K x 2B x F x F) and labels (K x 2B,
-// I64), and optionally domain_order (K, I64). It returns the input size S.
+// BatchFromFile reads the shared domain batch (DomainBatchFromFile).
 func (anrl) BatchFromFile(f *safetensors.File, path string) ([]shim.View, shim.Settings, int, error) {
-	get := func(name string, ndim int) (*safetensors.Tensor, error) {
-		t, ok := f.Get(name)
-		if !ok {
-			return nil, fmt.Errorf("%s: no tensor %q (want images, depth, labels)", path, name)
-		}
-		if len(t.Shape) != ndim {
-			return nil, fmt.Errorf("%s: %s has shape %v, want %d dimensions", path, name, t.Shape, ndim)
-		}
-		return t, nil
-	}
-	im, err := get("images", 5)
-	if err != nil {
-		return nil, nil, 0, err
-	}
-	k, n, s := im.Shape[0], im.Shape[1], im.Shape[3]
-	if k < 2 || k > 64 || n < 2 || n%2 != 0 || im.Shape[2] != 6 || im.Shape[4] != s || s%8 != 0 || s < 32 {
-		return nil, nil, 0, fmt.Errorf("%s: images have shape %v, want K x 2B x 6 x S x S (2 <= K <= 64, B >= 1, S a multiple of 8, >= 32)", path, im.Shape)
-	}
-	dp, err := get("depth", 4)
-	if err != nil {
-		return nil, nil, 0, err
-	}
-	if want := []int64{k, n, s / 8, s / 8}; !reflect.DeepEqual(dp.Shape, want) {
-		return nil, nil, 0, fmt.Errorf("%s: depth has shape %v, want %v (K x 2B x S/8 x S/8)", path, dp.Shape, want)
-	}
-	lb, err := get("labels", 2)
-	if err != nil {
-		return nil, nil, 0, err
-	}
-	if want := []int64{k, n}; !reflect.DeepEqual(lb.Shape, want) || lb.DType != safetensors.I64 {
-		return nil, nil, 0, fmt.Errorf("%s: labels are %s %v, want I64 %v", path, lb.DType, lb.Shape, want)
-	}
-	var views []shim.View
-	for _, t := range []*safetensors.Tensor{im, dp, lb} {
-		v, err := shim.FromFile(t)
-		if err != nil {
-			return nil, nil, 0, fmt.Errorf("%s: %w", path, err)
-		}
-		views = append(views, v)
-	}
-	if o, ok := f.Get("domain_order"); ok {
-		v, err := shim.FromFile(o)
-		if err != nil {
-			return nil, nil, 0, fmt.Errorf("%s: %w", path, err)
-		}
-		views = append(views, v)
-	}
-	return views, shim.Settings{{Key: "num_domains", Value: strconv.FormatInt(k, 10)}}, int(s), nil
+	return DomainBatchFromFile(f, path)
 }
 
 func (anrl) ProgressKeys() []string { return []string{"loss", "meta_test/cls"} }
@@ -167,24 +111,32 @@ func InferGate(ts []safetensors.Tensor) (string, error) {
 	return "", fmt.Errorf("tensors of several gate variants (%s) in one state", strings.Join(found, ", "))
 }
 
-// InferWidth finds the width multiplier w that gives every channel count of the state:
+// WidthProbe is a 4-d conv weight whose output channel count is round(Base·width).
+type WidthProbe struct {
+	Name string
+	Base float64
+}
+
+// anrlWidthProbes are ANRL's layers that tell the width (backbone and classifier).
+var anrlWidthProbes = []WidthProbe{
+	{"FeatExtractor.inc.conv.weight", 64}, {"FeatExtractor.down1.conv_block1.conv.weight", 128},
+	{"FeatExtractor.down1.conv_block2.conv.weight", 196}, {"Classifier.conv_block2.conv.weight", 256},
+	{"Classifier.conv_block3.conv.weight", 512},
+}
+
+// InferWidth infers the width of an ANRL state dict (InferWidthFrom with its probes).
+func InferWidth(ts []safetensors.Tensor) (float64, error) { return InferWidthFrom(ts, anrlWidthProbes) }
+
+// InferWidthFrom finds the width multiplier w that gives every channel count of the state:
 // a layer of base width b has round(b·w) channels, so each count c bounds w to
-// [(c-0.5)/b, (c+0.5)/b). The answer is c/64 of FeatExtractor.inc when that fits all
-// bounds (exact for the usual widths), otherwise the middle of the common interval.
-func InferWidth(ts []safetensors.Tensor) (float64, error) {
-	const inc = "FeatExtractor.inc.conv.weight"
-	probes := []struct {
-		name string
-		base float64
-	}{
-		{inc, 64}, {"FeatExtractor.down1.conv_block1.conv.weight", 128},
-		{"FeatExtractor.down1.conv_block2.conv.weight", 196}, {"Classifier.conv_block2.conv.weight", 256},
-		{"Classifier.conv_block3.conv.weight", 512},
-	}
+// [(c-0.5)/b, (c+0.5)/b). The answer is c/64 of FeatExtractor.inc (probes[0]) when that
+// fits all bounds (exact for the usual widths), otherwise the middle of the common interval.
+func InferWidthFrom(ts []safetensors.Tensor, probes []WidthProbe) (float64, error) {
+	inc := probes[0].Name
 	lo, hi := 0.0, math.Inf(1)
 	first := 0.0
 	for i, p := range probes {
-		t := find(ts, p.name)
+		t := find(ts, p.Name)
 		if t == nil || len(t.Shape) != 4 || t.Shape[0] < 1 {
 			if i == 0 {
 				return 0, fmt.Errorf("cannot infer the width: no 4-d tensor %q", inc)
@@ -193,9 +145,9 @@ func InferWidth(ts []safetensors.Tensor) (float64, error) {
 		}
 		c := float64(t.Shape[0])
 		if i == 0 {
-			first = c / p.base
+			first = c / p.Base
 		}
-		lo, hi = math.Max(lo, (c-0.5)/p.base), math.Min(hi, (c+0.5)/p.base)
+		lo, hi = math.Max(lo, (c-0.5)/p.Base), math.Min(hi, (c+0.5)/p.Base)
 	}
 	if first >= lo && first < hi {
 		return first, nil

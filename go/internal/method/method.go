@@ -1,5 +1,5 @@
-// Package method is the Go side of the method seam: one registration per method (ANRL now,
-// FGHV next) says how a config becomes the shim's model and training settings, what batch a
+// Package method is the Go side of the method seam: one registration per method (anrl.go,
+// fghv.go) says how a config becomes the shim's model and training settings, what batch a
 // step takes, which statistics a person watches, and how a weights file describes its
 // network. The training loop, evaluation and the CLI talk to this interface only; the
 // numbers themselves are computed by the method's C++ class behind the same name.
@@ -41,11 +41,88 @@ type Method interface {
 	SummaryGroup(name string) string
 }
 
+// ScoreParts is implemented by a method whose attack score combines parts that are worth
+// reporting on their own (FGHV: the space score and the distribution score). Evaluation
+// writes a full report per part next to the main one and draws the decision plane.
+type ScoreParts interface {
+	// Parts are the per-frame outputs reported each as its own score (eval/<Name>/).
+	Parts() []Part
+	// Plane names two per-frame outputs drawn against each other, every unit a point
+	// (eval/decision_plane.png); ok false: none.
+	Plane() (p Plane, ok bool)
+}
+
+// Part is one reported part of a method's score: a forward output with one value per frame.
+type Part struct {
+	Name   string // report directory and label, e.g. "space"
+	Output string // the forward output, e.g. "space_score"
+	// Live: higher values mean live (a liveness score); the report's attack score is then
+	// 1 - value. Otherwise higher values mean attack and the value is the attack score.
+	Live bool
+	Desc string // one line for people
+}
+
+// AttackScore is the part's value as an attack score (higher = attack).
+func (p Part) AttackScore(v float64) float64 {
+	if p.Live {
+		return 1 - v
+	}
+	return v
+}
+
+// Plane is the decision plane of a method: X and Y are forward outputs with one value per
+// frame; the labels name the axes.
+type Plane struct {
+	Title          string
+	X, Y           string
+	XLabel, YLabel string
+}
+
+// Calibrator is implemented by a method with model settings fitted after training on the
+// held-out SOURCE validation lists (FGHV: lambda). The training loop scores the validation
+// lists with the best checkpoint, passes the units here and stores the returned settings
+// with that checkpoint's weights; the test lists never reach it.
+type Calibrator interface {
+	// CalibrationOutputs are the per-frame forward outputs Calibrate reads; nil: nothing to
+	// fit under this config.
+	CalibrationOutputs(c *config.Config) []string
+	// Calibrate returns the fitted model settings and a line saying what was fitted.
+	Calibrate(c *config.Config, val []Unit) (shim.Settings, string, error)
+}
+
+// Unit is one evaluation unit (a video, or a frame at frame level) of a validation pass: its
+// label (0 live, 1 attack) and the mean over its frames of each requested forward output.
+type Unit struct {
+	Label   int
+	Outputs map[string]float64
+}
+
+// Recognizer is implemented by a method whose state dicts can be told by their tensor names
+// (FGHV: RealFGN.*), so that a weights file without metadata (a PyTorch state dict) finds its
+// method. Files that no method recognizes are ANRL's.
+type Recognizer interface {
+	Recognizes(ts []safetensors.Tensor) bool
+}
+
+// Recognize names the method of a state dict without metadata: the one recognizer that
+// claims it, else "anrl".
+func Recognize(ts []safetensors.Tensor) string {
+	for _, n := range Names() {
+		if r, ok := registry[n].(Recognizer); ok && r.Recognizes(ts) {
+			return n
+		}
+	}
+	return "anrl"
+}
+
 var registry = map[string]Method{}
 
 func register(m Method) { registry[m.Name()] = m }
 
-func init() { register(anrl{}) }
+func init() {
+	register(anrl{})
+	register(fghv{})
+}
 
 // Get returns the method called name.
 func Get(name string) (Method, error) {

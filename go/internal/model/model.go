@@ -173,12 +173,13 @@ func Metadata(info shim.ModelInfo, extra map[string]string) (map[string]string, 
 }
 
 // Describe works out the network from metadata, falling back to the method's inference from
-// tensor names and shapes (a file without metadata is an anrl state dict) and to o.Size
-// for the input size (it does not show in any shape).
+// tensor names and shapes (a file without metadata is the state dict of the method that
+// recognizes its names, method.Recognize: fghv's, else anrl's) and to o.Size for the input
+// size (it does not show in any shape).
 func Describe(md map[string]string, ts []safetensors.Tensor, o Options) (Meta, error) {
 	meta := Meta{Method: md[KeyMethod], Version: md[KeyVersion], Extra: map[string]string{}}
 	if meta.Method == "" {
-		meta.Method = "anrl"
+		meta.Method = method.Recognize(ts)
 		meta.Inferred = append(meta.Inferred, "method")
 	}
 	me, err := method.Get(meta.Method)
@@ -240,6 +241,67 @@ func stripModulePrefix(ts []safetensors.Tensor) []safetensors.Tensor {
 	for i := range ts {
 		out[i] = ts[i]
 		out[i].Name = strings.TrimPrefix(ts[i].Name, "module.")
+	}
+	return out
+}
+
+// SetSettings rewrites a weights file, or a training-state file (its model description),
+// with the model settings in set replacing or joining the recorded ones (FGHV's fitted
+// lambda), atomically; the tensors are unchanged. The network with the new settings must
+// build and take the file's tensors, or nothing is written.
+func SetSettings(path string, set shim.Settings) error {
+	f, err := safetensors.Read(path)
+	if err != nil {
+		return err
+	}
+	md := maps.Clone(f.Metadata)
+	if md[KeyFormat] == shim.CheckpointFormat {
+		var info shim.ModelInfo
+		if err := json.Unmarshal([]byte(md[shim.KeyModelInfo]), &info); err != nil {
+			return fmt.Errorf("%s: metadata %s does not parse: %w", path, shim.KeyModelInfo, err)
+		}
+		info.Settings = mergeSettings(info.Settings, set)
+		b, err := json.Marshal(info)
+		if err != nil {
+			return err
+		}
+		md[shim.KeyModelInfo] = string(b)
+	} else {
+		for _, kv := range set {
+			if kv.Key == KeyFormat || kv.Key == KeyMethod || kv.Key == KeySize || kv.Key == KeyVersion {
+				return fmt.Errorf("%s: %q is not a model setting", path, kv.Key)
+			}
+			md[kv.Key] = kv.Value
+		}
+	}
+	f.Metadata = md
+	m, _, err := FromFile(f, Options{Threads: 1})
+	if err != nil {
+		return fmt.Errorf("%s: with settings %s: %w", path, set, err)
+	}
+	have := m.Info().Settings
+	m.Close()
+	for _, kv := range set {
+		if v, ok := have.Get(kv.Key); !ok || v != kv.Value {
+			return fmt.Errorf("%s: %s=%s is not a model setting of its %s network (settings: %s)", path, kv.Key, kv.Value, m.Info().Method, have)
+		}
+	}
+	return safetensors.Write(path, f.Tensors, md)
+}
+
+// mergeSettings replaces the values of have's keys that set gives and appends set's others.
+func mergeSettings(have, set shim.Settings) shim.Settings {
+	out := append(shim.Settings{}, have...)
+	for _, kv := range set {
+		found := false
+		for i := range out {
+			if out[i].Key == kv.Key {
+				out[i].Value, found = kv.Value, true
+			}
+		}
+		if !found {
+			out = append(out, kv)
+		}
 	}
 	return out
 }

@@ -407,7 +407,7 @@ func TestLoadErrors(t *testing.T) {
 		{"size not a multiple of 8", write("size36.safetensors", good, with(KeySize, "36")), Options{}, []string{"multiple of 8"}},
 		{"conflicting size", write("size2.safetensors", good, meta), Options{Size: 64}, []string{"records input size 32 but 64"}},
 		{"bad width metadata", write("width.safetensors", good, with("width", "-1")), Options{}, []string{`width="-1"`}},
-		{"unknown method", write("method.safetensors", good, with(KeyMethod, "fghv")), Options{}, []string{`unknown method "fghv"`}},
+		{"unknown method", write("method.safetensors", good, with(KeyMethod, "fghv9")), Options{}, []string{`unknown method "fghv9"`}},
 		{"no gate tensors", write("nogate.safetensors", edit(func(ts []safetensors.Tensor) []safetensors.Tensor {
 			var out []safetensors.Tensor
 			for _, x := range ts {

@@ -304,3 +304,22 @@ func TestMarkdownFollowsOptions(t *testing.T) {
 		t.Errorf("default targets missing:\n%s", md)
 	}
 }
+
+func TestPlanePlot(t *testing.T) {
+	dir := t.TempDir()
+	pts := []PlanePoint{{X: 0.01, Y: 0.2, Label: 0}, {X: 0.02, Y: 0.5, Label: 1}, {X: 0.015, Y: -0.1, Label: 0, Target: true},
+		{X: 0.03, Y: 0.9, Label: 1, Target: true}}
+	path := filepath.Join(dir, "plane.png")
+	if err := PlanePlot(path, PlaneOptions{Title: "plane", XLabel: "x", YLabel: "y"}, pts); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil || len(b) < 1000 || string(b[1:4]) != "PNG" {
+		t.Fatalf("plane.png: %d bytes, %v", len(b), err)
+	}
+	for _, bad := range [][]PlanePoint{nil, {{X: math.NaN(), Label: 0}}, {{Label: 2}}} {
+		if err := PlanePlot(filepath.Join(dir, "bad.png"), PlaneOptions{}, bad); err == nil {
+			t.Errorf("points %v accepted", bad)
+		}
+	}
+}

@@ -245,8 +245,15 @@ func checkInput(op string, x []float32, n, s int) error {
 // for (all of Info().Outputs when names is empty), as F32 tensors. S may differ from the size
 // the model was built for (the network is fully convolutional) but must be a multiple of 8,
 // >= 32. train: normalise with batch statistics and update the BN running statistics (needs
-// N >= 2). NaN or Inf in x fails with ErrNonFinite.
+// N >= 2). NaN or Inf in x fails with ErrNonFinite. Stochastic outputs (FGHV's latent draws)
+// use seed 0; ForwardSeed chooses it.
 func (m *Model) Forward(x []float32, n, s int, train bool, names ...string) ([]safetensors.Tensor, error) {
+	return m.ForwardSeed(x, n, s, train, 0, names...)
+}
+
+// ForwardSeed is Forward with the seed of the method's stochastic outputs: an eval-mode
+// forward with seed s gives exactly the parts that Score with seed s combines.
+func (m *Model) ForwardSeed(x []float32, n, s int, train bool, seed uint64, names ...string) ([]safetensors.Tensor, error) {
 	const op = "forward"
 	if err := checkInput(op, x, n, s); err != nil {
 		return nil, err
@@ -265,7 +272,7 @@ func (m *Model) Forward(x []float32, n, s int, train bool, names ...string) ([]s
 	var l *C.fas_tensor_list
 	err := m.use(op, func(p *C.fas_model) error {
 		return statusError(op, C.fas_model_forward(p, (*C.float)(&x[0]), C.int64_t(n), C.int64_t(s), cbool(train),
-			pnames, C.int64_t(len(names)), &l))
+			C.uint64_t(seed), pnames, C.int64_t(len(names)), &l))
 	})
 	runtime.KeepAlive(x)
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/fasgo/fasgo/go/internal/config"
 	"github.com/fasgo/fasgo/go/internal/dataset"
 	"github.com/fasgo/fasgo/go/internal/eval"
 	"github.com/fasgo/fasgo/go/internal/method"
@@ -286,6 +287,24 @@ func (j *job) loadRankState(dir string) error {
 	return j.trainer.Import(merged)
 }
 
+// calibration is what calibrate fitted.
+type calibration struct {
+	settings shim.Settings
+	desc     string
+}
+
+// calibrate fits the method's calibrated settings (method.Calibrator; FGHV: lambda) with the
+// best model on the validation lists: the source domains' held-out data is the only data it
+// is given (eval.Calibrate scores nothing else), so the test lists cannot reach the fit.
+func calibrate(ctx context.Context, m *shim.Model, cfg *config.Config, db dataset.Store, val *dataset.EvalSet,
+	t dataset.Transform, o eval.Options) (calibration, error) {
+	s, desc, err := eval.Calibrate(ctx, m, cfg, db, val, t, o)
+	if err != nil {
+		return calibration{}, err
+	}
+	return calibration{s, desc}, nil
+}
+
 // resume restores the latest checkpoint of the run directory and drops the metrics the
 // interrupted process wrote after it.
 func (j *job) resume() error {
@@ -327,9 +346,10 @@ func (j *job) resume() error {
 	return nil
 }
 
-// finalEval loads the best checkpoint's weights and evaluates them on the test lists. Only
-// rank 0 evaluates: the other ranks wrote no checkpoint (their recorder writes nothing), and
-// gathering their scores belongs to the distributed evaluation.
+// finalEval loads the best checkpoint's weights, fits the method's calibrated settings on
+// the validation lists (calibrate) and evaluates them on the test lists. With several ranks
+// every rank takes part (the scoring is split and gathered, so all fit the same settings);
+// rank 0 stores the fitted settings and reports.
 func (j *job) finalEval() (*eval.Result, error) {
 	if j.run.Rank != 0 && j.group == nil {
 		return nil, nil // a rank without its group has no rank 0 to evaluate with
@@ -337,15 +357,30 @@ func (j *job) finalEval() (*eval.Result, error) {
 	if !j.hasBest {
 		return nil, fmt.Errorf("no best checkpoint in %s (no epoch finished validation)", j.run.CkptDir())
 	}
-	m, err := j.bestModel()
+	m, err := j.bestModel(nil)
 	if err != nil {
 		return nil, err
 	}
-	defer m.Close()
+	defer func() { m.Close() }()
 	o := j.evalOpt
 	o.OutDir = j.run.EvalDir()
 	o.Embed = j.opts.Embed
 	o.Score.BatchSize = j.cfg.Test.BatchSize
+	// The validation lists are scored as the evaluation scores them (same batches and seeds).
+	fitted, err := calibrate(context.Background(), m, j.cfg, j.data.DB, j.data.Val, j.data.Transform, o)
+	if err != nil {
+		return nil, err
+	}
+	j.fitted = fitted
+	if len(fitted.settings) > 0 {
+		if err := j.storeFitted(fitted); err != nil {
+			return nil, err
+		}
+		m.Close()
+		if m, err = j.bestModel(fitted.settings); err != nil {
+			return nil, err
+		}
+	}
 	res, err := eval.Run(context.Background(), m, j.data, o)
 	if err != nil {
 		return nil, err
@@ -356,12 +391,40 @@ func (j *job) finalEval() (*eval.Result, error) {
 	j.log.Info("test", zap.Int64("best_step", j.best.Step), zap.Float64("auc", runinfo.Significant(res.Test.AUC, 4)),
 		zap.Float64("hter_paper", runinfo.Significant(res.Test.Paper.HTER, 4)),
 		zap.Float64("hter_realistic", runinfo.Significant(res.Test.Realistic.HTER, 4)))
+	for _, p := range res.Parts {
+		j.log.Info("test, "+p.Part.Name+" alone", zap.Float64("auc", runinfo.Significant(p.Test.AUC, 4)),
+			zap.Float64("hter_paper", runinfo.Significant(p.Test.Paper.HTER, 4)),
+			zap.Float64("hter_realistic", runinfo.Significant(p.Test.Realistic.HTER, 4)))
+	}
 	return res, nil
 }
 
+// storeFitted writes the fitted settings into the best checkpoint's files (rank 0); every
+// rank waits until they are there.
+func (j *job) storeFitted(fitted calibration) error {
+	if j.run.Rank == 0 {
+		_, c, ok, err := j.run.Best()
+		if err != nil || !ok {
+			return fmt.Errorf("storing the calibrated settings: no best checkpoint (%v)", err)
+		}
+		for _, f := range []string{filepath.Join(c.Dir, WeightsFile), filepath.Join(c.Dir, StateFile)} {
+			if err := model.SetSettings(f, fitted.settings); err != nil {
+				return fmt.Errorf("storing the calibrated settings: %w", err)
+			}
+		}
+		j.log.Info("calibrated on the validation lists", zap.String("checkpoint", c.Dir),
+			zap.String("settings", fitted.settings.String()), zap.String("fit", fitted.desc))
+	}
+	if j.distributed() {
+		return j.group.Barrier()
+	}
+	return nil
+}
+
 // bestModel is the best checkpoint's network: rank 0 reads it; with several ranks the others
-// build the same network and receive its state from rank 0 (no shared disk needed).
-func (j *job) bestModel() (*shim.Model, error) {
+// build the same network (with the fitted settings, when given) and receive its state from
+// rank 0 (no shared disk needed).
+func (j *job) bestModel(fitted shim.Settings) (*shim.Model, error) {
 	if j.run.Rank == 0 {
 		_, c, ok, err := j.run.Best()
 		if err != nil {
@@ -383,6 +446,17 @@ func (j *job) bestModel() (*shim.Model, error) {
 	mc, err := method.ModelConfig(j.cfg, threads(j.cfg))
 	if err != nil {
 		return nil, err
+	}
+	for _, f := range fitted {
+		replaced := false
+		for i := range mc.Settings {
+			if mc.Settings[i].Key == f.Key {
+				mc.Settings[i].Value, replaced = f.Value, true
+			}
+		}
+		if !replaced {
+			mc.Settings = append(mc.Settings, f)
+		}
 	}
 	m, err := shim.NewModel(mc)
 	if err != nil {

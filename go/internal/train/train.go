@@ -52,6 +52,9 @@ type Result struct {
 	Interrupted bool  // stopped by the context (a signal) after a checkpoint
 	Best        runinfo.Best
 	Eval        *eval.Result // nil when interrupted
+	// Calibrated are the model settings fitted on the validation lists after training and
+	// stored with the best checkpoint (method.Calibrator; FGHV: lambda); nil when none.
+	Calibrated shim.Settings
 }
 
 // job holds what one run needs; its methods are the phases of the loop.
@@ -79,6 +82,7 @@ type job struct {
 	epochPos int   // steps done within the current epoch
 	best     runinfo.Best
 	hasBest  bool
+	fitted   calibration
 }
 
 // Run trains the model a config describes. Cancelling ctx (SIGINT/SIGTERM in the CLI)
@@ -107,6 +111,7 @@ func Run(ctx context.Context, cfg *config.Config, o Options) (res *Result, err e
 		return res, err
 	}
 	res.Eval, err = j.finalEval()
+	res.Calibrated = j.fitted.settings
 	return res, err
 }
 

@@ -50,8 +50,10 @@ func tinyData(t *testing.T) string {
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if dataDir != "" {
-		os.RemoveAll(filepath.Dir(dataDir))
+	for _, d := range []string{dataDir, bigDir} {
+		if d != "" {
+			os.RemoveAll(filepath.Dir(d))
+		}
 	}
 	os.Exit(code)
 }
