@@ -203,8 +203,7 @@ func (p *Processor) load(db Store, e *Entry, key string, gray bool, dst *imgproc
 }
 
 // cropBox is the region [x1,y1,x2,y2) of the image to use: the whole image, or the
-// reference's get_face_box: the landmarks' bounding square (coordinates truncated to
-// integers), grown by int(side*margin/2) on each side and clipped to the image.
+// reference's get_face_box around the landmarks (imgproc.FaceBox).
 func (p *Processor) cropBox(e *Entry, w, h int) ([4]int, error) {
 	if !p.t.CropFace || e.Landmarks == nil {
 		if p.t.CropFace && p.t.RequireMark {
@@ -212,17 +211,9 @@ func (p *Processor) cropBox(e *Entry, w, h int) ([4]int, error) {
 		}
 		return [4]int{0, 0, w, h}, nil
 	}
-	lm := e.Landmarks
-	x0, y0, x1, y1 := math.MaxInt, math.MaxInt, math.MinInt, math.MinInt
-	for i := 0; i < 5; i++ {
-		x, y := int(lm[2*i]), int(lm[2*i+1])
-		x0, y0, x1, y1 = min(x0, x), min(y0, y), max(x1, x), max(y1, y)
-	}
-	side := max(x1-x0, y1-y0)
-	m := int(float64(side) * p.t.Margin / 2)
-	b := [4]int{max(0, x0-m), max(0, y0-m), min(w, x0+side+m), min(h, y0+side+m)}
-	if b[0] >= b[2] || b[1] >= b[3] {
-		return b, fmt.Errorf("face box [%d,%d)x[%d,%d) from the landmarks is empty inside the %dx%d image", b[0], b[2], b[1], b[3], w, h)
+	b, err := imgproc.FaceBox(e.Landmarks[:], p.t.Margin, w, h)
+	if err != nil {
+		return b, fmt.Errorf("landmarks: %w", err)
 	}
 	return b, nil
 }
