@@ -129,8 +129,34 @@ func (p *Processor) Sample(db Store, e *Entry, aug Aug, img, depth []float32) er
 	if err != nil {
 		return &SampleError{Entry: *e, Key: e.Path, Err: err}
 	}
-	if err := imgproc.Crop(&p.img, box[0], box[1], box[2], box[3], &p.crop); err != nil {
+	if err := p.input(&p.img, box, aug, img); err != nil {
 		return &SampleError{Entry: *e, Key: e.Path, Err: err}
+	}
+	if depth == nil {
+		return nil
+	}
+	return p.depth(db, e, box, aug.Flip, depth[:f*f])
+}
+
+// Input writes the model's 6×S×S input (RGB then HSV planes) for the region box
+// [x0, y0, x1, y1) of an RGB image, as Sample does for an entry without augmentation (the
+// evaluation transform): the one path from a photo and its face box (imgproc.FaceBox) to
+// the network, shared by serving and the training data.
+func (p *Processor) Input(src *imgproc.Image, box [4]int, img []float32) error {
+	s := p.t.Size
+	if len(img) < 6*s*s {
+		return fmt.Errorf("dataset: an output buffer of %d floats is too small for S=%d", len(img), s)
+	}
+	if src.C != 3 {
+		return fmt.Errorf("dataset: input from an image of %d channels, want RGB", src.C)
+	}
+	return p.input(src, box, Aug{}, img)
+}
+
+func (p *Processor) input(src *imgproc.Image, box [4]int, aug Aug, img []float32) error {
+	s := p.t.Size
+	if err := imgproc.Crop(src, box[0], box[1], box[2], box[3], &p.crop); err != nil {
+		return err
 	}
 	// HSV comes from the un-jittered crop at its own resolution, then is resized like RGB.
 	imgproc.RGBToHSV(&p.crop, &p.hsv)
@@ -145,10 +171,7 @@ func (p *Processor) Sample(db Store, e *Entry, aug Aug, img, depth []float32) er
 	}
 	p.norm.CHW(&p.rgbS, img[:3*s*s])
 	p.norm.CHW(&p.hsvS, img[3*s*s:6*s*s])
-	if depth == nil {
-		return nil
-	}
-	return p.depth(db, e, box, aug.Flip, depth[:f*f])
+	return nil
 }
 
 // depth builds the target: the depth map cropped with the image's box (scaled when the

@@ -160,6 +160,9 @@ func (f *FaceFinder) Find(img image.Image) ([]Face, error) {
 // is converted to RGB8 first (imgproc.ToRGB: fast for YCbCr, RGBA, NRGBA, Gray). An empty
 // image, or one of more than MaxFacePixels pixels, is refused before anything is allocated.
 func (f *FaceFinder) FindWith(img image.Image, o FindOptions) ([]Face, error) {
+	if f == nil {
+		return nil, fmt.Errorf("find faces: nil face finder: %w", ErrClosed)
+	}
 	if img == nil {
 		return nil, fmt.Errorf("find faces: nil image: %w", ErrInvalidArgument)
 	}
@@ -203,6 +206,9 @@ func checkFaceSize(w, h int64) error {
 // FindRGB finds the faces in RGB8 pixels: height rows of stride bytes, each width pixels
 // of R, G, B, coordinates from (0, 0).
 func (f *FaceFinder) FindRGB(pix []byte, width, height, stride int, o FindOptions) ([]Face, error) {
+	if f == nil {
+		return nil, fmt.Errorf("find faces: nil face finder: %w", ErrClosed)
+	}
 	if err := checkFaceSize(int64(width), int64(height)); err != nil {
 		return nil, err
 	}
