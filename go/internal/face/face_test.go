@@ -284,4 +284,18 @@ func TestBoxRule(t *testing.T) {
 	if _, err := (&Photo{}).Subject(); !errors.Is(err, ErrNoFace) {
 		t.Errorf("Subject of a photo without faces: %v", err)
 	}
+	// The largest face that scores enough: a weak, slightly larger detection is passed over.
+	ph := &Photo{Faces: []shim.Face{
+		{Box: image.Rect(0, 0, 50, 50), Score: 1.4},
+		{Box: image.Rect(0, 0, 60, 60), Score: 0.05},
+		{Box: image.Rect(0, 0, 55, 55), Score: 0.9},
+		{Box: image.Rect(0, 0, 20, 20), Score: 2},
+	}}
+	if f, err := ph.Subject(); err != nil || f != ph.Faces[2] {
+		t.Errorf("Subject = %v %v, want %v", f, err, ph.Faces[2])
+	}
+	ph.Faces = ph.Faces[1:2]
+	if _, err := ph.Subject(); !errors.Is(err, ErrNoFace) || !strings.Contains(err.Error(), "0.05") {
+		t.Errorf("Subject of a weak detection: %v", err)
+	}
 }
