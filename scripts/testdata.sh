@@ -29,7 +29,12 @@ trap 'rm -rf "$tmp"' EXIT
 echo "test photos: downloading ${need[*]} (not installed; only their photos are kept in $dir)"
 # apt-get download writes into the working directory; as root its sandbox user cannot write
 # to a mktemp directory, which is harmless (it says so and downloads unsandboxed).
-(cd "$tmp" && apt-get download -qq "${need[@]}" 2>&1 | grep -v "unsandboxed" >&2 || true)
+download() { (cd "$tmp" && apt-get download -qq "${need[@]}" 2>&1 | grep -v "unsandboxed" >&2 || true); }
+download
+if ! ls "$tmp"/*.deb >/dev/null 2>&1; then # no package lists yet (a fresh container): update once
+  sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
+  $sudo apt-get update -qq && download
+fi
 for pkg in "${need[@]}"; do
   deb=$(ls "$tmp"/"${pkg}"_*.deb 2>/dev/null | head -1)
   if [ -z "$deb" ]; then

@@ -112,7 +112,7 @@ var handPoints = map[string][10]float64{
 // Tolerances, as fractions of the side of the detector's box (216 px for Grace Hopper, 88 px
 // for the astronaut): the box overlaps OpenCV's Haar box with IoU >= 0.6 (measured 0.78 and
 // 0.73: Haar boxes sit higher, taking in the forehead); every landmark lies within 5% of a
-// hand-placed point (measured <= 1.5%), every Haar eye centre within 6% of an eye landmark
+// hand-placed point (measured <= 1.8%), every Haar eye centre within 6% of an eye landmark
 // (measured 2% and 1.5%).
 const (
 	minIoU   = 0.6
