@@ -28,11 +28,11 @@ build: fas
 test: deps build test-cpp test-go
 
 test-cpp: shim
-	cd $(BUILD) && FAS_TESTDATA=$(abspath $(BUILD))/testdata ctest --output-on-failure
+	cd $(BUILD) && FASGO_TESTDATA=$(abspath $(BUILD))/testdata ctest --output-on-failure
 
 test-go: shim
 	$(GO) vet ./...
-	FAS_TESTDATA=$(abspath $(BUILD))/testdata $(GO) test -race $(GOTEST_FLAGS) ./...
+	FASGO_TESTDATA=$(abspath $(BUILD))/testdata $(GO) test -race $(GOTEST_FLAGS) ./...
 
 demo: deps build
 	@scripts/demo.sh

@@ -53,7 +53,7 @@ struct Photo {
 };
 
 bool load_photo(Photo& p) {
-  const char* env = std::getenv("FAS_TESTDATA");
+  const char* env = std::getenv("FASGO_TESTDATA");
   const std::string path = std::string(env ? env : "testdata") + "/faces/grace_hopper_512x512.jpg";
   if (!std::ifstream(path)) {
     check(false, path + " is missing: run `make deps` (scripts/testdata.sh)");

@@ -20,12 +20,12 @@ import (
 func needFaces(t *testing.T) {
 	t.Helper()
 	if shim.FaceBackend() == "" {
-		if os.Getenv("FAS_NO_FACE") == "1" {
+		if os.Getenv("FASGO_NO_FACE") == "1" {
 			out, err := modelRun(t, "face", "find", "--image", pyref.Photo(t, pyref.GraceHopper))
 			if err == nil || !strings.Contains(err.Error(), "make deps") {
 				t.Fatalf("fas face find without face detection: %q %v, want an error saying make deps", out, err)
 			}
-			t.Skip("shim built without face detection (FAS_NO_FACE=1); its refusal is checked")
+			t.Skip("shim built without face detection (FASGO_NO_FACE=1); its refusal is checked")
 		}
 		t.Fatal("the shim was built without face detection: run `make deps` (libdlib-dev) and rebuild")
 	}

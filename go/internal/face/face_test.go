@@ -27,7 +27,7 @@ var (
 )
 
 // testFinder is a finder with the default landmark model; a shim without face detection
-// fails the test (run `make deps`), or skips it after checking its refusal when FAS_NO_FACE=1.
+// fails the test (run `make deps`), or skips it after checking its refusal when FASGO_NO_FACE=1.
 func testFinder(t *testing.T) *shim.FaceFinder {
 	t.Helper()
 	if shim.FaceBackend() == "" {
@@ -35,8 +35,8 @@ func testFinder(t *testing.T) *shim.FaceFinder {
 		if !errors.Is(err, shim.ErrUnsupported) {
 			t.Fatalf("a shim without face detection: %v, want ErrUnsupported", err)
 		}
-		if os.Getenv("FAS_NO_FACE") == "1" {
-			t.Skip("shim built without face detection (FAS_NO_FACE=1); its refusal is checked")
+		if os.Getenv("FASGO_NO_FACE") == "1" {
+			t.Skip("shim built without face detection (FASGO_NO_FACE=1); its refusal is checked")
 		}
 		t.Fatal("the shim was built without face detection: run `make deps` (libdlib-dev) and rebuild (make shim)")
 	}

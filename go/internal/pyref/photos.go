@@ -8,7 +8,7 @@ import (
 
 // Photos are the real photos of the face-detection tests, extracted from Debian packages by
 // scripts/testdata.sh (run by `make deps`) into build/testdata/faces, or into
-// $FAS_TESTDATA/faces when that is set.
+// $FASGO_TESTDATA/faces when that is set (not FAS_: those variables are config keys).
 const (
 	GraceHopper = "grace_hopper_512x512.jpg"            // facedetect: one face
 	Astronaut   = "astronaut.png"                       // python3-skimage: one face
@@ -20,7 +20,7 @@ const (
 // "run `make deps`".
 func Photo(t testing.TB, name string) string {
 	t.Helper()
-	dir := os.Getenv("FAS_TESTDATA")
+	dir := os.Getenv("FASGO_TESTDATA")
 	if dir == "" {
 		dir = filepath.Join(Root(t), "build", "testdata")
 	}

@@ -23,7 +23,7 @@ import (
 )
 
 // requireFace fails the test when the shim was built without face detection (install
-// libdlib-dev: make deps), after checking that such a shim says so. With FAS_NO_FACE=1 (a
+// libdlib-dev: make deps), after checking that such a shim says so. With FASGO_NO_FACE=1 (a
 // deliberate -DFAS_FACE=OFF build) the test ends there, skipped.
 func requireFace(t *testing.T) {
 	t.Helper()
@@ -34,8 +34,8 @@ func requireFace(t *testing.T) {
 	if !errors.Is(err, ErrUnsupported) || !strings.Contains(err.Error(), "install libdlib-dev") {
 		t.Fatalf("a shim without face detection: NewFaceFinder = %v, want ErrUnsupported naming libdlib-dev", err)
 	}
-	if os.Getenv("FAS_NO_FACE") == "1" {
-		t.Skip("shim built without face detection (FAS_NO_FACE=1); its refusal is checked")
+	if os.Getenv("FASGO_NO_FACE") == "1" {
+		t.Skip("shim built without face detection (FASGO_NO_FACE=1); its refusal is checked")
 	}
 	t.Fatal("the shim was built without face detection: run `make deps` (libdlib-dev) and rebuild (make shim)")
 }
