@@ -181,7 +181,7 @@ std::vector<Face> FaceFinder::find(const uint8_t* rgb, int width, int height, in
   } else {
     dlib::array2d<dlib::rgb_pixel> scaled(sh, sw);
     const int k = static_cast<int>(1 / scale);
-    if (k >= 2) {
+    if (k >= 2 && width / k >= 1 && height / k >= 1) {  // (a 1 px high strip is only resized)
       dlib::array2d<dlib::rgb_pixel> boxed(height / k, width / k);
       box_reduce(view, k, boxed);
       dlib::resize_image(boxed, scaled, dlib::interpolate_bilinear());

@@ -424,6 +424,15 @@ func TestFaceFinderBadInput(t *testing.T) {
 	if _, err := nilFinder.Find(image.NewRGBA(image.Rect(0, 0, 8, 8))); !errors.Is(err, ErrClosed) {
 		t.Errorf("nil finder: %v, want ErrClosed", err)
 	}
+	// Degenerate but valid shapes: a 1 px strip scaled down 80 times, a pixel upsampled.
+	for _, c := range []struct {
+		w, h int
+		o    FindOptions
+	}{{100000, 1, FindOptions{}}, {1, 100000, FindOptions{}}, {1, 1, FindOptions{Upsample: 2}}, {3, 2, FindOptions{MaxSide: 1}}} {
+		if got, err := fd.FindRGB(make([]byte, 3*c.w*c.h), c.w, c.h, 3*c.w, c.o); err != nil || len(got) != 0 {
+			t.Errorf("%dx%d %+v: %v %v, want no face and no error", c.w, c.h, c.o, got, err)
+		}
+	}
 	// A blank image has no face, and is no error.
 	if got, err := fd.Find(image.NewRGBA(image.Rect(0, 0, 200, 100))); err != nil || len(got) != 0 {
 		t.Errorf("a blank image: %v %v", got, err)
