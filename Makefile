@@ -10,7 +10,7 @@ GOTEST_FLAGS ?=
 all: build
 
 deps:
-	@scripts/deps.sh
+	@scripts/deps.sh $(BUILD)/testdata
 
 $(BUILD)/build.ninja:
 	cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Release $(CMAKE_FLAGS)
@@ -28,11 +28,11 @@ build: fas
 test: deps build test-cpp test-go
 
 test-cpp: shim
-	cd $(BUILD) && ctest --output-on-failure
+	cd $(BUILD) && FASGO_TESTDATA=$(abspath $(BUILD))/testdata ctest --output-on-failure
 
 test-go: shim
 	$(GO) vet ./...
-	$(GO) test -race $(GOTEST_FLAGS) ./...
+	FASGO_TESTDATA=$(abspath $(BUILD))/testdata $(GO) test -race $(GOTEST_FLAGS) ./...
 
 demo: deps build
 	@scripts/demo.sh

@@ -74,6 +74,12 @@ class NonFiniteError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// Thrown for a feature this build lacks (face detection without dlib): FAS_ERR_UNSUPPORTED.
+class UnsupportedError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
 // Builds a status (never throws; falls back to a static out-of-memory status).
 fas_status* make_status(fas_code code, const std::string& message) noexcept;
 
@@ -92,7 +98,7 @@ fas_status* static_oom_status() noexcept;
 // Runs fn and converts any exception into a status; returns NULL on success.
 //   NonFiniteError -> NONFINITE, std::bad_alloc / c10::OutOfMemoryError -> OUT_OF_MEMORY,
 //   c10::Error -> TORCH, std::invalid_argument -> INVALID_ARGUMENT,
-//   std::out_of_range -> NOT_FOUND, anything else -> INTERNAL.
+//   std::out_of_range -> NOT_FOUND, UnsupportedError -> UNSUPPORTED, anything else -> INTERNAL.
 template <class F>
 fas_status* guard(F&& fn) noexcept {
   try {
@@ -114,6 +120,8 @@ fas_status* guard(F&& fn) noexcept {
     return make_status(FAS_ERR_INVALID_ARGUMENT, e.what());
   } catch (const std::out_of_range& e) {
     return make_status(FAS_ERR_NOT_FOUND, e.what());
+  } catch (const UnsupportedError& e) {
+    return make_status(FAS_ERR_UNSUPPORTED, e.what());
   } catch (const std::exception& e) {
     return make_status(FAS_ERR_INTERNAL, e.what());
   } catch (...) {

@@ -12,6 +12,7 @@
  *   call on a model (train-mode forward, import, export) and every trainer call serialise on
  *   the model's own lock. A trainer keeps its model alive (freeing the model handle first is
  *   safe).
+ * - A fas_face_finder is safe for concurrent use: concurrent finds run in parallel.
  * - Threads: a model's calls run libtorch with the model's thread count (fas_model_config
  *   .threads); nothing changes process-wide state unless fas_set_num_threads is called.
  */
@@ -27,18 +28,19 @@ extern "C" {
 
 /* The version of this interface: bumped on every incompatible change. A caller compares
  * fas_abi_version() with the FAS_ABI_VERSION it was compiled against. */
-#define FAS_ABI_VERSION 3
+#define FAS_ABI_VERSION 4
 int fas_abi_version(void);
 
 /* ---- status ------------------------------------------------------------------------- */
 typedef enum {
   FAS_OK = 0,
   FAS_ERR_INVALID_ARGUMENT = 1, /* null/closed handle, wrong shape, bad value */
-  FAS_ERR_NOT_FOUND = 2,        /* unknown tensor name */
+  FAS_ERR_NOT_FOUND = 2,        /* unknown tensor name, missing file */
   FAS_ERR_OUT_OF_MEMORY = 3,    /* std::bad_alloc, CUDA OOM */
   FAS_ERR_TORCH = 4,            /* c10::Error from libtorch */
   FAS_ERR_NONFINITE = 5,        /* NaN/Inf in an input, a loss or a gradient */
-  FAS_ERR_INTERNAL = 6          /* anything else */
+  FAS_ERR_INTERNAL = 6,         /* anything else */
+  FAS_ERR_UNSUPPORTED = 7       /* a feature this build of the shim lacks (face detection without dlib) */
 } fas_code;
 
 typedef struct fas_status fas_status;
@@ -233,6 +235,68 @@ fas_status* fas_trainer_set_process_group(fas_trainer* t, fas_pg* g, int average
 /* The per-rank part of every rank's training state (buffers "model.<buffer>", the method's
  * extra state, "rng.cpu"), named "rank<R>/<name>", gathered on every rank. */
 fas_status* fas_trainer_gather_rank_state(fas_trainer* t, fas_tensor_list** out);
+
+/* ---- face detection ----------------------------------------------------------------- */
+/* dlib's HOG frontal-face detector, and dlib's 68-point shape predictor for the 5 landmarks
+ * when its model file is there. Built only when CMake finds dlib (Debian libdlib-dev);
+ * otherwise fas_face_finder_new fails with FAS_ERR_UNSUPPORTED ("face detection not built
+ * (install libdlib-dev)"). A finder is safe for concurrent use: every find borrows one of
+ * the finder's detectors (made on demand, one per concurrent call); the landmark model is
+ * shared read-only. */
+
+/* The detector this shim was built with ("dlib 19.24.0 HOG frontal_face_detector"), or ""
+ * when face detection is not built. A static string. */
+const char* fas_face_backend(void);
+
+typedef struct fas_face_finder fas_face_finder;
+
+/* landmark_model: the path of a dlib 68-point shape predictor; NULL = Debian's
+ * /usr/share/dlib/shape_predictor_68_face_landmarks.dat (package libdlib-data) when it is
+ * installed, else no landmarks; "" = no landmarks. A given path that does not exist fails
+ * with FAS_ERR_NOT_FOUND, a file that is not a 68-point predictor with
+ * FAS_ERR_INVALID_ARGUMENT. Loading the default model takes about a second. */
+fas_status* fas_face_finder_new(const char* landmark_model, fas_face_finder** out);
+void fas_face_finder_free(fas_face_finder* f); /* NULL is a no-op; no find may be running */
+
+typedef struct {
+  int has_landmarks;
+  char landmark_model[4096]; /* the file loaded; "" when none */
+} fas_face_finder_info;
+fas_status* fas_face_finder_get_info(fas_face_finder* f, fas_face_finder_info* out);
+
+/* Detection settings; NULL (or all zeros) = the defaults. */
+typedef struct {
+  int upsample;     /* 0..2: each level doubles the image first: the smallest face found is
+                       about 80 px at 0, 40 px at 1, 20 px at 2 (4x the work each) */
+  int max_side;     /* detect on a copy scaled down so its longer side is at most this many
+                       pixels (landmarks still on the full image): 0 = 1280, < 0 = never */
+  double min_score; /* keep detections scoring at least this (dlib's adjust_threshold; 0) */
+} fas_face_options;
+
+#define FAS_FACE_DEFAULT_MAX_SIDE 1280
+/* The largest image (width x height, also after upsampling) a find accepts. */
+#define FAS_FACE_MAX_PIXELS (1 << 26)
+
+/* One face. The box is in pixel edges of the input, x0 <= x < x1, y0 <= y < y1, clipped to
+ * the image. score: dlib's detection confidence (an SVM margin: > 0 is a detection, ~1 and
+ * more a clear frontal face). landmarks (when has_landmarks): left eye centre, right eye
+ * centre, nose tip, left mouth corner, right mouth corner ("left" = the image's left) as
+ * x, y pairs in input pixels, pixel centres at integers: the order of the list files. */
+typedef struct {
+  float x0, y0, x1, y1;
+  float score;
+  int has_landmarks;
+  float landmarks[10];
+} fas_face;
+
+/* Finds every face in an RGB8 image: height rows of stride bytes, each width pixels of 3
+ * bytes R, G, B. The first min(*count, capacity) faces, best score first, go into
+ * out[0..capacity-1]; *count is the number found (call again with a larger array for the
+ * rest; out may be NULL when capacity is 0). A NULL pointer, width or height < 1, more than
+ * FAS_FACE_MAX_PIXELS pixels, stride < 3*width, or options out of range fail with
+ * FAS_ERR_INVALID_ARGUMENT before anything is allocated. */
+fas_status* fas_face_find(fas_face_finder* f, const uint8_t* rgb, int width, int height, int stride,
+                          const fas_face_options* options, fas_face* out, int capacity, int* count);
 
 #ifdef __cplusplus
 }

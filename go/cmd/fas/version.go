@@ -72,6 +72,11 @@ func runVersion(c *cli.Context) error {
 	fmt.Fprintf(w, "go         %s %s/%s\n", runtime.Version(), runtime.GOOS, runtime.GOARCH)
 	fmt.Fprintf(w, "cuda       %s\n", cuda)
 	fmt.Fprintf(w, "methods    %s\n", strings.Join(v.Methods, ", "))
+	faces := shim.FaceBackend()
+	if faces == "" {
+		faces = "not built (install libdlib-dev: make deps, make build)"
+	}
+	fmt.Fprintf(w, "faces      %s\n", faces)
 	fmt.Fprintf(w, "abi        %d\n", v.ABI)
 	_, err = fmt.Fprintf(w, "threads    %d\n", threads)
 	return err

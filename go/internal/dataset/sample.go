@@ -129,8 +129,34 @@ func (p *Processor) Sample(db Store, e *Entry, aug Aug, img, depth []float32) er
 	if err != nil {
 		return &SampleError{Entry: *e, Key: e.Path, Err: err}
 	}
-	if err := imgproc.Crop(&p.img, box[0], box[1], box[2], box[3], &p.crop); err != nil {
+	if err := p.input(&p.img, box, aug, img); err != nil {
 		return &SampleError{Entry: *e, Key: e.Path, Err: err}
+	}
+	if depth == nil {
+		return nil
+	}
+	return p.depth(db, e, box, aug.Flip, depth[:f*f])
+}
+
+// Input writes the model's 6×S×S input (RGB then HSV planes) for the region box
+// [x0, y0, x1, y1) of an RGB image, as Sample does for an entry without augmentation (the
+// evaluation transform): the one path from a photo and its face box (imgproc.FaceBox) to
+// the network, shared by serving and the training data.
+func (p *Processor) Input(src *imgproc.Image, box [4]int, img []float32) error {
+	s := p.t.Size
+	if len(img) < 6*s*s {
+		return fmt.Errorf("dataset: an output buffer of %d floats is too small for S=%d", len(img), s)
+	}
+	if src.C != 3 {
+		return fmt.Errorf("dataset: input from an image of %d channels, want RGB", src.C)
+	}
+	return p.input(src, box, Aug{}, img)
+}
+
+func (p *Processor) input(src *imgproc.Image, box [4]int, aug Aug, img []float32) error {
+	s := p.t.Size
+	if err := imgproc.Crop(src, box[0], box[1], box[2], box[3], &p.crop); err != nil {
+		return err
 	}
 	// HSV comes from the un-jittered crop at its own resolution, then is resized like RGB.
 	imgproc.RGBToHSV(&p.crop, &p.hsv)
@@ -145,10 +171,7 @@ func (p *Processor) Sample(db Store, e *Entry, aug Aug, img, depth []float32) er
 	}
 	p.norm.CHW(&p.rgbS, img[:3*s*s])
 	p.norm.CHW(&p.hsvS, img[3*s*s:6*s*s])
-	if depth == nil {
-		return nil
-	}
-	return p.depth(db, e, box, aug.Flip, depth[:f*f])
+	return nil
 }
 
 // depth builds the target: the depth map cropped with the image's box (scaled when the
@@ -203,8 +226,7 @@ func (p *Processor) load(db Store, e *Entry, key string, gray bool, dst *imgproc
 }
 
 // cropBox is the region [x1,y1,x2,y2) of the image to use: the whole image, or the
-// reference's get_face_box: the landmarks' bounding square (coordinates truncated to
-// integers), grown by int(side*margin/2) on each side and clipped to the image.
+// reference's get_face_box around the landmarks (imgproc.FaceBox).
 func (p *Processor) cropBox(e *Entry, w, h int) ([4]int, error) {
 	if !p.t.CropFace || e.Landmarks == nil {
 		if p.t.CropFace && p.t.RequireMark {
@@ -212,17 +234,9 @@ func (p *Processor) cropBox(e *Entry, w, h int) ([4]int, error) {
 		}
 		return [4]int{0, 0, w, h}, nil
 	}
-	lm := e.Landmarks
-	x0, y0, x1, y1 := math.MaxInt, math.MaxInt, math.MinInt, math.MinInt
-	for i := 0; i < 5; i++ {
-		x, y := int(lm[2*i]), int(lm[2*i+1])
-		x0, y0, x1, y1 = min(x0, x), min(y0, y), max(x1, x), max(y1, y)
-	}
-	side := max(x1-x0, y1-y0)
-	m := int(float64(side) * p.t.Margin / 2)
-	b := [4]int{max(0, x0-m), max(0, y0-m), min(w, x0+side+m), min(h, y0+side+m)}
-	if b[0] >= b[2] || b[1] >= b[3] {
-		return b, fmt.Errorf("face box [%d,%d)x[%d,%d) from the landmarks is empty inside the %dx%d image", b[0], b[2], b[1], b[3], w, h)
+	b, err := imgproc.FaceBox(e.Landmarks[:], p.t.Margin, w, h)
+	if err != nil {
+		return b, fmt.Errorf("landmarks: %w", err)
 	}
 	return b, nil
 }

@@ -88,6 +88,35 @@ func DecodeRGB(b []byte, dst *Image) error {
 	return nil
 }
 
+// DecodeOriented decodes a JPEG or PNG into an 8-bit RGB *Image (returned as an
+// image.Image) with a JPEG's EXIF orientation applied: what a phone photo looks like, and the
+// pixels DecodeRGB gives the training pipeline. Go's image/jpeg ignores EXIF; a face
+// detector shown the stored pixels of a rotated photo finds no upright face.
+func DecodeOriented(b []byte) (image.Image, error) {
+	m := &Image{}
+	if err := DecodeRGB(b, m); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// ToRGB converts any image to 8-bit RGB in dst (reusing its buffer), as DecodeRGB does
+// after decoding: alpha dropped, not composited; 16-bit samples keep their high byte; a
+// decoder's YCbCr with libjpeg's upsampling and arithmetic. Pixel (0, 0) of dst is
+// img.Bounds().Min. Fast for *Image, *image.YCbCr, *image.Gray, *image.RGBA, *image.NRGBA
+// and their 16-bit kinds; other models go through color.NRGBA64 pixel by pixel.
+func ToRGB(img image.Image, dst *Image) {
+	if m, ok := img.(*image.YCbCr); ok && m.Rect.Min != (image.Point{}) {
+		// The libjpeg upsampling assumes the chroma grid starts at the image's corner, as a
+		// decoder's image does; a sub-image of one takes the generic path.
+		r := m.Rect
+		dst.Reshape(r.Dx(), r.Dy(), 3)
+		genericRGB(m, dst)
+		return
+	}
+	toRGB(img, dst)
+}
+
 // DecodeGray decodes into a one-channel image as cv2.imdecode(IMREAD_GRAYSCALE): gray
 // stays, a JPEG gives its luma plane (what libjpeg outputs for grayscale), colour PNG goes
 // through libpng's rgb_to_gray weights (0.299, 0.587, rest) in 15-bit fixed point.
@@ -128,6 +157,17 @@ func toRGB(img image.Image, dst *Image) {
 	w, h := r.Dx(), r.Dy()
 	dst.Reshape(w, h, 3)
 	switch m := img.(type) {
+	case *Image:
+		switch m.C {
+		case 3:
+			copy(dst.Pix, m.Pix)
+		case 1:
+			for i, v := range m.Pix[:w*h] {
+				dst.Pix[3*i], dst.Pix[3*i+1], dst.Pix[3*i+2] = v, v, v
+			}
+		default:
+			genericRGB(img, dst)
+		}
 	case *image.YCbCr:
 		ycbcrToRGB(m, dst)
 	case *image.Gray:

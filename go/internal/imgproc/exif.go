@@ -2,6 +2,15 @@ package imgproc
 
 import "encoding/binary"
 
+// Orientation is the EXIF orientation (1..8) of an encoded image: a JPEG's tag, else 1
+// (upright; PNG orientation is not read, as cv2.imdecode does not).
+func Orientation(b []byte) int {
+	if Sniff(b) != JPEG {
+		return 1
+	}
+	return jpegOrientation(b)
+}
+
 // jpegOrientation returns the EXIF orientation (1..8) of a JPEG, or 1 when it has none.
 // cv2.imdecode applies it (unless IMREAD_IGNORE_ORIENTATION), so the decoder does too.
 func jpegOrientation(b []byte) int {

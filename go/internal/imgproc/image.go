@@ -5,7 +5,11 @@
 // its own Images and Resizer allocates nothing per image after the first few.
 package imgproc
 
-import "fmt"
+import (
+	"fmt"
+	"image"
+	"image/color"
+)
 
 // Image is an 8-bit image, rows top to bottom, channels interleaved (HWC). RGB images have
 // C = 3 in R, G, B order; HSV images hold H, S, V; grayscale images have C = 1.
@@ -22,6 +26,34 @@ func (m *Image) Reshape(w, h, c int) {
 		m.Pix = make([]uint8, n)
 	}
 	m.Pix = m.Pix[:n]
+}
+
+// ColorModel, Bounds and At make an RGB (C = 3) or gray (C = 1) Image an image.Image, so
+// that DecodeOriented's result goes wherever an image.Image does (png.Encode, the face
+// finder's zero-copy path). Other channel counts read their first channel(s) as RGB or gray.
+func (m *Image) ColorModel() color.Model {
+	if m.C == 1 {
+		return color.GrayModel
+	}
+	return color.RGBAModel
+}
+
+// Bounds is (0, 0)-(W, H).
+func (m *Image) Bounds() image.Rectangle { return image.Rect(0, 0, m.W, m.H) }
+
+// At is the pixel at (x, y); opaque black outside the image.
+func (m *Image) At(x, y int) color.Color {
+	if x < 0 || y < 0 || x >= m.W || y >= m.H {
+		if m.C == 1 {
+			return color.Gray{}
+		}
+		return color.RGBA{A: 255}
+	}
+	p := m.Pix[(y*m.W+x)*m.C:]
+	if m.C < 3 {
+		return color.Gray{Y: p[0]}
+	}
+	return color.RGBA{R: p[0], G: p[1], B: p[2], A: 255}
 }
 
 // Row returns row y.

@@ -22,6 +22,7 @@ const (
 	CodeTorch           Code = C.FAS_ERR_TORCH
 	CodeNonFinite       Code = C.FAS_ERR_NONFINITE
 	CodeInternal        Code = C.FAS_ERR_INTERNAL
+	CodeUnsupported     Code = C.FAS_ERR_UNSUPPORTED
 )
 
 func (c Code) String() string {
@@ -40,6 +41,8 @@ func (c Code) String() string {
 		return "non-finite value"
 	case CodeInternal:
 		return "internal error"
+	case CodeUnsupported:
+		return "not built"
 	}
 	return fmt.Sprintf("code %d", int(c))
 }
@@ -72,6 +75,7 @@ var (
 	ErrTorch           = &Error{Code: CodeTorch}
 	ErrNonFinite       = &Error{Code: CodeNonFinite}
 	ErrInternal        = &Error{Code: CodeInternal}
+	ErrUnsupported     = &Error{Code: CodeUnsupported} // a feature this build of the shim lacks
 )
 
 // ErrClosed is returned (wrapped) by every call on a closed or nil handle.
