@@ -18,7 +18,7 @@ import (
 
 func init() {
 	groupUsage["face"] = "find faces in photos (cross-checking tools)"
-	register("face", faceFindCommand())
+	register("face", faceFindCommand)
 }
 
 func faceFindCommand() *cli.Command {
