@@ -243,7 +243,14 @@ func TestLauncherSignalCheckpoints(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitForRank(t, &out, 1, "")
-	time.Sleep(time.Second)
+	// Signal once training runs (a rank still starting up has no handler yet and nothing to
+	// checkpoint).
+	steps := filepath.Join(runs, "sig", "metrics", "steps.jsonl")
+	for deadline := time.Now().Add(2 * time.Minute); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		if b, err := os.ReadFile(steps); err == nil && bytes.Count(b, []byte("\n")) >= 2 {
+			break
+		}
+	}
 	cmd.Process.Signal(syscall.SIGTERM)
 	if err := cmd.Wait(); err != nil {
 		t.Fatalf("launcher after SIGTERM: %v\n%s", err, tail(out.Bytes()))
