@@ -66,7 +66,7 @@ func (d *Detector) prepare(ctx context.Context, s source) (Result, []float32, er
 	if d.o.faceCrops {
 		faces = []Face{{Box: image.Rect(0, 0, w.rgb.W, w.rgb.H), Score: 1}}
 	} else {
-		found, err := d.finder.Find(findIn)
+		found, err := find(d.finder, findIn)
 		if err != nil {
 			return Result{}, nil, fmt.Errorf("liveness: face finder: %w", err)
 		}
@@ -119,6 +119,16 @@ func (d *Detector) prepare(ctx context.Context, s source) (Result, []float32, er
 	w.norm.CHW(&w.rgbS, x[:plane])
 	w.norm.CHW(&w.hsvS, x[plane:2*plane])
 	return res, x, nil
+}
+
+// find runs the finder, turning a panic into an error: a bad input must not take a service down.
+func find(f FaceFinder, img image.Image) (faces []Face, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			faces, err = nil, fmt.Errorf("panicked: %v", p)
+		}
+	}()
+	return f.Find(img)
 }
 
 func area(r image.Rectangle) int64 { return int64(r.Dx()) * int64(r.Dy()) }
