@@ -98,9 +98,9 @@ func runServe(c *cli.Context) error {
 	if err != nil {
 		return fmt.Errorf("--addr: %w", err)
 	}
-	log.Info("listening", zap.String("addr", ln.Addr().String()), zap.String("model", path))
 	ctx, stop := signal.NotifyContext(c.Context, syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
+	log.Info("listening", zap.String("addr", ln.Addr().String()), zap.String("model", path))
 	return srv.Run(ctx, ln, func() (*liveness.Detector, error) {
 		d, err := liveness.Open(path, opts...)
 		switch {
