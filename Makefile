@@ -5,7 +5,7 @@ GO ?= $(shell command -v go || echo /usr/local/go/bin/go)
 CMAKE_FLAGS ?=
 GOTEST_FLAGS ?=
 
-.PHONY: all deps configure shim build fas test test-cpp test-go bench demo train clean
+.PHONY: all deps configure shim build fas install test test-cpp test-go bench demo train clean
 
 all: build
 
@@ -24,6 +24,13 @@ fas: shim
 	$(GO) build -buildvcs=auto -o bin/fas ./go/cmd/fas
 
 build: fas
+
+# make install PREFIX=/usr/local: libfasshim.so, fas/fas.h and fasshim.pc under PREFIX (for Go
+# modules that import github.com/fasgo/fasgo/go/liveness: build them with -tags fasshim_installed
+# and PKG_CONFIG_PATH=PREFIX/lib/pkgconfig; see README, "Liveness for Go services").
+PREFIX ?= /usr/local
+install: shim
+	cmake --install $(BUILD) --prefix $(abspath $(PREFIX))
 
 test: deps build test-cpp test-go
 

@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "capi_util.h"
+#include "invariant.h"
 
 #if __has_include(<torch/version.h>)
 #include <torch/version.h>
@@ -230,10 +231,18 @@ fas_status* fas_model_forward(fas_model* m, const float* x, int64_t n, int64_t s
 }
 
 fas_status* fas_model_score(fas_model* m, const float* x, int64_t n, int64_t s, uint64_t seed, double* scores) {
+  return fas_model_score_flags(m, x, n, s, seed, 0, scores);
+}
+
+fas_status* fas_model_score_flags(fas_model* m, const float* x, int64_t n, int64_t s, uint64_t seed, uint32_t flags,
+                                  double* scores) {
   return fas::guard([&] {
     fas::check_model(m);
     fas::check_not_null(scores, "scores");
+    if (flags & ~FAS_SCORE_BATCH_INVARIANT)
+      throw std::invalid_argument("score flags " + std::to_string(flags) + ": unknown bits (known: FAS_SCORE_BATCH_INVARIANT = 1)");
     at::NoGradGuard no_grad;
+    fas::BatchInvariantScope invariant((flags & FAS_SCORE_BATCH_INVARIANT) != 0);
     at::Tensor xt = input(m, x, n, s, false);
     at::Tensor sc;
     {

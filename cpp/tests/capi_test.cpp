@@ -194,6 +194,25 @@ void test_model_calls() {
     check(std::fabs(scores[i] - 1 / (1 + std::exp(double(logits[2 * i]) - double(logits[2 * i + 1])))) < 1e-15,
           "score " + std::to_string(i) + " = softmax(logits)[1]");
   expect(fas_model_score(m, x.data(), n, s, 0, nullptr), FAS_ERR_INVALID_ARGUMENT, "score(NULL out)");
+  {  // batch-invariant scores: each input of a batch of 5 scores bit for bit as it does alone
+    const int64_t nb = 5, per = 6 * s * s;
+    std::vector<float> xb = input(nb, s, 7);
+    std::vector<double> batch(nb), one(1), plain(nb);
+    expect(fas_model_score_flags(m, xb.data(), nb, s, 0, FAS_SCORE_BATCH_INVARIANT, batch.data()), FAS_OK,
+           "invariant score");
+    expect(fas_model_score_flags(m, xb.data(), nb, s, 0, 0, plain.data()), FAS_OK, "score, no flags");
+    bool same = true, close = true;
+    for (int64_t i = 0; i < nb; ++i) {
+      expect(fas_model_score_flags(m, xb.data() + i * per, 1, s, 0, FAS_SCORE_BATCH_INVARIANT, one.data()), FAS_OK,
+             "invariant score of one");
+      same = same && std::memcmp(&one[0], &batch[i], sizeof(double)) == 0;
+      close = close && std::fabs(plain[i] - batch[i]) < 1e-5;
+    }
+    check(same, "invariant scores of a batch equal the scores of its inputs alone, bit for bit");
+    check(close, "invariant scores agree with the fast kernels' to 1e-5");
+    expect(fas_model_score_flags(m, xb.data(), nb, s, 0, 2, batch.data()), FAS_ERR_INVALID_ARGUMENT,
+           "unknown score flag", "unknown bits");
+  }
   expect(fas_model_forward(nullptr, x.data(), n, s, 0, 0, nullptr, 0, &outs), FAS_ERR_INVALID_ARGUMENT,
          "forward(NULL model)");
   expect(fas_model_forward(m, nullptr, n, s, 0, 0, nullptr, 0, &outs), FAS_ERR_INVALID_ARGUMENT, "forward(NULL input)");

@@ -28,7 +28,7 @@ extern "C" {
 
 /* The version of this interface: bumped on every incompatible change. A caller compares
  * fas_abi_version() with the FAS_ABI_VERSION it was compiled against. */
-#define FAS_ABI_VERSION 4
+#define FAS_ABI_VERSION 5
 int fas_abi_version(void);
 
 /* ---- status ------------------------------------------------------------------------- */
@@ -156,6 +156,16 @@ fas_status* fas_model_forward(fas_model* m, const float* x, int64_t n, int64_t s
  * method; seed makes a stochastic score (FGHV's latent draws) deterministic. */
 fas_status* fas_model_score(fas_model* m, const float* x, int64_t n, int64_t s, uint64_t seed,
                             double* scores);
+
+/* Flags of fas_model_score_flags. */
+#define FAS_SCORE_BATCH_INVARIANT 1u /* each input scores bit for bit as it would alone (n = 1),
+                                        whatever else is in the batch: per-sample convolutions
+                                        and rows instead of the batch-blocked fast kernels */
+
+/* fas_model_score with flags (an OR of FAS_SCORE_*; 0 is fas_model_score). Unknown flag bits
+ * are FAS_ERR_INVALID_ARGUMENT. (Added in ABI 3; a compatible addition.) */
+fas_status* fas_model_score_flags(fas_model* m, const float* x, int64_t n, int64_t s, uint64_t seed,
+                                  uint32_t flags, double* scores);
 
 /* ---- trainer ------------------------------------------------------------------------ */
 typedef enum { FAS_OPT_ADAM = 0, FAS_OPT_SGD = 1 } fas_optimizer;

@@ -84,6 +84,13 @@ func runEval(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	prov, err := eval.NewProvenance(m, weights, 0)
+	if err == nil {
+		err = eval.WriteProvenance(out, prov)
+	}
+	if err != nil {
+		return fmt.Errorf("report %s: %w", out, err)
+	}
 	fmt.Fprintf(c.App.Writer, "%s\n", report.Markdown(res.Test))
 	if t := eval.PartsMarkdown(res); t != "" {
 		fmt.Fprintf(c.App.Writer, "%s\n", t)

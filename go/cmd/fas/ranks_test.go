@@ -24,8 +24,15 @@ func TestMain(m *testing.M) {
 		main()
 		os.Exit(0)
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	for _, f := range testCleanups {
+		f()
+	}
+	os.Exit(code)
 }
+
+// testCleanups run after every test of the package (fixtures shared between tests).
+var testCleanups []func()
 
 var (
 	rankDataOnce sync.Once

@@ -220,3 +220,37 @@ func genericRGB(img image.Image, dst *Image) {
 		}
 	}
 }
+
+// FromImage converts a decoded image to 8-bit RGB in dst with the conventions of DecodeRGB
+// (alpha dropped, not composited; 16-bit samples keep their high byte; gray replicated). The
+// image's own bounds are kept (its Min corner becomes 0,0). A JPEG decoded by image/jpeg
+// converts exactly as DecodeRGB converts its bytes (EXIF orientation aside, which only the
+// bytes carry); a YCbCr sub-image that does not start at 0,0 goes through Go's colour
+// conversion instead of libjpeg's chroma upsampling.
+func FromImage(img image.Image, dst *Image) {
+	if m, ok := img.(*image.YCbCr); ok && m.Rect.Min != (image.Point{}) {
+		dst.Reshape(m.Rect.Dx(), m.Rect.Dy(), 3)
+		genericRGB(img, dst)
+		return
+	}
+	toRGB(img, dst)
+}
+
+// DecodeConfig reads only the header of a JPEG or PNG: its encoding and its stored width and
+// height (before any EXIF orientation, which may swap them). It decodes no pixels, so it is
+// the check to run on untrusted bytes before DecodeRGB.
+func DecodeConfig(b []byte) (Format, int, int, error) {
+	f := Sniff(b)
+	if f == Unknown {
+		return f, 0, 0, fmt.Errorf("%w (first bytes % x)", ErrFormat, b[:min(len(b), 8)])
+	}
+	cfgDec := jpeg.DecodeConfig
+	if f == PNG {
+		cfgDec = png.DecodeConfig
+	}
+	cfg, err := cfgDec(bytes.NewReader(b))
+	if err != nil {
+		return f, 0, 0, fmt.Errorf("%s header: %w", f, err)
+	}
+	return f, cfg.Width, cfg.Height, nil
+}

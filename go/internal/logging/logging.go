@@ -21,6 +21,9 @@ type Options struct {
 	// Debug): zapcore.WarnLevel shows only warnings and errors there. The JSON file is not
 	// affected.
 	ConsoleLevel zapcore.Level
+	// JSON also writes JSON lines (every level) to this writer, e.g. os.Stdout for a service
+	// whose logs a collector reads.
+	JSON io.Writer
 }
 
 // New returns a logger and a function that flushes and closes its sinks.
@@ -49,6 +52,11 @@ func New(o Options) (*zap.Logger, func(), error) {
 		ec := zap.NewProductionEncoderConfig()
 		ec.EncodeTime = zapcore.ISO8601TimeEncoder
 		cores = append(cores, zapcore.NewCore(zapcore.NewJSONEncoder(ec), zapcore.AddSync(f), zapcore.DebugLevel))
+	}
+	if o.JSON != nil {
+		ec := zap.NewProductionEncoderConfig()
+		ec.EncodeTime = zapcore.ISO8601TimeEncoder
+		cores = append(cores, zapcore.NewCore(zapcore.NewJSONEncoder(ec), zapcore.Lock(zapcore.AddSync(o.JSON)), zapcore.DebugLevel))
 	}
 	log := zap.New(zapcore.NewTee(cores...))
 	closeFn := func() {

@@ -304,6 +304,39 @@ func (m *Model) Score(x []float32, n, s int, seed uint64, out []float64) error {
 	return err
 }
 
+// ScoreOptions steer ScoreWith.
+type ScoreOptions struct {
+	// Seed makes a stochastic score deterministic (ANRL's does not use it).
+	Seed uint64
+	// BatchInvariant makes every input's score bit for bit the score it gets alone (N = 1),
+	// whatever else is in the batch: libtorch's fastest kernels block over the whole batch,
+	// so without it a score can change in its last bits with its batch companions. Costs some
+	// speed (per-sample convolution kernels); a server batching unrelated requests wants it.
+	BatchInvariant bool
+}
+
+// ScoreWith is Score with options.
+func (m *Model) ScoreWith(x []float32, n, s int, o ScoreOptions, out []float64) error {
+	const op = "score"
+	if err := checkInput(op, x, n, s); err != nil {
+		return err
+	}
+	if len(out) != n {
+		return fmt.Errorf("%s: %d score slots for %d inputs: %w", op, len(out), n, ErrInvalidArgument)
+	}
+	var flags C.uint32_t
+	if o.BatchInvariant {
+		flags |= C.FAS_SCORE_BATCH_INVARIANT
+	}
+	err := m.use(op, func(p *C.fas_model) error {
+		return statusError(op, C.fas_model_score_flags(p, (*C.float)(&x[0]), C.int64_t(n), C.int64_t(s), C.uint64_t(o.Seed),
+			flags, (*C.double)(&out[0])))
+	})
+	runtime.KeepAlive(x)
+	runtime.KeepAlive(out)
+	return err
+}
+
 func cbool(b bool) C.int {
 	if b {
 		return 1

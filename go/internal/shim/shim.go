@@ -16,12 +16,13 @@
 // thread count (Config.Threads, default every core); SetNumThreads is explicit.
 //
 // Build: `make shim` first; the library is found through an rpath to ./build, so a binary
-// built with `go build` in this tree runs from any directory.
+// built with `go build` in this tree runs from any directory. With the build tag
+// fasshim_installed the package builds against an installed shim instead (`make install
+// PREFIX=DIR`), found through pkg-config (PKG_CONFIG_PATH=DIR/lib/pkgconfig): what a Go module
+// outside this tree that imports the liveness package uses (cgo_tree.go, cgo_installed.go).
 package shim
 
 /*
-#cgo CFLAGS: -I${SRCDIR}/../../../cpp/include
-#cgo LDFLAGS: -L${SRCDIR}/../../../build -lfasshim -Wl,-rpath,${SRCDIR}/../../../build
 #include "fas/fas.h"
 */
 import "C"

@@ -388,6 +388,19 @@ func (j *job) finalEval() (*eval.Result, error) {
 	if j.run.Rank != 0 {
 		return nil, nil // rank 0 reports
 	}
+	if o.OutDir != "" { // which weights the report is of (fas export reuses its threshold)
+		_, c, _, err := j.run.Best()
+		if err != nil {
+			return nil, err
+		}
+		p, err := eval.NewProvenance(m, filepath.Join(c.Dir, WeightsFile), j.best.Step)
+		if err == nil {
+			err = eval.WriteProvenance(o.OutDir, p)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("evaluation report: %w", err)
+		}
+	}
 	j.log.Info("test", zap.Int64("best_step", j.best.Step), zap.Float64("auc", runinfo.Significant(res.Test.AUC, 4)),
 		zap.Float64("hter_paper", runinfo.Significant(res.Test.Paper.HTER, 4)),
 		zap.Float64("hter_realistic", runinfo.Significant(res.Test.Realistic.HTER, 4)))

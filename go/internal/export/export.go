@@ -1,0 +1,363 @@
+// Package export defines the deployable model file that `fas export` writes and the public
+// package liveness loads: the network's weights as safetensors (the reference's state-dict
+// names, loadable by PyTorch, `fas eval` and `fas model forward` like any weights file) plus
+// the metadata a service needs to run it without the training config: the method and its
+// settings, the input size, the input layout and normalisation, the face-crop rule, the
+// decision threshold calibrated on source-domain validation data (or the statement that
+// there is none) and where the model came from.
+//
+// The package imports only the shim and the safetensors codec, so that the public package
+// stays free of configuration, data and training code.
+package export
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/fasgo/fasgo/go/internal/safetensors"
+	"github.com/fasgo/fasgo/go/internal/shim"
+)
+
+// FormatVersion names this layout of the metadata (key KeyExport). A reader refuses others.
+const FormatVersion = "fasgo-liveness/1"
+
+// Metadata keys of an exported model. Besides these, every model setting is also stored
+// under its own name (as model.Save does), so the file stays an ordinary weights file.
+const (
+	KeyFormat         = "format"               // "fasgo" (as every weights file fasgo writes)
+	KeyExport         = "export_format"        // FormatVersion
+	KeyMethod         = "method"               // "anrl"
+	KeySize           = "size"                 // input size S
+	KeySettings       = "model_settings"       // JSON [[key, value], ...]: the settings that rebuild the network, in order
+	KeyInput          = "input"                // InputRGBHSV
+	KeyMean           = "transform_mean"       // JSON [m0, m1, m2]: per-channel mean, fractions of 255 (RGB and HSV)
+	KeyStd            = "transform_std"        // JSON [s0, s1, s2]
+	KeyCrop           = "crop"                 // CropNone or Crop5Points
+	KeyMargin         = "crop_margin"          // the 5-point crop's margin
+	KeyCalibrated     = "calibrated"           // "true" or "false"
+	KeyThreshold      = "threshold"            // attack when score >= threshold (exact decimal)
+	KeyThresholdFrom  = "threshold_from"       // what it was computed on, in words
+	KeyProtocol       = "threshold_protocol"   // the protocol (run.protocol) whose source validation lists fixed it
+	KeyThresholdLevel = "threshold_level"      // "video" or "frame": the units of the EER
+	KeyThresholdEER   = "threshold_eer"        // the EER at that threshold on those lists
+	KeyThresholdLive  = "threshold_live"       // live units it was computed on
+	KeyThresholdAtk   = "threshold_attacks"    // attack units
+	KeyFasVersion     = "fas_version"          // fasgo version of the exporter
+	KeyGitCommit      = "git_commit"           // commit the model was trained from
+	KeyConfigDigest   = "train_config_sha256"  // SHA-256 of the resolved training config (config.yaml)
+	KeySource         = "source"               // the checkpoint it was exported from
+	KeyModelVersion   = "model_version"        // sha256:<16 hex>, a digest of the tensors (names, types, shapes, bytes)
+	KeyStep           = "step"                 // training step of the checkpoint, when known
+	KeyEpoch          = "epoch"                // epoch, when known
+	KeyExporterCommit = "export_git_commit"    // commit of the fas binary that exported it
+	KeyGitCommitFrom  = "git_commit_from"      // where git_commit was read
+	KeyPreprocessFrom = "preprocess_from"      // where the transform and crop keys came from
+	KeyThresholdOrig  = "threshold_recomputed" // "true" when the threshold was recomputed from per-unit scores
+)
+
+// The input layouts a reader knows.
+const (
+	InputRGBHSV = "rgb+hsv" // 6 planes: R, G, B, then OpenCV 8-bit HSV (H in [0,180)), each normalised
+)
+
+// The crop rules.
+const (
+	CropNone    = "none"    // the model saw whole frames: the image is the model input
+	Crop5Points = "5points" // the landmarks' bounding square grown by int(side*margin/2) per side, clipped
+)
+
+// Threshold is a calibrated decision threshold and its provenance.
+type Threshold struct {
+	Value    float64
+	From     string // e.g. "EER of the source-domain validation lists dom0, dom1, dom2"
+	Protocol string // e.g. "lodo_dom3"
+	Level    string // "video" or "frame"
+	EER      float64
+	Live     int
+	Attacks  int
+	// Recomputed is set when Value was recomputed from per-unit scores (eval/val/scores.csv).
+	Recomputed bool
+}
+
+// Spec is everything an exported model records besides its tensors.
+type Spec struct {
+	Method   string
+	Size     int
+	Settings shim.Settings
+	Input    string
+	Mean     [3]float64
+	Std      [3]float64
+	Crop     string
+	Margin   float64
+	// Threshold is nil for a model without a calibrated threshold: the caller must give one.
+	Threshold *Threshold
+
+	FasVersion     string
+	GitCommit      string
+	GitCommitFrom  string
+	ExporterCommit string
+	ConfigSHA256   string
+	Source         string
+	PreprocessFrom string
+	Step, Epoch    string
+	// ModelVersion is computed from the tensors by Write and checked by Read.
+	ModelVersion string
+}
+
+// Validate checks what a reader needs.
+func (s *Spec) Validate() error {
+	var bad []string
+	if s.Method == "" {
+		bad = append(bad, "no method")
+	}
+	if s.Size < 32 || s.Size%8 != 0 {
+		bad = append(bad, fmt.Sprintf("input size %d is not a multiple of 8 of at least 32", s.Size))
+	}
+	if s.Input != InputRGBHSV {
+		bad = append(bad, fmt.Sprintf("input layout %q is not %q", s.Input, InputRGBHSV))
+	}
+	for c := 0; c < 3; c++ {
+		if !(s.Std[c] > 0) || math.IsInf(s.Std[c], 0) || math.IsNaN(s.Mean[c]) || math.IsInf(s.Mean[c], 0) {
+			bad = append(bad, fmt.Sprintf("normalisation mean %v std %v: std must be positive and both finite", s.Mean, s.Std))
+			break
+		}
+	}
+	switch s.Crop {
+	case CropNone:
+	case Crop5Points:
+		if !(s.Margin >= 0) || math.IsInf(s.Margin, 0) {
+			bad = append(bad, fmt.Sprintf("crop margin %v must be finite and >= 0", s.Margin))
+		}
+	default:
+		bad = append(bad, fmt.Sprintf("crop rule %q is neither %q nor %q", s.Crop, CropNone, Crop5Points))
+	}
+	if t := s.Threshold; t != nil {
+		if math.IsNaN(t.Value) || math.IsInf(t.Value, 0) {
+			bad = append(bad, fmt.Sprintf("threshold %v is not finite", t.Value))
+		}
+		if t.From == "" {
+			bad = append(bad, "a threshold without its provenance (threshold_from)")
+		}
+	}
+	if len(bad) > 0 {
+		return errors.New(strings.Join(bad, "; "))
+	}
+	return nil
+}
+
+// Metadata is the __metadata__ of s for tensors ts.
+func (s *Spec) Metadata(ts []safetensors.Tensor) (map[string]string, error) {
+	if err := s.Validate(); err != nil {
+		return nil, err
+	}
+	pairs := make([][2]string, len(s.Settings))
+	md := map[string]string{}
+	for i, kv := range s.Settings {
+		pairs[i] = [2]string{kv.Key, kv.Value}
+		md[kv.Key] = kv.Value
+	}
+	settings, _ := json.Marshal(pairs)
+	mean, _ := json.Marshal(s.Mean[:])
+	std, _ := json.Marshal(s.Std[:])
+	set := func(k, v string) error {
+		if _, clash := md[k]; clash {
+			return fmt.Errorf("model setting %q clashes with the export key of the same name", k)
+		}
+		if v != "" {
+			md[k] = v
+		}
+		return nil
+	}
+	fields := [][2]string{
+		{KeyFormat, "fasgo"}, {KeyExport, FormatVersion}, {KeyMethod, s.Method}, {KeySize, strconv.Itoa(s.Size)},
+		{KeySettings, string(settings)}, {KeyInput, s.Input}, {KeyMean, string(mean)}, {KeyStd, string(std)},
+		{KeyCrop, s.Crop}, {KeyCalibrated, strconv.FormatBool(s.Threshold != nil)},
+		{KeyFasVersion, s.FasVersion}, {KeyGitCommit, s.GitCommit}, {KeyGitCommitFrom, s.GitCommitFrom},
+		{KeyExporterCommit, s.ExporterCommit}, {KeyConfigDigest, s.ConfigSHA256}, {KeySource, s.Source},
+		{KeyPreprocessFrom, s.PreprocessFrom}, {KeyStep, s.Step}, {KeyEpoch, s.Epoch},
+		{KeyModelVersion, Digest(ts)},
+	}
+	if s.Crop == Crop5Points {
+		fields = append(fields, [2]string{KeyMargin, num(s.Margin)})
+	}
+	if t := s.Threshold; t != nil {
+		fields = append(fields, [][2]string{{KeyThreshold, num(t.Value)}, {KeyThresholdFrom, t.From},
+			{KeyProtocol, t.Protocol}, {KeyThresholdLevel, t.Level}, {KeyThresholdEER, num(t.EER)},
+			{KeyThresholdLive, strconv.Itoa(t.Live)}, {KeyThresholdAtk, strconv.Itoa(t.Attacks)},
+			{KeyThresholdOrig, strconv.FormatBool(t.Recomputed)}}...)
+	}
+	for _, f := range fields {
+		if err := set(f[0], f[1]); err != nil {
+			return nil, err
+		}
+	}
+	return md, nil
+}
+
+// num writes a float so that it reads back exactly.
+func num(x float64) string { return strconv.FormatFloat(x, 'g', -1, 64) }
+
+// Write saves m's weights with the metadata of s, atomically. s.Method, s.Size and
+// s.Settings are taken from the model.
+func Write(m *shim.Model, path string, s Spec) error {
+	ts, err := m.Export()
+	if err != nil {
+		return fmt.Errorf("export %s: %w", path, err)
+	}
+	info := m.Info()
+	s.Method, s.Size, s.Settings = info.Method, info.Size, info.Settings
+	if s.FasVersion == "" {
+		if v, err := shim.Version(); err == nil {
+			s.FasVersion = v.Shim
+		}
+	}
+	md, err := s.Metadata(ts)
+	if err != nil {
+		return fmt.Errorf("export %s: %w", path, err)
+	}
+	return safetensors.Write(path, ts, md)
+}
+
+// Digest is the model version of a set of tensors: "sha256:" and the first 16 hex digits of a
+// SHA-256 over every tensor's name, dtype, shape and bytes, in name order.
+func Digest(ts []safetensors.Tensor) string {
+	idx := make([]int, len(ts))
+	for i := range idx {
+		idx[i] = i
+	}
+	sort.Slice(idx, func(a, b int) bool { return ts[idx[a]].Name < ts[idx[b]].Name })
+	h := sha256.New()
+	var b [8]byte
+	for _, i := range idx {
+		t := &ts[i]
+		h.Write([]byte(t.Name))
+		h.Write([]byte{0})
+		h.Write([]byte(t.DType))
+		h.Write([]byte{0})
+		for _, d := range t.Shape {
+			binary.LittleEndian.PutUint64(b[:], uint64(d))
+			h.Write(b[:])
+		}
+		binary.LittleEndian.PutUint64(b[:], uint64(len(t.Data)))
+		h.Write(b[:])
+		h.Write(t.Data)
+	}
+	return "sha256:" + hex.EncodeToString(h.Sum(nil))[:16]
+}
+
+// ErrNotExported marks a safetensors file that is not an exported model (a plain weights
+// file or a training state).
+var ErrNotExported = errors.New("not an exported model")
+
+// Read decodes an exported model file: its tensors and its Spec. Every problem with the
+// metadata is reported at once, naming the keys.
+func Read(path string) (*safetensors.File, Spec, error) {
+	f, err := safetensors.Read(path)
+	if err != nil {
+		return nil, Spec{}, err
+	}
+	s, err := Parse(f)
+	if err != nil {
+		return nil, Spec{}, fmt.Errorf("%s: %w", path, err)
+	}
+	return f, s, nil
+}
+
+// Parse reads the Spec of a decoded file and checks its model version against its tensors.
+func Parse(f *safetensors.File) (Spec, error) {
+	md := f.Metadata
+	if got := md[KeyExport]; got != FormatVersion {
+		if got == "" {
+			return Spec{}, fmt.Errorf("%w (no %s metadata; make one with `fas export --checkpoint FILE --out MODEL`)", ErrNotExported, KeyExport)
+		}
+		return Spec{}, fmt.Errorf("%w: %s is %q, this build reads %q", ErrNotExported, KeyExport, got, FormatVersion)
+	}
+	var bad []string
+	need := func(k string) string {
+		v, ok := md[k]
+		if !ok {
+			bad = append(bad, k+" is missing")
+		}
+		return v
+	}
+	s := Spec{Method: need(KeyMethod), Input: need(KeyInput), Crop: need(KeyCrop),
+		FasVersion: md[KeyFasVersion], GitCommit: md[KeyGitCommit], GitCommitFrom: md[KeyGitCommitFrom],
+		ExporterCommit: md[KeyExporterCommit], ConfigSHA256: md[KeyConfigDigest], Source: md[KeySource],
+		PreprocessFrom: md[KeyPreprocessFrom], Step: md[KeyStep], Epoch: md[KeyEpoch], ModelVersion: need(KeyModelVersion)}
+	if v := need(KeySize); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			bad = append(bad, fmt.Sprintf("%s %q is not an integer", KeySize, v))
+		}
+		s.Size = n
+	}
+	if v := need(KeySettings); v != "" {
+		var pairs [][2]string
+		if err := json.Unmarshal([]byte(v), &pairs); err != nil {
+			bad = append(bad, fmt.Sprintf("%s %q is not a JSON list of [key, value] pairs", KeySettings, v))
+		}
+		for _, p := range pairs {
+			s.Settings = append(s.Settings, shim.Setting{Key: p[0], Value: p[1]})
+		}
+	}
+	triple := func(k string, dst *[3]float64) {
+		v := need(k)
+		if v == "" {
+			return
+		}
+		var xs []float64
+		if err := json.Unmarshal([]byte(v), &xs); err != nil || len(xs) != 3 {
+			bad = append(bad, fmt.Sprintf("%s %q is not a JSON list of 3 numbers", k, v))
+			return
+		}
+		copy(dst[:], xs)
+	}
+	triple(KeyMean, &s.Mean)
+	triple(KeyStd, &s.Std)
+	float := func(k string) float64 {
+		v := need(k)
+		x, err := strconv.ParseFloat(v, 64)
+		if err != nil && v != "" {
+			bad = append(bad, fmt.Sprintf("%s %q is not a number", k, v))
+		}
+		return x
+	}
+	if s.Crop == Crop5Points {
+		s.Margin = float(KeyMargin)
+	}
+	switch c := need(KeyCalibrated); c {
+	case "true":
+		t := &Threshold{Value: float(KeyThreshold), From: need(KeyThresholdFrom), Protocol: md[KeyProtocol],
+			Level: md[KeyThresholdLevel], Recomputed: md[KeyThresholdOrig] == "true"}
+		if v, ok := md[KeyThresholdEER]; ok {
+			t.EER, _ = strconv.ParseFloat(v, 64)
+		}
+		t.Live, _ = strconv.Atoi(md[KeyThresholdLive])
+		t.Attacks, _ = strconv.Atoi(md[KeyThresholdAtk])
+		s.Threshold = t
+	case "false", "":
+	default:
+		bad = append(bad, fmt.Sprintf("%s %q is neither true nor false", KeyCalibrated, c))
+	}
+	if len(bad) == 0 {
+		if err := s.Validate(); err != nil {
+			bad = append(bad, err.Error())
+		}
+	}
+	if len(bad) == 0 && s.ModelVersion != Digest(f.Tensors) {
+		bad = append(bad, fmt.Sprintf("the tensors do not match %s %s (they digest to %s): the file was changed after export",
+			KeyModelVersion, s.ModelVersion, Digest(f.Tensors)))
+	}
+	if len(bad) > 0 {
+		return Spec{}, fmt.Errorf("exported model metadata: %s", strings.Join(bad, "; "))
+	}
+	return s, nil
+}
