@@ -322,9 +322,10 @@ type Detector struct {
 	threshold float64
 	thrSource string
 	finder    FaceFinder
-	prep      chan struct{} // prepare slots
-	pool      sync.Pool     // *prepWork
-	inputs    sync.Pool     // *[]float32 of 6*S*S
+	own       *shim.FaceFinder // the default finder, owned; nil otherwise
+	prep      chan struct{}    // prepare slots
+	pool      sync.Pool        // *prepWork
+	inputs    sync.Pool        // *[]float32 of 6*S*S
 
 	mu        sync.RWMutex
 	closed    bool
@@ -350,19 +351,25 @@ func Open(path string, opts ...Option) (*Detector, error) {
 		return nil, errors.New("liveness: WithFaceCrops and WithFaceFinder exclude each other (crops need no finder)")
 	}
 	var finder FaceFinder
+	var own *shim.FaceFinder // fasgo's own detector, closed with the Detector
 	switch {
 	case o.faceCrops:
 		finder = wholeImage{}
 	case o.finder != nil:
 		finder = o.finder
 	default:
-		return nil, fmt.Errorf("%w: this build has no face detector of its own yet; give liveness.WithFaceFinder(f), or liveness.WithFaceCrops() when every input is already a face crop", ErrNoDetector)
+		var err error
+		if own, err = shim.NewFaceFinder(""); err != nil {
+			return nil, fmt.Errorf("%w: fasgo's face detector is not available (%v); give liveness.WithFaceFinder(f), or liveness.WithFaceCrops() when every input is already a face crop", ErrNoDetector, err)
+		}
+		finder = nativeFinder{own}
 	}
 	f, spec, err := export.Read(path)
 	if err != nil {
+		own.Close()
 		return nil, fmt.Errorf("liveness: open %w", err)
 	}
-	d := &Detector{spec: spec, o: o, finder: finder, prep: make(chan struct{}, o.prepLimit),
+	d := &Detector{spec: spec, o: o, finder: finder, own: own, prep: make(chan struct{}, o.prepLimit),
 		queue: make(chan *request, o.queue), closing: make(chan struct{}), ownerDone: make(chan struct{})}
 	switch {
 	case o.threshold != nil:
@@ -443,6 +450,7 @@ func (d *Detector) Close() error {
 		d.drain(nil) // the queued calls fail now, not after the batch in flight
 		<-d.ownerDone
 		d.model.Close()
+		d.own.Close()
 	})
 	return nil
 }

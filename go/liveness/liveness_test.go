@@ -18,6 +18,7 @@ import (
 	"github.com/fasgo/fasgo/go/internal/dataset"
 	"github.com/fasgo/fasgo/go/internal/export"
 	"github.com/fasgo/fasgo/go/internal/imgproc"
+	"github.com/fasgo/fasgo/go/internal/pyref"
 	"github.com/fasgo/fasgo/go/internal/safetensors"
 	"github.com/fasgo/fasgo/go/internal/shim"
 	"github.com/fasgo/fasgo/go/liveness"
@@ -300,9 +301,6 @@ func TestFaces(t *testing.T) {
 func TestOpenErrors(t *testing.T) {
 	dir := t.TempDir()
 	path := liveness.WriteTestModel(t, dir, liveness.TestModel{Seed: 9, Threshold: liveness.Float64(0.5)})
-	if _, err := liveness.Open(path); !errors.Is(err, liveness.ErrNoDetector) || !strings.Contains(err.Error(), "WithFaceCrops") {
-		t.Errorf("no detector: %v", err)
-	}
 	if _, err := liveness.Open(path, liveness.WithFaceCrops(), liveness.WithFaceFinder(&fakeFinder{})); err == nil {
 		t.Error("crops and a finder accepted together")
 	}
@@ -501,4 +499,25 @@ func TestConcurrentEqualsSequential(t *testing.T) {
 		t.Errorf("the owner never batched (largest batch %d over %d calls)", maxBatch.Load(), batches.Load())
 	}
 	t.Logf("%d network calls, largest batch %d", batches.Load(), maxBatch.Load())
+}
+
+// With no option, Open finds faces with fasgo's own detector (dlib in the shim): the face of
+// a real photo is found and scored, a photo without a face gives the explicit NoFace result.
+func TestOwnFaceFinderOnRealPhotos(t *testing.T) {
+	path := liveness.WriteTestModel(t, t.TempDir(), liveness.TestModel{Seed: 4, Crop: export.Crop5Points, Margin: 2,
+		Threshold: liveness.Float64(0.5)})
+	d := open(t, path)
+	res, err := d.ScoreBytes(context.Background(), pyref.ReadPhoto(t, "grace_hopper_512x512.jpg"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// dlib's box on this photo is (161,113)-(377,329) (README, "Finding the face").
+	want := image.Rect(161, 113, 377, 329)
+	if res.Decision == liveness.NoFace || res.Faces != 1 || res.Box.Intersect(want).Dx()*res.Box.Intersect(want).Dy() < want.Dx()*want.Dy()*8/10 {
+		t.Errorf("grace hopper: %+v", res)
+	}
+	res, err = d.ScoreBytes(context.Background(), pyref.ReadPhoto(t, "coffee.png"))
+	if err != nil || res.Decision != liveness.NoFace || res.Faces != 0 {
+		t.Errorf("a photo without a face: %+v, %v", res, err)
+	}
 }

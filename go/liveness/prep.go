@@ -9,6 +9,7 @@ import (
 
 	"github.com/fasgo/fasgo/go/internal/export"
 	"github.com/fasgo/fasgo/go/internal/imgproc"
+	"github.com/fasgo/fasgo/go/internal/shim"
 )
 
 // prepWork is one call's scratch: decoded image, crop, HSV planes and their resized copies.
@@ -20,6 +21,33 @@ type prepWork struct {
 
 func newPrepWork(s export.Spec) *prepWork {
 	return &prepWork{norm: imgproc.NewNormalizer(s.Mean, s.Std)}
+}
+
+// nativeFinder is fasgo's own detector (dlib's HOG detector and 68-point landmarks in the
+// shim). Detections scoring below minFaceScore are dropped: on real photos a badge or patch
+// can come back weakly and nearly as large as the face.
+type nativeFinder struct{ f *shim.FaceFinder }
+
+// minFaceScore is face.SubjectMinScore (not imported: that package reaches the data pipeline).
+const minFaceScore = 0.3
+
+func (n nativeFinder) Find(img image.Image) ([]Face, error) {
+	fs, err := n.f.Find(img)
+	if err != nil {
+		return nil, err
+	}
+	var out []Face
+	for _, f := range fs {
+		if f.Score < minFaceScore {
+			continue
+		}
+		g := Face{Box: f.Box, Score: f.Score, HasLandmarks: f.HasLandmarks}
+		for i := range g.Landmarks {
+			g.Landmarks[i] = Point{f.Landmarks[2*i], f.Landmarks[2*i+1]}
+		}
+		out = append(out, g)
+	}
+	return out, nil
 }
 
 // wholeImage is the "finder" of WithFaceCrops: the image is the face.
