@@ -1,7 +1,5 @@
 #include "backbone.h"
 
-#include "invariant.h"
-
 namespace fas {
 
 Backbone::Backbone(ParamStore& s, const BackboneConfig& cfg) : cfg_(cfg) {
@@ -28,10 +26,7 @@ at::Tensor Backbone::forward(const ParamStore& s, const at::Tensor& x, bool trai
     h = at::max_pool2d(h, 2);
     outs[d - 1] = h;
   }
-  auto pool = [&](const at::Tensor& t) {
-    return per_sample(t, [&](const at::Tensor& ts) { return at::adaptive_avg_pool2d(ts, {F, F}); });
-  };
-  return at::cat({pool(outs[0]), pool(outs[1]), outs[2]}, 1);
+  return at::cat({at::adaptive_avg_pool2d(outs[0], {F, F}), at::adaptive_avg_pool2d(outs[1], {F, F}), outs[2]}, 1);
 }
 
 std::vector<std::string> Backbone::gate_param_names(const ParamStore& s) const {

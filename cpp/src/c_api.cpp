@@ -5,9 +5,9 @@
 
 #include <cstdio>
 #include <cstring>
+#include <vector>
 
 #include "capi_util.h"
-#include "invariant.h"
 
 #if __has_include(<torch/version.h>)
 #include <torch/version.h>
@@ -230,6 +230,39 @@ fas_status* fas_model_forward(fas_model* m, const float* x, int64_t n, int64_t s
   });
 }
 
+namespace {
+
+// Batch-invariant scores. libtorch's fastest kernels block over the whole batch and over the
+// threads they get, so an input's score can change in its last bits with its batch companions.
+// Here every input is scored as a batch of one on one thread, alone or not, so its score is
+// always the same bits; the inputs of a batch run in parallel over the model's threads (one
+// input per thread at a time). On CUDA the inputs run one after the other.
+at::Tensor score_per_sample(fas_model* m, const at::Tensor& xt, uint64_t seed) {
+  const int64_t n = xt.size(0);
+  const int threads = at::get_num_threads();
+  std::vector<at::Tensor> parts(static_cast<size_t>(n));
+  auto run = [&](int64_t begin, int64_t end) {
+    at::NoGradGuard no_grad;  // thread-local: at::parallel_for does not carry it to its workers
+    at::set_num_threads(1);   // this thread's intra-op threads (the region's workers are fresh tasks)
+    for (int64_t i = begin; i < end; ++i)
+      parts[static_cast<size_t>(i)] = m->method->score(xt.narrow(0, i, 1), seed).to(at::kCPU, at::kDouble).contiguous();
+  };
+  struct Restore {
+    int threads;
+    ~Restore() { at::set_num_threads(threads); }
+  } restore{threads};
+  if (xt.is_cuda() || threads == 1 || n == 1)
+    run(0, n);
+  else
+    at::parallel_for(0, n, 1, run);
+  for (const auto& p : parts)
+    if (p.dim() != 1 || p.size(0) != 1)
+      throw std::logic_error(m->method->name() + " scored " + c10::str(p.sizes()) + " for one input");
+  return at::cat(parts, 0);
+}
+
+}  // namespace
+
 fas_status* fas_model_score(fas_model* m, const float* x, int64_t n, int64_t s, uint64_t seed, double* scores) {
   return fas_model_score_flags(m, x, n, s, seed, 0, scores);
 }
@@ -242,12 +275,11 @@ fas_status* fas_model_score_flags(fas_model* m, const float* x, int64_t n, int64
     if (flags & ~FAS_SCORE_BATCH_INVARIANT)
       throw std::invalid_argument("score flags " + std::to_string(flags) + ": unknown bits (known: FAS_SCORE_BATCH_INVARIANT = 1)");
     at::NoGradGuard no_grad;
-    fas::BatchInvariantScope invariant((flags & FAS_SCORE_BATCH_INVARIANT) != 0);
     at::Tensor xt = input(m, x, n, s, false);
     at::Tensor sc;
     {
       auto lock = fas::read_lock(m);
-      sc = m->method->score(xt, seed);
+      sc = (flags & FAS_SCORE_BATCH_INVARIANT) ? score_per_sample(m, xt, seed) : m->method->score(xt, seed);
     }
     sc = sc.to(at::kCPU, at::kDouble).contiguous();
     if (sc.dim() != 1 || sc.size(0) != n)

@@ -7,7 +7,6 @@
 #include <stdexcept>
 
 #include "adanorm.h"
-#include "invariant.h"
 
 namespace fas {
 
@@ -68,16 +67,14 @@ namespace {
 at::Tensor gate_values(const ParamStore& s, const at::Tensor& c, const ConvBlock& b, const TensorMap* fast) {
   const std::string& p = b.prefix;
   if (b.gate == Gate::Clamp) return s.param(p + "gate_weight", fast).clamp(0, 1);
-  return per_sample(c, [&](const at::Tensor& cs) {
-    at::Tensor z = cs.mean({2, 3});  // global average pool, N x C
-    if (b.gate == Gate::OneLayer) {
-      z = at::linear(z, s.param(p + "AttentionNet.weight", fast), s.param(p + "AttentionNet.bias", fast));
-    } else {
-      z = at::relu(at::linear(z, s.param(p + "AttentionNet_fc1.weight", fast), s.param(p + "AttentionNet_fc1.bias", fast)));
-      z = at::linear(z, s.param(p + "AttentionNet_fc2.weight", fast), s.param(p + "AttentionNet_fc2.bias", fast));
-    }
-    return at::sigmoid(z);
-  });
+  at::Tensor z = c.mean({2, 3});  // global average pool, N x C
+  if (b.gate == Gate::OneLayer) {
+    z = at::linear(z, s.param(p + "AttentionNet.weight", fast), s.param(p + "AttentionNet.bias", fast));
+  } else {
+    z = at::relu(at::linear(z, s.param(p + "AttentionNet_fc1.weight", fast), s.param(p + "AttentionNet_fc1.bias", fast)));
+    z = at::linear(z, s.param(p + "AttentionNet_fc2.weight", fast), s.param(p + "AttentionNet_fc2.bias", fast));
+  }
+  return at::sigmoid(z);
 }
 
 bool ends_with(const std::string& s, const std::string& suffix) {
@@ -91,7 +88,8 @@ double fan_in(const at::Tensor& w) { return static_cast<double>(w.numel() / w.si
 
 at::Tensor conv_block(const ParamStore& s, const ConvBlock& b, const at::Tensor& x, bool train, const TensorMap* fast) {
   const std::string& p = b.prefix;
-  at::Tensor c = conv2d_op(x, s.param(p + "conv.weight", fast), s.param(p + "conv.bias", fast), /*padding=*/1);
+  at::Tensor c = at::conv2d(x, s.param(p + "conv.weight", fast), s.param(p + "conv.bias", fast), /*stride=*/1,
+                            /*padding=*/1);
   NormParams np{s.param(p + "BN.weight", fast), s.param(p + "BN.bias", fast), s.get(p + "BN.running_mean"),
                 s.get(p + "BN.running_var"), s.get(p + "BN.num_batches_tracked"), {}, {}};
   if (!b.adaptive) return at::relu(batch_norm(c, np, train));

@@ -2,8 +2,6 @@
 
 #include <stdexcept>
 
-#include "invariant.h"
-
 namespace fas {
 
 void validate(const NetConfig& cfg) {
@@ -45,9 +43,7 @@ at::Tensor Classifier::forward(const ParamStore& s, const at::Tensor& feat, bool
   at::Tensor y = at::max_pool2d(conv_block(s, blocks_[0], feat, train, fast), 2);
   y = at::max_pool2d(conv_block(s, blocks_[1], y, train, fast), 2);
   y = conv_block(s, blocks_[2], y, train, fast);
-  return per_sample(y, [&](const at::Tensor& ys) {
-    return at::linear(ys.mean({2, 3}), s.param("Classifier.fc.weight", fast), s.param("Classifier.fc.bias", fast));
-  });
+  return at::linear(y.mean({2, 3}), s.param("Classifier.fc.weight", fast), s.param("Classifier.fc.bias", fast));
 }
 
 // Members are built in declaration order, which is the state-dict order: FeatExtractor,

@@ -103,8 +103,9 @@ type Face struct {
 	HasLandmarks bool
 }
 
-// FaceFinder finds faces. It must be safe for concurrent use. fasgo's own detector satisfies
-// it; tests and services may supply another.
+// FaceFinder finds faces. It must be safe for concurrent use. Services may supply any
+// detector through it (fasgo's own, shim.FaceFinder, is being built and will come with an
+// adapter); Find gets the image as decoded (after EXIF orientation for bytes).
 type FaceFinder interface {
 	Find(img image.Image) ([]Face, error)
 }
@@ -489,6 +490,9 @@ func (d *Detector) score(ctx context.Context, src []source, opts []ScoreOption) 
 	}
 	if d.isClosed() {
 		return nil, ErrClosed
+	}
+	if len(src) > cap(d.queue) {
+		return nil, fmt.Errorf("liveness: %d images in one call exceed the queue of %d (WithQueueSize): %w", len(src), cap(d.queue), ErrOverloaded)
 	}
 	results := make([]Result, len(src))
 	reqs := make([]*request, len(src))

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"image"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -211,21 +212,34 @@ func TestOverload(t *testing.T) {
 	wg.Wait()
 }
 
-// A batch call that fails part-way (queue full) withdraws what it had queued.
+// A batch call that fails part-way (queue full) withdraws what it had queued; a batch larger
+// than the whole queue is refused before anything is prepared.
 func TestBatchFailureWithdraws(t *testing.T) {
 	g := newGate()
-	d, img, _ := testDetector(t, g, liveness.WithQueueSize(2))
+	d, img, want := testDetector(t, g, liveness.WithQueueSize(3))
 	ctx := context.Background()
+	if _, err := d.ScoreBatch(ctx, []image.Image{img, img, img, img}); !errors.Is(err, liveness.ErrOverloaded) ||
+		!strings.Contains(err.Error(), "exceed the queue of 3") {
+		t.Fatalf("4 images for a queue of 3: %v", err)
+	}
 	first := scoreAsync(d, ctx, img)
 	<-g.entered
+	queued := scoreAsync(d, ctx, img)
+	waitQueued(t, d, 1)
 	if _, err := d.ScoreBatch(ctx, []image.Image{img, img, img}); !errors.Is(err, liveness.ErrOverloaded) {
-		t.Fatalf("3 images into a queue of 2: %v", err)
+		t.Fatalf("3 images into 2 free slots: %v", err)
 	}
 	g.release <- struct{}{}
 	if o := <-first; o.err != nil {
 		t.Fatal(o.err)
 	}
-	// The two withdrawn inputs are skipped: no further batch runs.
+	if n := <-g.entered; n != 1 { // the queued call; the two withdrawn inputs are skipped
+		t.Fatalf("batch of %d after the withdrawal", n)
+	}
+	g.release <- struct{}{}
+	if o := <-queued; o.err != nil || !same(o.res.AttackScore, want) {
+		t.Fatalf("%v %v", o.res.AttackScore, o.err)
+	}
 	select {
 	case n := <-g.entered:
 		t.Fatalf("a withdrawn input reached the network (batch of %d)", n)

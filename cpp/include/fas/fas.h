@@ -158,9 +158,10 @@ fas_status* fas_model_score(fas_model* m, const float* x, int64_t n, int64_t s, 
                             double* scores);
 
 /* Flags of fas_model_score_flags. */
-#define FAS_SCORE_BATCH_INVARIANT 1u /* each input scores bit for bit as it would alone (n = 1),
-                                        whatever else is in the batch: per-sample convolutions
-                                        and rows instead of the batch-blocked fast kernels */
+#define FAS_SCORE_BATCH_INVARIANT 1u /* each input scores bit for bit as it does alone, whatever
+                                        else is in the batch and whatever the thread count: every
+                                        input runs as a batch of one on one thread, the inputs of
+                                        the batch in parallel over the model's threads */
 
 /* fas_model_score with flags (an OR of FAS_SCORE_*; 0 is fas_model_score). Unknown flag bits
  * are FAS_ERR_INVALID_ARGUMENT. (Added in ABI 3; a compatible addition.) */

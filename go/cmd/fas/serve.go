@@ -31,7 +31,7 @@ func serveCommand() *cli.Command {
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "model", Aliases: []string{"m"}, Required: true, Usage: "exported model (fas export)"},
 			&cli.StringFlag{Name: "addr", Value: ":8080", Usage: "listen address"},
-			&cli.BoolFlag{Name: "face-crops", Usage: "every request is a face crop framed as the training images (required until the face detector is in)"},
+			&cli.BoolFlag{Name: "face-crops", Usage: "every request is a face crop framed as the training images (no face detection)"},
 			&cli.Float64Flag{Name: "threshold", Usage: "decision threshold instead of the model's calibrated one"},
 			&cli.IntFlag{Name: "max-batch", Value: 8, Usage: "most images per network call"},
 			&cli.DurationFlag{Name: "max-wait", Value: 2 * time.Millisecond, Usage: "how long the first image of a batch waits for more"},
@@ -105,7 +105,7 @@ func runServe(c *cli.Context) error {
 		d, err := liveness.Open(path, opts...)
 		switch {
 		case errors.Is(err, liveness.ErrNoDetector):
-			return nil, fmt.Errorf("fas serve has no face detector yet: give --face-crops when every request is a face crop")
+			return nil, fmt.Errorf("fas serve: %w (give --face-crops when every request is a face crop)", err)
 		case errors.Is(err, liveness.ErrNoThreshold):
 			return nil, fmt.Errorf("%s has no calibrated threshold: give --threshold (or export it calibrated)", path)
 		}
