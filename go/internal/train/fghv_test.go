@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/fasgo/fasgo/go/internal/config"
@@ -41,31 +40,8 @@ func configSets(runDir, name string, epochs int) []string {
 	}
 }
 
-var (
-	bigOnce sync.Once
-	bigDir  string
-	bigErr  error
-)
-
-// largerData is a synthetic benchmark big enough to learn something in seconds: 3 domains
-// of 30 subjects.
-func largerData(t *testing.T) string {
-	t.Helper()
-	bigOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "fas-train-fghv-")
-		if err != nil {
-			bigErr = err
-			return
-		}
-		bigDir = filepath.Join(dir, "synth")
-		o := synth.Options{Domains: 3, Subjects: 30, VideosPerSubject: 2, Frames: 2, Size: 32, Seed: 7}
-		_, bigErr = synth.Write(context.Background(), bigDir, o, false, nil)
-	})
-	if bigErr != nil {
-		t.Fatalf("generating the synthetic data: %v", bigErr)
-	}
-	return bigDir
-}
+// largerData is a synthetic benchmark of 3 domains of 30 subjects.
+func largerData(t *testing.T) string { return largeSet.get(t) }
 
 func metaOf(t *testing.T, path string) map[string]string {
 	t.Helper()

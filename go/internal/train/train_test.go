@@ -23,34 +23,43 @@ import (
 	"github.com/fasgo/fasgo/go/internal/synth"
 )
 
-var (
-	dataOnce sync.Once
-	dataDir  string
-	dataErr  error
-)
+// synthSet is a synthetic benchmark generated once for all tests of the package.
+type synthSet struct {
+	subjects int
+	once     sync.Once
+	dir      string
+	err      error
+}
 
-// tinyData generates a small synthetic benchmark once for all tests of the package.
-func tinyData(t *testing.T) string {
+func (s *synthSet) get(t *testing.T) string {
 	t.Helper()
-	dataOnce.Do(func() {
+	s.once.Do(func() {
 		dir, err := os.MkdirTemp("", "fas-train-test-")
 		if err != nil {
-			dataErr = err
+			s.err = err
 			return
 		}
-		dataDir = filepath.Join(dir, "synth")
-		o := synth.Options{Domains: 3, Subjects: 10, VideosPerSubject: 2, Frames: 2, Size: 32, Seed: 7}
-		_, dataErr = synth.Write(context.Background(), dataDir, o, false, nil)
+		s.dir = filepath.Join(dir, "synth")
+		o := synth.Options{Domains: 3, Subjects: s.subjects, VideosPerSubject: 2, Frames: 2, Size: 32, Seed: 7}
+		_, s.err = synth.Write(context.Background(), s.dir, o, false, nil)
 	})
-	if dataErr != nil {
-		t.Fatalf("generating the synthetic data: %v", dataErr)
+	if s.err != nil {
+		t.Fatalf("generating the synthetic data: %v", s.err)
 	}
-	return dataDir
+	return s.dir
 }
+
+var (
+	tinySet  = &synthSet{subjects: 10}
+	largeSet = &synthSet{subjects: 30} // big enough to learn something in seconds
+)
+
+// tinyData is a small synthetic benchmark: 3 domains of 10 subjects.
+func tinyData(t *testing.T) string { return tinySet.get(t) }
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	for _, d := range []string{dataDir, bigDir} {
+	for _, d := range []string{tinySet.dir, largeSet.dir} {
 		if d != "" {
 			os.RemoveAll(filepath.Dir(d))
 		}
