@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "fghv.h"
+#include "state_compare.h"
 #include "trainer.h"
 
 namespace {
@@ -529,18 +530,8 @@ void test_training_switches() {
         "an unknown batch tensor is refused");
 }
 
-fas::NamedTensors snapshot(fas::Trainer& t) {
-  fas::NamedTensors out;
-  for (const auto& kv : t.state()) out.emplace_back(kv.first, kv.second.detach().clone());
-  return out;
-}
-
-bool same(const fas::NamedTensors& a, const fas::NamedTensors& b, std::string* diff) {
-  if (a.size() != b.size()) return *diff = "sizes", false;
-  for (size_t i = 0; i < a.size(); ++i)
-    if (a[i].first != b[i].first || !a[i].second.equal(b[i].second)) return *diff = a[i].first, false;
-  return true;
-}
+using fas_test::same;
+using fas_test::snapshot;
 
 void test_trainer() {
   auto make = [] {

@@ -11,6 +11,7 @@
 #include <string>
 
 #include "anrl.h"
+#include "state_compare.h"
 #include "trainer.h"
 
 namespace {
@@ -49,19 +50,8 @@ Setup setup(fas::OptimKind kind, double momentum = 0, double weight_decay = 1e-3
   return s;
 }
 
-// A deep copy of the whole training state.
-fas::NamedTensors snapshot(fas::Trainer& t) {
-  fas::NamedTensors out;
-  for (const auto& kv : t.state()) out.emplace_back(kv.first, kv.second.detach().clone());
-  return out;
-}
-
-bool same(const fas::NamedTensors& a, const fas::NamedTensors& b, std::string* diff) {
-  if (a.size() != b.size()) return *diff = "sizes", false;
-  for (size_t i = 0; i < a.size(); ++i)
-    if (a[i].first != b[i].first || !a[i].second.equal(b[i].second)) return *diff = a[i].first, false;
-  return true;
-}
+using fas_test::same;
+using fas_test::snapshot;
 
 void test_fault_in_optimizer() {
   for (auto kind : {fas::OptimKind::Adam, fas::OptimKind::SGD}) {
