@@ -60,10 +60,14 @@ type Dataset struct {
 	Test                []DomainList `koanf:"test"`     // unseen target domain(s)
 }
 
-// DepthRule is one substring replacement from an image key to its depth key.
+// DepthRule is one substring replacement from an image key to its depth key ({from, to}:
+// the first matching one applies once), or a named preset ({preset: tface}: the TFace
+// reference's rule, see dataset.DepthPreset). `depth_rule: tface` is short for
+// `depth_rule: [{preset: tface}]`.
 type DepthRule struct {
-	From string `koanf:"from"`
-	To   string `koanf:"to"`
+	From   string `koanf:"from"`
+	To     string `koanf:"to"`
+	Preset string `koanf:"preset"`
 }
 
 // DomainList is one domain's pair of list files (paths relative to Dataset.Root).

@@ -684,3 +684,29 @@ func TestSelectMetric(t *testing.T) {
 	mustLoad(t, good, []string{"train.select_metric=tpr@fpr=0.1%", "eval.tpr_at_fpr=[0.001]"}, nil)
 	mustLoad(t, good, []string{"train.select_metric=auc", "eval.tpr_at_fpr=[]"}, nil)
 }
+
+// TestDepthRulePreset: `depth_rule: tface`, `[{preset: tface}]` and a preset next to
+// {from, to} rules load, round-trip through YAML, and expand (dataset.DepthPreset); an
+// unknown preset and a preset with from/to are refused with the key named.
+func TestDepthRulePreset(t *testing.T) {
+	dir := t.TempDir()
+	base := writeFile(t, dir, "p.yaml", minimal)
+	for _, set := range []string{"dataset.depth_rule=tface", "dataset.depth_rule=[{preset: tface}]",
+		`dataset.depth_rule=[{from: "a/", to: "a_depth/"}, {preset: tface}]`} {
+		c := mustLoad(t, base, []string{set}, nil)
+		last := c.Dataset.DepthRule[len(c.Dataset.DepthRule)-1]
+		if last != (DepthRule{Preset: "tface"}) {
+			t.Errorf("%s: rules %+v", set, c.Dataset.DepthRule)
+		}
+		b, err := c.YAML()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if again := mustLoad(t, writeFile(t, t.TempDir(), "r.yaml", string(b)), nil, nil); !reflect.DeepEqual(c, again) {
+			t.Errorf("%s: reloaded config differs:\n%s", set, b)
+		}
+	}
+	wantAll(t, loadErr(t, base, []string{"dataset.depth_rule=tfac"}, nil), "dataset.depth_rule[0].preset", "tfac", "tface")
+	wantAll(t, loadErr(t, base, []string{`dataset.depth_rule=[{preset: tface, from: "a/"}]`}, nil), "dataset.depth_rule[0].from", "preset")
+	wantAll(t, loadErr(t, base, []string{"dataset.depth_rule=3"}, nil), "dataset.depth_rule")
+}
