@@ -1,0 +1,64 @@
+package prep
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// Sampling chooses the frames of a video: "all"; "every:S" (frames 0, S, 2S, ...); or
+// "ssdg:K", SSDG's sample_frames rule (also used by FLIP): K frames 6 + j·⌊N/K⌋, j < K, of
+// an N-frame video (0-based indices, clipped to the last frame, duplicates dropped).
+type Sampling struct {
+	Rule string // all | every | ssdg
+	N    int    // S or K
+}
+
+// Default samplings: training takes many frames (every 5th: the DG papers train on many
+// frames per video without a common number; this is fasgo's choice), validation and test 2
+// per video, frame 6 and frame 6 + ⌊N/2⌋, as SSDG (Jia et al., CVPR 2020) and FLIP
+// (Srivatsan et al., ICCV 2023) test.
+var (
+	DefaultTrainSampling = Sampling{Rule: "every", N: 5}
+	DefaultTestSampling  = Sampling{Rule: "ssdg", N: 2}
+)
+
+// ParseSampling reads "all", "every:S" or "ssdg:K".
+func ParseSampling(s string) (Sampling, error) {
+	if s == "all" {
+		return Sampling{Rule: "all", N: 1}, nil
+	}
+	rule, n, ok := strings.Cut(s, ":")
+	k, err := strconv.Atoi(n)
+	if !ok || err != nil || k < 1 || (rule != "every" && rule != "ssdg") {
+		return Sampling{}, fmt.Errorf("frame sampling %q: want all, every:S or ssdg:K with a whole number >= 1", s)
+	}
+	return Sampling{Rule: rule, N: k}, nil
+}
+
+func (s Sampling) String() string {
+	if s.Rule == "all" {
+		return "all"
+	}
+	return fmt.Sprintf("%s:%d", s.Rule, s.N)
+}
+
+// Frames returns the sorted distinct frame indices of an n-frame video.
+func (s Sampling) Frames(n int) []int {
+	var out []int
+	switch s.Rule {
+	case "ssdg":
+		for j := range s.N {
+			i := min(6+j*(n/s.N), n-1)
+			if len(out) == 0 || out[len(out)-1] != i {
+				out = append(out, i)
+			}
+		}
+	default:
+		step := max(s.N, 1)
+		for i := 0; i < n; i += step {
+			out = append(out, i)
+		}
+	}
+	return out
+}
