@@ -69,9 +69,11 @@ func (s *Sampling) UnmarshalJSON(b []byte) error {
 type Frame struct {
 	Index     int          `json:"index"` // 0-based frame number in the video
 	Key       string       `json:"key"`
-	Box       [4]int       `json:"box"` // crop in the frame, [x0, y0, x1, y1)
-	By        string       `json:"by"`  // ByDetector, ByAnnotation or AnnotBox
-	Landmarks *[10]float64 `json:"landmarks,omitempty"`
+	Box       [4]int       `json:"box"`                       // crop in the frame, [x0, y0, x1, y1)
+	By        string       `json:"by"`                        // ByDetector, ByAnnotation or AnnotBox
+	Landmarks *[10]float64 `json:"landmarks,omitempty"`       // in the stored crop's pixels (as in the list)
+	InFrame   *[10]float64 `json:"frame_landmarks,omitempty"` // in the frame's pixels
+	Score     float64      `json:"score"`                     // the detector's (0 for AnnotBox)
 }
 
 // Record is what prep stored for one video; its file marks the video done.
@@ -91,9 +93,9 @@ type Failure struct {
 
 // SplitSummary counts one split.
 type SplitSummary struct {
-	Videos       int `json:"videos"`        // listed by the protocol
-	Done         int `json:"done"`          // read (with or without faces)
-	Frames       int `json:"frames"`        // stored
+	Videos       int `json:"videos"`         // listed by the protocol
+	Done         int `json:"done"`           // read (with or without faces)
+	Frames       int `json:"frames"`         // stored
 	NoFaceFrames int `json:"no_face_frames"` // sampled frames without a face (listed in *_noface.txt)
 	NoFaceVideos int `json:"no_face_videos"` // videos without a face in any sampled frame
 	AnnotBox     int `json:"annotation_box_frames,omitempty"`
@@ -132,7 +134,9 @@ func Key(domain string, v Video, i int) string {
 }
 
 // DepthKey is the depth map's key of an image key of domain (the rule <domain>/ → <domain>_depth/).
-func DepthKey(domain, key string) string { return domain + "_depth/" + strings.TrimPrefix(key, domain+"/") }
+func DepthKey(domain, key string) string {
+	return domain + "_depth/" + strings.TrimPrefix(key, domain+"/")
+}
 
 // Run prepares one data set: walks it, processes every video not done yet (in parallel),
 // then writes the lists, the no-face lists and the manifest. Missing or unreadable videos
@@ -383,7 +387,11 @@ func (w *worker) store(v Video, idx int, m *imgproc.Image, f shim.Face, by, scra
 	if err != nil {
 		return Frame{}, nil, "", fmt.Errorf("prep: %s frame %d: %w", v.Src, idx, err)
 	}
-	fr := Frame{Index: idx, Key: key, Box: box, By: by, Landmarks: lm}
+	fr := Frame{Index: idx, Key: key, Box: box, By: by, Landmarks: lm, Score: f.Score}
+	if f.HasLandmarks {
+		l := f.Landmarks
+		fr.InFrame = &l
+	}
 	file := filepath.Join(scratch, fmt.Sprintf("%06d.png", idx))
 	if err := writePNG(file, &w.crop); err != nil {
 		return fr, nil, "", err

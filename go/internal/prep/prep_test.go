@@ -1,0 +1,478 @@
+package prep
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"image"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/fasgo/fasgo/go/internal/dataset"
+	"github.com/fasgo/fasgo/go/internal/imgproc"
+	"github.com/fasgo/fasgo/go/internal/lmdb"
+	"github.com/fasgo/fasgo/go/internal/pyref"
+)
+
+func TestSampling(t *testing.T) {
+	cases := []struct {
+		spec string
+		n    int
+		want []int
+	}{
+		{"ssdg:2", 100, []int{6, 56}}, // SSDG/FLIP: frame 6 and 6 + floor(N/2)
+		{"ssdg:2", 101, []int{6, 56}},
+		{"ssdg:2", 12, []int{6, 11}}, // clipped to the last frame
+		{"ssdg:2", 5, []int{4}},      // both clipped: one frame
+		{"ssdg:3", 30, []int{6, 16, 26}},
+		{"every:4", 12, []int{0, 4, 8}},
+		{"all", 3, []int{0, 1, 2}},
+	}
+	for _, c := range cases {
+		s, err := ParseSampling(c.spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := s.Frames(c.n); !reflect.DeepEqual(got, c.want) || s.String() != c.spec {
+			t.Errorf("%s of %d frames = %v (%s), want %v", c.spec, c.n, got, s, c.want)
+		}
+	}
+	for _, bad := range []string{"", "every", "every:0", "ssdg:x", "some:3"} {
+		if _, err := ParseSampling(bad); err == nil {
+			t.Errorf("ParseSampling(%q) accepted", bad)
+		}
+	}
+}
+
+// corner is the mean of frame m's 16×16 top-left marker (20·frame index).
+func corner(m *imgproc.Image) float64 {
+	s := 0.0
+	for y := range 16 {
+		for x := range 16 * 3 {
+			s += float64(m.Pix[y*m.W*3+x])
+		}
+	}
+	return s / (16 * 16 * 3)
+}
+
+// TestExtract: the sampled frames come back in order with the right numbers (their corner
+// markers); a video whose pixels are stored turned, with rotation metadata, comes back upright
+// (as the upright video, and its face is found where it is there).
+func TestExtract(t *testing.T) {
+	ff := testFFmpeg(t)
+	dir := t.TempDir()
+	up := marked(photoFrame(t, pyref.GraceHopper, image.Rect(0, 0, 512, 512)))
+	encode(t, up, filepath.Join(dir, "up.mp4"))
+	turned := make([]*imgproc.Image, len(up))
+	for i, m := range up {
+		turned[i] = rot90cw(m)
+	}
+	// Stored turned clockwise; the display matrix says to turn it back.
+	encode(t, turned, filepath.Join(dir, "raw.mp4"))
+	if b, err := execFF("-v", "error", "-y", "-i", filepath.Join(dir, "raw.mp4"), "-c", "copy", "-metadata:s:v:0", "rotate=90", filepath.Join(dir, "rot.mp4")); err != nil {
+		t.Fatalf("ffmpeg: %v %s", err, b)
+	}
+	n, err := ff.Frames(context.Background(), filepath.Join(dir, "up.mp4"))
+	if err != nil || n != vidFrames {
+		t.Fatalf("Frames = %d, %v; want %d", n, err, vidFrames)
+	}
+	idx := []int{0, 5, 11}
+	got, err := ff.Extract(context.Background(), filepath.Join(dir, "up.mp4"), idx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, m := range got {
+		if c := corner(m); math.Abs(c-float64(20*idx[k])) > 3 {
+			t.Errorf("frame %d: corner %.1f, want %d", idx[k], c, 20*idx[k])
+		}
+	}
+	rot, err := ff.Extract(context.Background(), filepath.Join(dir, "rot.mp4"), idx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := ff.Extract(context.Background(), filepath.Join(dir, "raw.mp4"), idx[:1], t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := meanDiff(rot[1], got[1]); rot[1].W != vidSize || d > 3 {
+		t.Errorf("rotated video: %dx%d, mean difference %.2f from the upright one; want upright", rot[1].W, rot[1].H, d)
+	}
+	if d := meanDiff(raw[0], got[0]); d < 20 {
+		t.Errorf("the stored pixels differ by only %.2f from upright: the test video is not turned", d)
+	}
+	fd := testFinder(t)
+	fu, _, ok1, err1 := findFace(fd, options(t, "oulu", "", "").Find, got[1], nil)
+	fr, _, ok2, err2 := findFace(fd, options(t, "oulu", "", "").Find, rot[1], nil)
+	if !ok1 || !ok2 || err1 != nil || err2 != nil || iou(fu.Box, fr.Box) < 0.8 {
+		t.Errorf("face upright %v %v (%v), rotated %v %v (%v)", ok1, fu.Box, err1, ok2, fr.Box, err2)
+	}
+	if _, err := ff.Extract(context.Background(), filepath.Join(dir, "up.mp4"), []int{3, 40}, t.TempDir()); err == nil ||
+		!strings.Contains(err.Error(), "decoded 1 of the 2") {
+		t.Errorf("a frame past the end: error %v", err)
+	}
+}
+
+func rot90cw(m *imgproc.Image) *imgproc.Image {
+	o := &imgproc.Image{}
+	o.Reshape(m.H, m.W, 3)
+	for y := range m.H {
+		for x := range m.W {
+			// (x, y) goes to (H-1-y, x)
+			copy(o.Pix[(x*o.W+(m.H-1-y))*3:][:3], m.Pix[(y*m.W+x)*3:][:3])
+		}
+	}
+	return o
+}
+
+func meanDiff(a, b *imgproc.Image) float64 {
+	if a.W != b.W || a.H != b.H {
+		return math.Inf(1)
+	}
+	s := 0.0
+	for i := range a.Pix {
+		s += math.Abs(float64(a.Pix[i]) - float64(b.Pix[i]))
+	}
+	return s / float64(len(a.Pix))
+}
+
+// want is what one video of a fake tree must become.
+type want struct {
+	split, attack string // attack "" = live
+	frames        int    // stored frames (0: no face)
+}
+
+// checkOutputs reads the lists and the LMDB back: every listed key decodes to outSize²,
+// labels and attack types are the protocol's, live frames have a depth map that is the
+// approximate surface of their listed landmarks, and every video not failed is listed or in
+// the no-face list.
+func checkOutputs(t *testing.T, o Options, m *Manifest, videos map[string]want) {
+	t.Helper()
+	db, err := lmdb.Open(filepath.Join(o.Out, "data.lmdb"), lmdb.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	frames := map[string]int{}
+	for _, l := range m.Lists {
+		es, err := dataset.ReadList(filepath.Join(o.Out, l))
+		if strings.HasSuffix(l, "_noface.txt") {
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range es {
+			id := strings.TrimPrefix(e.VideoID(), o.Domain+"/")
+			w, ok := videos[id]
+			frames[id]++
+			if !ok || !strings.Contains(l, "_"+w.split+"_") || (e.Label == dataset.Live) != (w.attack == "") || e.Attack != w.attack {
+				t.Errorf("%s: %s label %d attack %q; want %+v", l, e.Path, e.Label, e.Attack, w)
+			}
+			var img, dep imgproc.Image
+			if err := db.View(e.Path, func(b []byte) error { return imgproc.DecodeRGB(b, &img) }); err != nil || img.W != outSize || img.H != outSize {
+				t.Errorf("%s: %v, %dx%d", e.Path, err, img.W, img.H)
+			}
+			if e.Label != dataset.Live {
+				continue
+			}
+			dk, _ := dataset.DepthRule{{From: o.Domain + "/", To: o.Domain + "_depth/"}}.DepthKey(e.Path)
+			if err := db.View(dk, func(b []byte) error { return imgproc.DecodeGray(b, &dep) }); err != nil {
+				t.Errorf("%s: depth %s: %v", e.Path, dk, err)
+				continue
+			}
+			checkDepth(t, e, &dep)
+		}
+	}
+	for id, w := range videos {
+		if frames[id] != w.frames {
+			t.Errorf("video %s: %d listed frames, want %d", id, frames[id], w.frames)
+		}
+	}
+}
+
+// checkDepth: the stored map is ApproxDepth of the listed landmarks (rounded to 2 decimals in
+// the list, 2 decimals: within 1 level but for a few pixels at the steep rim), bright at the
+// nose, dark in the corners.
+func checkDepth(t *testing.T, e dataset.Entry, dep *imgproc.Image) {
+	t.Helper()
+	if e.Landmarks == nil {
+		t.Errorf("%s: live frame without landmarks", e.Path)
+		return
+	}
+	var ref imgproc.Image
+	ApproxDepth(*e.Landmarks, outSize, &ref)
+	worst, off := 0, 0
+	for i := range ref.Pix {
+		d := int(math.Abs(float64(ref.Pix[i]) - float64(dep.Pix[i])))
+		worst = max(worst, d)
+		if d > 1 {
+			off++
+		}
+	}
+	nose := dep.Pix[int(e.Landmarks[5])*outSize+int(e.Landmarks[4])]
+	if worst > 6 || off > len(ref.Pix)/100 || nose < 200 || dep.Pix[0] != 0 || dep.Pix[len(dep.Pix)-1] != 0 {
+		t.Errorf("%s: depth differs by up to %d (%d pixels by more than 1) from the landmarks' surface; nose %d, corners %d %d",
+			e.Path, worst, off, nose, dep.Pix[0], dep.Pix[len(dep.Pix)-1])
+	}
+}
+
+// checkCrops compares stored crops with an independent crop (OpenCV decode, the reference's
+// get_face_box in Python, cv2.resize) of the same frames.
+func checkCrops(t *testing.T, o Options, rec *Record) {
+	t.Helper()
+	type req struct {
+		Video     string      `json:"video"`
+		Index     int         `json:"index"`
+		Landmarks [10]float64 `json:"landmarks"`
+	}
+	var frames []req
+	for _, f := range rec.Frames {
+		frames = append(frames, req{rec.Video.Src, f.Index, *f.InFrame})
+	}
+	in, _ := json.Marshal(map[string]any{"margin": o.Margin, "size": o.Size, "frames": frames})
+	var ref []struct {
+		Box    [4]int  `json:"box"`
+		Pixels []uint8 `json:"pixels"`
+	}
+	if err := json.Unmarshal(pyref.Run(t, in, "prep_crop_ref.py"), &ref); err != nil {
+		t.Fatal(err)
+	}
+	db, err := lmdb.Open(filepath.Join(o.Out, "data.lmdb"), lmdb.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for i, f := range rec.Frames {
+		var img imgproc.Image
+		if err := db.View(f.Key, func(b []byte) error { return imgproc.DecodeRGB(b, &img) }); err != nil {
+			t.Fatal(err)
+		}
+		d := meanDiff(&img, &imgproc.Image{W: outSize, H: outSize, C: 3, Pix: ref[i].Pixels})
+		if ref[i].Box != f.Box || d > 1.5 {
+			t.Errorf("%s: box %v, OpenCV/reference rule %v; mean pixel difference %.2f", f.Key, f.Box, ref[i].Box, d)
+		}
+	}
+}
+
+func readRecord(t *testing.T, o Options, v Video) *Record {
+	t.Helper()
+	b, err := os.ReadFile(recordPath(filepath.Join(o.Out, "prep", o.Domain), v))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r Record
+	if err := json.Unmarshal(b, &r); err != nil {
+		t.Fatal(err)
+	}
+	return &r
+}
+
+func failures(t *testing.T, err error) map[string]string {
+	t.Helper()
+	var fe *FailedError
+	if !errors.As(err, &fe) {
+		t.Fatalf("Run: %v, want a FailedError", err)
+	}
+	out := map[string]string{}
+	for _, f := range fe.Failures {
+		out[f.Video.ID] = f.Why
+	}
+	return out
+}
+
+func protocolFile(lines ...string) []byte { return []byte(strings.Join(lines, "\n") + "\n") }
+
+// TestOULU: Protocol 1 on a fake OULU-NPU tree with a live, a print, a replay without a face,
+// an unreadable and a missing video; then a resume and a rerun with other settings.
+func TestOULU(t *testing.T) {
+	src, out := t.TempDir(), t.TempDir()
+	place(t, src, "Train_files/1_1_01_1.avi", "grace")
+	place(t, src, "Train_files/1_1_01_2.avi", "astronaut")
+	place(t, src, "Train_files/1_1_01_4.avi", "noface")
+	place(t, src, "Train_files/2_1_01_1.avi", "grace") // not in the protocol
+	place(t, src, "Dev_files/1_1_21_1.avi", "grace")
+	place(t, src, "Dev_files/1_1_21_5.avi", "broken")
+	place(t, src, "Test_files/1_1_36_1.avi", "astronaut")
+	place(t, src, "Test_files/1_1_36_3.avi", "grace")
+	p := filepath.Join(src, "Protocols", "Protocol_1")
+	write(t, filepath.Join(p, "Train.txt"), protocolFile("+1,1_1_01_1", "-1,1_1_01_2", "-1,1_1_01_4"))
+	write(t, filepath.Join(p, "Dev.txt"), protocolFile("+1,1_1_21_1", "-1,1_1_21_5"))
+	write(t, filepath.Join(p, "Test.txt"), protocolFile("+1,1_1_36_1", "-1,1_1_36_3", "-1,1_1_36_4"))
+	o := options(t, "oulu", src, out)
+	o.Protocol = "1"
+	m, err := Run(context.Background(), o)
+	fails := failures(t, err)
+	if len(fails) != 2 || fails["1_1_21_5"] == "" || fails["1_1_21_5"] == "missing" || fails["1_1_36_4"] != "missing" {
+		t.Errorf("failures %v, want 1_1_21_5 unreadable and 1_1_36_4 missing", fails)
+	}
+	// every:4 of 12 frames = 3 in training; ssdg:2 = frames 6 and 11 in val and test.
+	checkOutputs(t, o, m, map[string]want{
+		"train/1_1_01_1": {Train, "", 3}, "train/1_1_01_2": {Train, Print, 3}, "train/1_1_01_4": {Train, Replay, 0},
+		"val/1_1_21_1": {Val, "", 2}, "test/1_1_36_1": {Test, "", 2}, "test/1_1_36_3": {Test, Print, 2},
+	})
+	tr := m.Splits[Train]
+	if *tr != (SplitSummary{Videos: 3, Done: 3, Frames: 6, NoFaceFrames: 3, NoFaceVideos: 1}) {
+		t.Errorf("train summary %+v", *tr)
+	}
+	if v, te := m.Splits[Val], m.Splits[Test]; v.Unreadable != 1 || v.Frames != 2 || te.Missing != 1 || te.Frames != 4 {
+		t.Errorf("val %+v test %+v", *v, *te)
+	}
+	nf, _ := os.ReadFile(filepath.Join(out, "lists", "oulu_train_noface.txt"))
+	if strings.Count(string(nf), "1_1_01_4.avi") != 3 {
+		t.Errorf("no-face list:\n%s", nf)
+	}
+	rec := readRecord(t, o, Video{Split: Train, ID: "1_1_01_1"})
+	if !reflect.DeepEqual(rec.Sampled, []int{0, 4, 8}) || rec.N != vidFrames {
+		t.Errorf("record %+v", rec)
+	}
+	checkCrops(t, o, rec)
+
+	// Resume: the done videos are not read again (their sources may even be gone).
+	os.Remove(filepath.Join(src, "Train_files", "1_1_01_1.avi"))
+	place(t, src, "Test_files/1_1_36_4.avi", "grace")
+	m2, err := Run(context.Background(), o)
+	if fails := failures(t, err); len(fails) != 1 {
+		t.Errorf("rerun failures %v, want only the unreadable one", fails)
+	}
+	if m2.Splits[Train].Frames != 6 || m2.Splits[Test].Frames != 6 || m2.Splits[Test].Missing != 0 {
+		t.Errorf("rerun: train %+v test %+v", *m2.Splits[Train], *m2.Splits[Test])
+	}
+	o.Margin = 1
+	if _, err := Run(context.Background(), o); err == nil || !strings.Contains(err.Error(), "other settings") {
+		t.Errorf("rerun with another margin: %v", err)
+	}
+}
+
+// TestCASIA: a subject with a live, a print, a cut and a replay video, the other eight of
+// its twelve missing, and a broken one in the test release.
+func TestCASIA(t *testing.T) {
+	src, out := t.TempDir(), t.TempDir()
+	place(t, src, "train_release/1/HR_1.avi", "grace")
+	place(t, src, "train_release/1/3.avi", "astronaut")
+	place(t, src, "train_release/1/HR_3.avi", "grace")
+	place(t, src, "train_release/1/7.avi", "noface")
+	place(t, src, "test_release/2/1.avi", "astronaut")
+	place(t, src, "test_release/2/8.avi", "broken")
+	o := options(t, "casia", src, out)
+	m, err := Run(context.Background(), o)
+	fails := failures(t, err)
+	if len(fails) != 19 || fails["2/8"] == "missing" || fails["1/2"] != "missing" {
+		t.Errorf("%d failures (want 8 + 10 missing, 1 unreadable): %v", len(fails), fails)
+	}
+	checkOutputs(t, o, m, map[string]want{
+		"train/1/HR_1": {Train, "", 3}, "train/1/3": {Train, Print, 3}, "train/1/HR_3": {Train, Cut, 3},
+		"train/1/7": {Train, Replay, 0}, "test/2/1": {Test, "", 2},
+	})
+	if _, err := WalkCASIA(t.TempDir(), WalkOptions{}); err == nil || !strings.Contains(err.Error(), "train_release") {
+		t.Errorf("an empty tree: %v", err)
+	}
+}
+
+// TestReplay: real and attack/{fixed,hand} videos with face-locations files (the crop
+// follows the annotated face; a frame annotated empty falls back to the detector), a
+// face-locations file whose video is missing, and a broken video.
+func TestReplay(t *testing.T) {
+	src, out := t.TempDir(), t.TempDir()
+	real := "real/client001_session01_webcam_authenticate_adverse_1"
+	place(t, src, "train/"+real+".mov", "grace")
+	place(t, src, "train/attack/fixed/attack_highdef_client001_session01_highdef_photo_adverse.mov", "astronaut")
+	place(t, src, "train/attack/hand/attack_print_client001_session01_highdef_photo_controlled.mov", "grace")
+	place(t, src, "devel/real/client003_session01_webcam_authenticate_controlled_1.mov", "grace")
+	place(t, src, "devel/attack/fixed/attack_mobile_client003_session01_mobile_video_adverse.mov", "broken")
+	place(t, src, "devel/attack/hand/attack_print_client003_session01_highdef_photo_adverse.mov", "noface")
+	place(t, src, "test/real/client009_session01_webcam_authenticate_adverse_1.mov", "astronaut")
+	if err := os.MkdirAll(filepath.Join(src, "test", "attack", "fixed"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	os.MkdirAll(filepath.Join(src, "test", "attack", "hand"), 0o755)
+	// Grace Hopper's face: dlib's box (161,113)-(377,329) in the 512 px photo, here halved.
+	var lines []string
+	for i := range vidFrames {
+		if i == 4 {
+			lines = append(lines, "4 0 0 0 0")
+			continue
+		}
+		lines = append(lines, fmt.Sprintf("%d 80 56 108 108", i))
+	}
+	write(t, filepath.Join(src, "face-locations", "train", real+".face"), protocolFile(lines...))
+	write(t, filepath.Join(src, "face-locations", "test", "attack/hand/attack_mobile_client009_session01_mobile_photo_adverse.face"), protocolFile("0 1 1 1 1"))
+	o := options(t, "replay", src, out)
+	m, err := Run(context.Background(), o)
+	fails := failures(t, err)
+	if len(fails) != 2 || fails["attack/fixed/attack_mobile_client003_session01_mobile_video_adverse"] == "missing" ||
+		fails["attack/hand/attack_mobile_client009_session01_mobile_photo_adverse"] != "missing" {
+		t.Errorf("failures %v", fails)
+	}
+	checkOutputs(t, o, m, map[string]want{
+		"train/" + real: {Train, "", 3},
+		"train/attack/fixed/attack_highdef_client001_session01_highdef_photo_adverse": {Train, Replay, 3},
+		"train/attack/hand/attack_print_client001_session01_highdef_photo_controlled": {Train, Print, 3},
+		"val/real/client003_session01_webcam_authenticate_controlled_1":               {Val, "", 2},
+		"val/attack/hand/attack_print_client003_session01_highdef_photo_adverse":      {Val, Print, 0},
+		"test/real/client009_session01_webcam_authenticate_adverse_1":                 {Test, "", 2},
+	})
+	rec := readRecord(t, o, Video{Split: Train, ID: real})
+	by := map[int]string{}
+	for _, f := range rec.Frames {
+		by[f.Index] = f.By
+	}
+	if by[0] != ByAnnotation || by[4] != ByDetector || by[8] != ByAnnotation {
+		t.Errorf("how the faces were found: %v; want annotation except frame 4 (annotated empty)", by)
+	}
+	checkCrops(t, o, rec)
+}
+
+// TestMSU: the client lists decide the split; --val-subjects holds the highest training
+// client out; a listed client without videos is missing.
+func TestMSU(t *testing.T) {
+	src, out := t.TempDir(), t.TempDir()
+	write(t, filepath.Join(src, "train_sub_list.txt"), protocolFile("002", "003"))
+	write(t, filepath.Join(src, "test_sub_list.txt"), protocolFile("001", "055"))
+	place(t, src, "scene01/real/real_client002_android_SD_scene01.mp4", "grace")
+	place(t, src, "scene01/attack/attack_client002_android_SD_printed_photo_scene01.mp4", "astronaut")
+	place(t, src, "scene01/real/real_client003_laptop_SD_scene01.mov", "astronaut")
+	place(t, src, "scene01/attack/attack_client003_laptop_SD_ipad_video_scene01.mov", "noface")
+	place(t, src, "scene01/real/real_client001_android_SD_scene01.mp4", "grace")
+	place(t, src, "scene01/attack/attack_client001_android_SD_iphone_video_scene01.mp4", "broken")
+	o := options(t, "msu", src, out)
+	o.ValSubj = 1
+	m, err := Run(context.Background(), o)
+	fails := failures(t, err)
+	if len(fails) != 2 || fails["real/client055"] != "missing" || fails["attack/attack_client001_android_SD_iphone_video_scene01"] == "" {
+		t.Errorf("failures %v", fails)
+	}
+	checkOutputs(t, o, m, map[string]want{
+		"train/real/real_client002_android_SD_scene01":                   {Train, "", 3},
+		"train/attack/attack_client002_android_SD_printed_photo_scene01": {Train, Print, 3},
+		"val/real/real_client003_laptop_SD_scene01":                      {Val, "", 2},
+		"val/attack/attack_client003_laptop_SD_ipad_video_scene01":       {Val, Replay, 0},
+		"test/real/real_client001_android_SD_scene01":                    {Test, "", 2},
+	})
+	write(t, filepath.Join(src, "scene01/real/real_client077_android_SD_scene01.mp4"), []byte("x"))
+	if _, err := WalkMSU(src, WalkOptions{}); err == nil || !strings.Contains(err.Error(), "client 77 is in neither") {
+		t.Errorf("a client in no list: %v", err)
+	}
+}
+
+func TestWalkErrors(t *testing.T) {
+	src := t.TempDir()
+	write(t, filepath.Join(src, "Train_files", "1_1_01_9.avi"), []byte("x"))
+	if _, err := WalkOULU(src, WalkOptions{}); err == nil || !strings.Contains(err.Error(), "Phone_Session_User_Access") {
+		t.Errorf("a bad OULU name: %v", err)
+	}
+	write(t, filepath.Join(src, "Protocols", "Protocol_2", "Train.txt"), protocolFile("+1,1_1_01_2"))
+	if _, err := WalkOULU(src, WalkOptions{Protocol: "2"}); err == nil || !strings.Contains(err.Error(), "disagrees") {
+		t.Errorf("a protocol label against the access type: %v", err)
+	}
+	if _, err := WalkOULU(src, WalkOptions{Protocol: "3-7"}); err == nil || !strings.Contains(err.Error(), "3-K") {
+		t.Errorf("a bad protocol: %v", err)
+	}
+}
+
+func execFF(args ...string) ([]byte, error) { return exec.Command("ffmpeg", args...).CombinedOutput() }
