@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"fmt"
 	"image"
-	"image/png"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -77,23 +76,20 @@ func photoFrame(t *testing.T, name string, r image.Rectangle) *imgproc.Image {
 	return &out
 }
 
-// encode writes frames as a video file (mpeg4, near-lossless) with extra ffmpeg output args.
+// encode writes frames (RGB, all of one size) as a video file (mpeg4, near-lossless) with
+// extra ffmpeg output args; the frames go to ffmpeg raw through a pipe.
 func encode(t *testing.T, frames []*imgproc.Image, out string, extra ...string) {
 	t.Helper()
-	dir := t.TempDir()
-	for i, m := range frames {
-		f, err := os.Create(filepath.Join(dir, fmt.Sprintf("%03d.png", i)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := png.Encode(f, m); err != nil {
-			t.Fatal(err)
-		}
-		f.Close()
+	var raw bytes.Buffer
+	for _, m := range frames {
+		raw.Write(m.Pix)
 	}
-	args := append([]string{"-v", "error", "-y", "-framerate", "10", "-i", filepath.Join(dir, "%03d.png"),
+	args := append([]string{"-v", "error", "-y", "-f", "rawvideo", "-pix_fmt", "rgb24",
+		"-s", fmt.Sprintf("%dx%d", frames[0].W, frames[0].H), "-framerate", "10", "-i", "-",
 		"-c:v", "mpeg4", "-q:v", "1", "-pix_fmt", "yuv420p"}, extra...)
-	if b, err := exec.Command("ffmpeg", append(args, out)...).CombinedOutput(); err != nil {
+	cmd := exec.Command("ffmpeg", append(args, out)...)
+	cmd.Stdin = &raw
+	if b, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("ffmpeg: %v: %s", err, b)
 	}
 }
