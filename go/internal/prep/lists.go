@@ -43,6 +43,7 @@ func writeOutputs(o Options, dir string, videos []Video, recs []*Record, fails [
 		s.NoFaceFrames += len(r.NoFace)
 		if len(r.Frames) == 0 {
 			s.NoFaceVideos++
+			m.NoFace = append(m.NoFace, v.Src)
 		}
 		base := o.Domain + "_" + v.Split + "_"
 		for _, f := range r.NoFace {

@@ -109,6 +109,7 @@ type Manifest struct {
 	DepthKey string                   `json:"depth_rule"` // "<domain>/=<domain>_depth/"
 	Splits   map[string]*SplitSummary `json:"splits"`
 	Lists    []string                 `json:"lists"`
+	NoFace   []string                 `json:"no_face_videos,omitempty"` // videos without a face in any sampled frame
 	Failures []Failure                `json:"failures,omitempty"`
 }
 
@@ -156,6 +157,14 @@ func Run(ctx context.Context, o Options) (*Manifest, error) {
 	dir := filepath.Join(o.Out, "prep", o.Domain)
 	if err := checkSettings(dir, o.Settings); err != nil {
 		return nil, err
+	}
+	// The settings go down before any video, so that an interrupted run's records are never
+	// taken up by a run with other settings.
+	if err := writeJSON(filepath.Join(dir, "manifest.json"), &Manifest{Settings: o.Settings}); err != nil {
+		return nil, err
+	}
+	if o.Log == nil {
+		o.Log = zap.NewNop()
 	}
 	db, err := lmdb.Open(filepath.Join(o.Out, "data.lmdb"), lmdb.Options{MapSize: o.MapSize})
 	if err != nil {
@@ -255,6 +264,9 @@ func process(ctx context.Context, o Options, db *lmdb.Env, dir string, videos []
 			wk := &worker{o: o, db: db, dir: dir}
 			for i := range jobs {
 				r, why, err := wk.video(ctx, videos[i])
+				if why != "" {
+					o.Log.Warn("prep: video not read", zap.String("video", videos[i].Src), zap.String("why", why))
+				}
 				mu.Lock()
 				recs[i], failed[i] = r, why
 				if err != nil && firstErr == nil {

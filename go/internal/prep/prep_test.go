@@ -323,6 +323,9 @@ func TestOULU(t *testing.T) {
 	if v, te := m.Splits[Val], m.Splits[Test]; v.Unreadable != 1 || v.Frames != 2 || te.Missing != 1 || te.Frames != 4 {
 		t.Errorf("val %+v test %+v", *v, *te)
 	}
+	if len(m.NoFace) != 1 || !strings.HasSuffix(m.NoFace[0], "1_1_01_4.avi") {
+		t.Errorf("videos without a face: %v", m.NoFace)
+	}
 	nf, _ := os.ReadFile(filepath.Join(out, "lists", "oulu_train_noface.txt"))
 	if strings.Count(string(nf), "1_1_01_4.avi") != 3 {
 		t.Errorf("no-face list:\n%s", nf)
