@@ -1,11 +1,13 @@
 package prep
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"image"
+	"image/png"
 	"math"
 	"os"
 	"os/exec"
@@ -273,6 +275,7 @@ func readRecord(t *testing.T, o Options, v Video) *Record {
 	return &r
 }
 
+// failures maps the failed videos' ids (unique across splits in these trees) to why.
 func failures(t *testing.T, err error) map[string]string {
 	t.Helper()
 	var fe *FailedError
@@ -479,3 +482,56 @@ func TestWalkErrors(t *testing.T) {
 }
 
 func execFF(args ...string) ([]byte, error) { return exec.Command("ffmpeg", args...).CombinedOutput() }
+
+// TestDepthDir: precomputed maps (twice the frame's resolution, a horizontal ramp) are
+// cropped with the image's box and resized: the stored map is the ramp over the box's
+// columns (within 2 levels). A live video without its maps fails, named.
+func TestDepthDir(t *testing.T) {
+	src, out, maps := t.TempDir(), t.TempDir(), t.TempDir()
+	place(t, src, "train_release/1/HR_1.avi", "grace")
+	place(t, src, "train_release/1/1.avi", "grace")
+	place(t, src, "test_release/2/HR_4.avi", "astronaut")
+	ramp := image.NewGray(image.Rect(0, 0, 2*vidSize, 2*vidSize))
+	for y := range 2 * vidSize {
+		for x := range 2 * vidSize {
+			ramp.Pix[y*ramp.Stride+x] = uint8(x / 2)
+		}
+	}
+	var b bytes.Buffer
+	if err := png.Encode(&b, ramp); err != nil {
+		t.Fatal(err)
+	}
+	for _, i := range []int{0, 4, 8} {
+		write(t, filepath.Join(maps, "train", "1", "HR_1", fmt.Sprintf("%04d.png", i)), b.Bytes())
+	}
+	o := options(t, "casia", src, out)
+	o.DepthDir, o.Depth = maps, "dir:"+maps
+	_, err := Run(context.Background(), o)
+	if f := failures(t, err); !strings.Contains(f["1/1"], "depth map") || f["1/HR_1"] != "" || f["2/HR_4"] != "" {
+		t.Errorf("failures %v; want 1/1 without depth maps", f)
+	}
+	rec := readRecord(t, o, Video{Split: Train, ID: "1/HR_1"})
+	db, err := lmdb.Open(filepath.Join(out, "data.lmdb"), lmdb.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if len(rec.Frames) != 3 {
+		t.Fatalf("%d frames stored, want 3", len(rec.Frames))
+	}
+	for _, f := range rec.Frames {
+		var dep imgproc.Image
+		if err := db.View(DepthKey("casia", f.Key), func(b []byte) error { return imgproc.DecodeGray(b, &dep) }); err != nil {
+			t.Fatal(err)
+		}
+		w := float64(f.Box[2] - f.Box[0])
+		for y := 0; y < outSize; y += 9 {
+			for x := range outSize {
+				want := math.Floor(float64(f.Box[0]) + (float64(x)+0.5)*w/outSize) // the ramp is the frame's column
+				if got := float64(dep.Pix[y*outSize+x]); math.Abs(got-want) > 2 {
+					t.Fatalf("%s: depth (%d,%d) = %v, want the ramp %v (box %v)", f.Key, x, y, got, want, f.Box)
+				}
+			}
+		}
+	}
+}
