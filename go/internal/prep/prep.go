@@ -319,7 +319,7 @@ func (w *worker) video(ctx context.Context, v Video) (*Record, string, error) {
 	rp := recordPath(w.dir, v)
 	if b, err := os.ReadFile(rp); err == nil {
 		var r Record
-		if err := json.Unmarshal(b, &r); err == nil && r.Video == v {
+		if err := json.Unmarshal(b, &r); err == nil && r.Video == v && w.stored(&r) {
 			return &r, "", nil
 		}
 	}
@@ -344,6 +344,22 @@ func (w *worker) video(ctx context.Context, v Video) (*Record, string, error) {
 		return nil, "", err
 	}
 	return r, "", nil
+}
+
+// stored reports whether the LMDB holds every record of r (a replaced database is refilled).
+func (w *worker) stored(r *Record) bool {
+	for _, f := range r.Frames {
+		keys := []string{f.Key}
+		if r.Video.Live {
+			keys = append(keys, DepthKey(w.o.Domain, f.Key))
+		}
+		for _, k := range keys {
+			if ok, err := w.db.Has(k); err != nil || !ok {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // frames decodes the sampled frames of v, crops the faces and packs them into the LMDB.

@@ -349,6 +349,14 @@ func TestOULU(t *testing.T) {
 	if m2.Splits[Train].Frames != 6 || m2.Splits[Test].Frames != 6 || m2.Splits[Test].Missing != 0 {
 		t.Errorf("rerun: train %+v test %+v", *m2.Splits[Train], *m2.Splits[Test])
 	}
+	// A database removed under the records is refilled from the sources still there.
+	if err := os.RemoveAll(filepath.Join(out, "data.lmdb")); err != nil {
+		t.Fatal(err)
+	}
+	m3, err := Run(context.Background(), o)
+	if fails := failures(t, err); len(fails) != 2 || fails["1_1_01_1"] != "missing" || m3.Splits[Train].Frames != 3 {
+		t.Errorf("after removing the LMDB: failures %v, train %+v; want the removed source missing", fails, *m3.Splits[Train])
+	}
 	o.Margin = 1
 	if _, err := Run(context.Background(), o); err == nil || !strings.Contains(err.Error(), "other settings") {
 		t.Errorf("rerun with another margin: %v", err)
