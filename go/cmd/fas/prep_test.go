@@ -41,9 +41,25 @@ func TestPrepCLI(t *testing.T) {
 			t.Errorf("summary lacks %q:\n%s", w, got)
 		}
 	}
-	check := []string{"data", "check", "--lmdb", filepath.Join(out, "data.lmdb"), "--depth-rule", "msu/=msu_depth/",
-		"--list", filepath.Join(out, "lists", "msu_train_live.txt"), "--list", filepath.Join(out, "lists", "msu_test_live.txt")}
-	if got, err := runFasData(t, check...); err != nil {
+	// A second domain into the same output; then a config over both passes `fas data check`.
+	if got, err := runFasData(t, append(args, "--domain", "msu2")...); err != nil {
+		t.Fatalf("second domain: %v\n%s", err, got)
+	}
+	cfg := filepath.Join(out, "c.yaml")
+	if err := os.WriteFile(cfg, []byte(`dataset:
+  root: .
+  depth_rule: [{from: "msu/", to: "msu_depth/"}, {from: "msu2/", to: "msu2_depth/"}]
+  train:
+    - {name: msu, live: lists/msu_train_live.txt, attack: lists/msu_train_attack.txt}
+    - {name: msu2, live: lists/msu2_train_live.txt, attack: lists/msu2_train_attack.txt}
+  val:
+    - {name: msu, live: lists/msu_test_live.txt, attack: lists/msu_test_attack.txt}
+  test:
+    - {name: msu2, live: lists/msu2_test_live.txt, attack: lists/msu2_test_attack.txt}
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := runFasData(t, "data", "check", "--config", cfg, "--set", "anrl.metasize=1"); err != nil {
 		t.Errorf("data check: %v\n%s", err, got)
 	}
 	t.Setenv("PATH", t.TempDir())
