@@ -16,6 +16,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/fasgo/fasgo/go/internal/config"
+	"github.com/fasgo/fasgo/go/internal/lmdb"
 	"github.com/fasgo/fasgo/go/internal/logging"
 	"github.com/fasgo/fasgo/go/internal/prep"
 	"github.com/fasgo/fasgo/go/internal/shim"
@@ -97,6 +98,10 @@ func runPrep(c *cli.Context) error {
 	if m != nil {
 		printPrepSummary(c, m)
 		log.Info("prep", zap.String("dataset", o.Dataset), zap.String("out", o.Out), zap.Duration("took", time.Since(start)))
+	}
+	if errors.Is(err, lmdb.ErrMapFull) {
+		return fmt.Errorf("prep: %w\nthe data set needs more than --map-size %g GiB: re-run with a larger --map-size "+
+			"(finished videos are kept and skipped)", err, c.Float64("map-size"))
 	}
 	if err != nil {
 		return fmt.Errorf("prep: %w", err)

@@ -155,13 +155,16 @@ func Run(ctx context.Context, o Options) (*Manifest, error) {
 		return nil, fmt.Errorf("prep: %w", err)
 	}
 	dir := filepath.Join(o.Out, "prep", o.Domain)
-	if err := checkSettings(dir, o.Settings); err != nil {
+	known, err := checkSettings(dir, o.Settings)
+	if err != nil {
 		return nil, err
 	}
 	// The settings go down before any video, so that an interrupted run's records are never
 	// taken up by a run with other settings.
-	if err := writeJSON(filepath.Join(dir, "manifest.json"), &Manifest{Settings: o.Settings}); err != nil {
-		return nil, err
+	if !known {
+		if err := writeJSON(filepath.Join(dir, "manifest.json"), &Manifest{Settings: o.Settings}); err != nil {
+			return nil, err
+		}
 	}
 	if o.Log == nil {
 		o.Log = zap.NewNop()
@@ -221,25 +224,27 @@ func holdOut(vs []Video, k int) ([]Video, error) {
 	return out, nil
 }
 
-func checkSettings(dir string, s Settings) error {
+// checkSettings compares s with the settings of an earlier run in dir; known is false when
+// there was none.
+func checkSettings(dir string, s Settings) (known bool, err error) {
 	b, err := os.ReadFile(filepath.Join(dir, "manifest.json"))
 	if errors.Is(err, os.ErrNotExist) {
-		return nil
+		return false, nil
 	}
 	if err != nil {
-		return fmt.Errorf("prep: %w", err)
+		return false, fmt.Errorf("prep: %w", err)
 	}
 	var m Manifest
 	if err := json.Unmarshal(b, &m); err != nil {
-		return fmt.Errorf("prep: %s: %w", filepath.Join(dir, "manifest.json"), err)
+		return false, fmt.Errorf("prep: %s: %w", filepath.Join(dir, "manifest.json"), err)
 	}
 	old, _ := json.Marshal(m.Settings)
 	now, _ := json.Marshal(s)
 	if string(old) != string(now) {
-		return fmt.Errorf("prep: %s was prepared with other settings:\n  before: %s\n  now:    %s\n"+
+		return true, fmt.Errorf("prep: %s was prepared with other settings:\n  before: %s\n  now:    %s\n"+
 			"use another --out (or --domain), or remove %s to start over", dir, old, now, dir)
 	}
-	return nil
+	return true, nil
 }
 
 func recordPath(dir string, v Video) string {

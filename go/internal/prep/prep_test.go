@@ -543,3 +543,16 @@ func TestDepthDir(t *testing.T) {
 		}
 	}
 }
+
+// TestMapFull: a database too small for the crops stops the run with lmdb.ErrMapFull (the
+// command then advises a larger --map-size).
+func TestMapFull(t *testing.T) {
+	src, out := t.TempDir(), t.TempDir()
+	place(t, src, "train_release/1/HR_1.avi", "grace")
+	place(t, src, "test_release/2/1.avi", "grace")
+	o := options(t, "casia", src, out)
+	o.MapSize = 32 << 10
+	if _, err := Run(context.Background(), o); !errors.Is(err, lmdb.ErrMapFull) {
+		t.Errorf("Run into a 32 KiB map: %v, want lmdb.ErrMapFull", err)
+	}
+}
