@@ -556,3 +556,24 @@ func TestMapFull(t *testing.T) {
 		t.Errorf("Run into a 32 KiB map: %v, want lmdb.ErrMapFull", err)
 	}
 }
+
+// TestBadInputs: a malformed face-locations file and a truncated frame are named errors.
+func TestBadInputs(t *testing.T) {
+	f := filepath.Join(t.TempDir(), "v.face")
+	write(t, f, protocolFile("0 1 2 3 4", "1 1 2 x 4"))
+	if _, err := readFaceLocations(f); err == nil || !strings.Contains(err.Error(), "v.face:2") {
+		t.Errorf("a bad face-locations line: %v", err)
+	}
+	write(t, f, protocolFile("0 1 2 3 4", "1 0 0 0 0"))
+	if locs, err := readFaceLocations(f); err != nil || len(locs) != 1 || locs[0] != image.Rect(1, 2, 4, 6) {
+		t.Errorf("face locations %v, %v; want frame 0 only, (1,2)-(4,6)", locs, err)
+	}
+	for _, b := range []string{"", "P6\n2 2\n255\n123", "P5\n1 1\n255\nx", "P6 1 1 65535 abcdef"} {
+		if _, err := readPPM([]byte(b)); err == nil {
+			t.Errorf("readPPM(%q) accepted", b)
+		}
+	}
+	if m, err := readPPM([]byte("P6\n2 1\n255\nabcdef")); err != nil || m.W != 2 || m.H != 1 || string(m.Pix) != "abcdef" {
+		t.Errorf("readPPM: %+v, %v", m, err)
+	}
+}
