@@ -13,7 +13,8 @@ import (
 // OULU-NPU: Train_files/, Dev_files/, Test_files/ hold Phone_Session_User_Access.avi
 // (access 1 live, 2-3 print, 4-5 replay). Without a protocol every video of each folder is
 // taken; Protocol N reads Protocols/Protocol_N/{Train,Dev,Test}.txt (Protocols 3 and 4 have
-// six folds: {Train,Dev,Test}_K.txt), lines "+1,1_1_01_1" (+1 live, -1 attack).
+// six folds: {Train,Dev,Test}_K.txt), lines "+1,1_1_01_1" (+1 live; -1 attack, and -2 for
+// the replay attacks of some test files).
 var ouluName = regexp.MustCompile(`^([1-6])_([1-3])_([0-9]{2})_([1-5])$`)
 
 var ouluSplits = []struct{ dir, proto, split string }{
@@ -93,8 +94,8 @@ func ouluProtocol(root, protocol, split string) ([]string, error) {
 		label, name, ok := strings.Cut(t, ",")
 		name = strings.TrimSpace(name)
 		m := ouluName.FindStringSubmatch(name)
-		if !ok || (label != "+1" && label != "-1") || m == nil {
-			return nil, fmt.Errorf("%s:%d: %q: want +1|-1,Phone_Session_User_Access", path, line, t)
+		if !ok || (label != "+1" && label != "-1" && label != "-2") || m == nil {
+			return nil, fmt.Errorf("%s:%d: %q: want +1|-1|-2,Phone_Session_User_Access", path, line, t)
 		}
 		if (label == "+1") != (m[4] == "1") {
 			return nil, fmt.Errorf("%s:%d: label %s disagrees with access type %s of %s (1 = live)", path, line, label, m[4], name)

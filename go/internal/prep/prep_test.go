@@ -306,7 +306,7 @@ func TestOULU(t *testing.T) {
 	p := filepath.Join(src, "Protocols", "Protocol_1")
 	write(t, filepath.Join(p, "Train.txt"), protocolFile("+1,1_1_01_1", "-1,1_1_01_2", "-1,1_1_01_4"))
 	write(t, filepath.Join(p, "Dev.txt"), protocolFile("+1,1_1_21_1", "-1,1_1_21_5"))
-	write(t, filepath.Join(p, "Test.txt"), protocolFile("+1,1_1_36_1", "-1,1_1_36_3", "-1,1_1_36_4"))
+	write(t, filepath.Join(p, "Test.txt"), protocolFile("+1,1_1_36_1", "-1,1_1_36_3", "-2,1_1_36_4"))
 	o := options(t, "oulu", src, out)
 	o.Protocol = "1"
 	m, err := Run(context.Background(), o)
