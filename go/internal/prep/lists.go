@@ -22,16 +22,25 @@ func writeOutputs(o Options, dir string, videos []Video, recs []*Record, fails [
 		b.WriteString(line)
 	}
 	var order []string
+	addLists := func(split string) {
+		base := o.Domain + "_" + split + "_"
+		order = append(order, base+"live.txt", base+"attack.txt")
+		add(base+"live.txt", "")
+		add(base+"attack.txt", "")
+		if split != "all" {
+			order = append(order, base+"noface.txt")
+			add(base+"noface.txt", "# sampled frames in which no face was found: video frame-index (0-based)\n")
+		}
+	}
+	if o.AllList {
+		addLists("all")
+	}
 	for i, v := range videos {
 		s, ok := m.Splits[v.Split]
 		if !ok {
 			s = &SplitSummary{}
 			m.Splits[v.Split] = s
-			base := o.Domain + "_" + v.Split + "_"
-			order = append(order, base+"live.txt", base+"attack.txt", base+"noface.txt")
-			add(base+"noface.txt", "# sampled frames in which no face was found: video frame-index (0-based)\n")
-			add(base+"live.txt", "")
-			add(base+"attack.txt", "")
+			addLists(v.Split)
 		}
 		s.Videos++
 		r := recs[i]
@@ -39,7 +48,6 @@ func writeOutputs(o Options, dir string, videos []Video, recs []*Record, fails [
 			continue
 		}
 		s.Done++
-		s.Frames += len(r.Frames)
 		s.NoFaceFrames += len(r.NoFace)
 		if len(r.Frames) == 0 {
 			s.NoFaceVideos++
@@ -49,14 +57,21 @@ func writeOutputs(o Options, dir string, videos []Video, recs []*Record, fails [
 		for _, f := range r.NoFace {
 			add(base+"noface.txt", fmt.Sprintf("%s %d\n", v.Src, f))
 		}
+		inList, inAll := indexSet(o.listFrames(v.Split, r.N)), indexSet(o.allFrames(v.Split, r.N))
 		for _, f := range r.Frames {
 			if f.By == AnnotBox {
 				s.AnnotBox++
 			}
-			if v.Live {
-				add(base+"live.txt", listLine(f, 0, ""))
-			} else {
-				add(base+"attack.txt", listLine(f, 1, v.Attack))
+			line, kind := listLine(f, 0, ""), "live.txt"
+			if !v.Live {
+				line, kind = listLine(f, 1, v.Attack), "attack.txt"
+			}
+			if inList[f.Index] {
+				s.Frames++
+				add(base+kind, line)
+			}
+			if inAll[f.Index] {
+				add(o.Domain+"_all_"+kind, line)
 			}
 		}
 	}
@@ -90,4 +105,12 @@ func listLine(f Frame, label int, attack string) string {
 	}
 	b.WriteString("\n")
 	return b.String()
+}
+
+func indexSet(idx []int) map[int]bool {
+	m := make(map[int]bool, len(idx))
+	for _, i := range idx {
+		m[i] = true
+	}
+	return m
 }

@@ -34,6 +34,7 @@ type Settings struct {
 	Margin   float64             `json:"margin"`
 	Depth    string              `json:"depth"` // "approx" or "dir:DIR"
 	ValSubj  int                 `json:"val_subjects,omitempty"`
+	AllList  bool                `json:"all_list,omitempty"` // also <domain>_all_*.txt (see AllFrames)
 	Find     shim.FindOptions    `json:"find"`
 	Finder   string              `json:"finder"` // detector and landmark model
 }
@@ -95,7 +96,7 @@ type Failure struct {
 type SplitSummary struct {
 	Videos       int `json:"videos"`         // listed by the protocol
 	Done         int `json:"done"`           // read (with or without faces)
-	Frames       int `json:"frames"`         // stored
+	Frames       int `json:"frames"`         // in the split's lists
 	NoFaceFrames int `json:"no_face_frames"` // sampled frames without a face (listed in *_noface.txt)
 	NoFaceVideos int `json:"no_face_videos"` // videos without a face in any sampled frame
 	AnnotBox     int `json:"annotation_box_frames,omitempty"`
@@ -127,6 +128,32 @@ func (e *FailedError) Error() string {
 		fmt.Fprintf(&b, "\n  %s: %s", f.Video.Src, f.Why)
 	}
 	return b.String()
+}
+
+// listFrames are the frames of an n-frame video of split that go to the split's lists.
+func (s Settings) listFrames(split string, n int) []int { return s.Sampling[split].Frames(n) }
+
+// allFrames are the frames that go to the all list (with AllList): the train and test
+// videos, not val, with the test sampling, as SSDG's all_label.json evaluates a target domain.
+func (s Settings) allFrames(split string, n int) []int {
+	if !s.AllList || split == Val {
+		return nil
+	}
+	return s.Sampling[Test].Frames(n)
+}
+
+// union merges sorted distinct index lists.
+func union(a, b []int) []int {
+	seen := map[int]bool{}
+	var out []int
+	for _, i := range append(append([]int(nil), a...), b...) {
+		if !seen[i] {
+			seen[i] = true
+			out = append(out, i)
+		}
+	}
+	sort.Ints(out)
+	return out
 }
 
 // Key is the LMDB key of frame i of video v: <domain>/<split>/<video id>/<i:04d>.png.
@@ -379,7 +406,7 @@ func (w *worker) frames(ctx context.Context, v Video, scratch string) (*Record, 
 			return nil, "face locations: " + err.Error(), nil
 		}
 	}
-	r := &Record{Video: v, N: n, Sampled: w.o.Sampling[v.Split].Frames(n)}
+	r := &Record{Video: v, N: n, Sampled: union(w.o.listFrames(v.Split, n), w.o.allFrames(v.Split, n))}
 	imgs, err := w.o.FFmpeg.Extract(ctx, v.Src, r.Sampled, scratch)
 	if err != nil {
 		return nil, "cannot be read: " + err.Error(), ctx.Err()

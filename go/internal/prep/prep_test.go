@@ -30,8 +30,11 @@ func TestSampling(t *testing.T) {
 	}{
 		{"ssdg:2", 100, []int{6, 56}}, // SSDG/FLIP: frame 6 and 6 + floor(N/2)
 		{"ssdg:2", 101, []int{6, 56}},
-		{"ssdg:2", 12, []int{6, 11}}, // clipped to the last frame
-		{"ssdg:2", 5, []int{4}},      // both clipped: one frame
+		{"ssdg:2", 14, []int{6, 13}},
+		{"ssdg:2", 12, []int{0, 6}}, // 12 mod 12, as SSDG's list index
+		{"ssdg:2", 5, []int{1, 3}},  // 6 mod 5, 8 mod 5
+		{"ssdg:2", 3, []int{0, 1}},  // 6 mod 3, 7 mod 3
+		{"ssdg:1", 4, []int{2}},
 		{"ssdg:3", 30, []int{6, 16, 26}},
 		{"every:4", 12, []int{0, 4, 8}},
 		{"all", 3, []int{0, 1, 2}},
@@ -163,7 +166,7 @@ func checkOutputs(t *testing.T, o Options, m *Manifest, videos map[string]want) 
 	frames := map[string]int{}
 	for _, l := range m.Lists {
 		es, err := dataset.ReadList(filepath.Join(o.Out, l))
-		if strings.HasSuffix(l, "_noface.txt") {
+		if strings.HasSuffix(l, "_noface.txt") || strings.Contains(l, "_all_") {
 			continue
 		}
 		if err != nil {
@@ -314,7 +317,7 @@ func TestOULU(t *testing.T) {
 	if len(fails) != 2 || fails["1_1_21_5"] == "" || fails["1_1_21_5"] == "missing" || fails["1_1_36_4"] != "missing" {
 		t.Errorf("failures %v, want 1_1_21_5 unreadable and 1_1_36_4 missing", fails)
 	}
-	// every:4 of 12 frames = 3 in training; ssdg:2 = frames 6 and 11 in val and test.
+	// every:4 of 12 frames = 3 in training; ssdg:2 = frames 6 and 0 in val and test.
 	checkOutputs(t, o, m, map[string]want{
 		"train/1_1_01_1": {Train, "", 3}, "train/1_1_01_2": {Train, Print, 3}, "train/1_1_01_4": {Train, Replay, 0},
 		"val/1_1_21_1": {Val, "", 2}, "test/1_1_36_1": {Test, "", 2}, "test/1_1_36_3": {Test, Print, 2},
@@ -575,5 +578,42 @@ func TestBadInputs(t *testing.T) {
 	}
 	if m, err := readPPM([]byte("P6\n2 1\n255\nabcdef")); err != nil || m.W != 2 || m.H != 1 || string(m.Pix) != "abcdef" {
 		t.Errorf("readPPM: %+v, %v", m, err)
+	}
+}
+
+// TestAllList: --all-list writes <domain>_all_* with the train and test videos (not val)
+// under the test sampling; the training list keeps the training sampling.
+func TestAllList(t *testing.T) {
+	src, out := t.TempDir(), t.TempDir()
+	place(t, src, "train_release/1/HR_1.avi", "grace")
+	place(t, src, "train_release/2/3.avi", "astronaut")
+	place(t, src, "test_release/3/HR_4.avi", "grace")
+	o := options(t, "casia", src, out)
+	o.AllList, o.ValSubj = true, 1
+	m, err := Run(context.Background(), o)
+	failures(t, err) // the other videos of each subject are missing
+	read := func(name string) []string {
+		es, err := dataset.ReadList(filepath.Join(out, "lists", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var keys []string
+		for _, e := range es {
+			keys = append(keys, e.Path)
+		}
+		return keys
+	}
+	// 12 frames: training every:4 = 0, 4, 8; test ssdg:2 = 6 and 12 mod 12 = 0.
+	if got, want := read("casia_train_live.txt"), []string{"casia/train/1/HR_1/0000.png", "casia/train/1/HR_1/0004.png", "casia/train/1/HR_1/0008.png"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("train live %v, want %v", got, want)
+	}
+	if got, want := read("casia_all_live.txt"), []string{"casia/train/1/HR_1/0000.png", "casia/train/1/HR_1/0006.png"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("all live %v, want %v", got, want)
+	}
+	if got, want := read("casia_all_attack.txt"), []string{"casia/test/3/HR_4/0000.png", "casia/test/3/HR_4/0006.png"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("all attack %v, want %v (the val subject 2 is not in it)", got, want)
+	}
+	if m.Splits[Train].Frames != 3 || m.Splits[Val].Frames != 2 {
+		t.Errorf("summaries train %+v val %+v", *m.Splits[Train], *m.Splits[Val])
 	}
 }
