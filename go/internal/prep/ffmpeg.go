@@ -1,11 +1,12 @@
 package prep
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"os"
+	"io"
 	"os/exec"
 	"path/filepath"
 	"sort"
@@ -68,56 +69,127 @@ func (f *FFmpeg) Frames(ctx context.Context, src string) (int, error) {
 	return n, nil
 }
 
-// Extract decodes the frames with the given 0-based indices (sorted, distinct) as RGB,
-// turned upright by the stream's rotation metadata (ffmpeg's autorotation), using dir for
-// the temporary frame files. It fails unless every index was decoded.
-func (f *FFmpeg) Extract(ctx context.Context, src string, idx []int, dir string) ([]*imgproc.Image, error) {
+// Each decodes the frames with the given 0-based indices (sorted, distinct) as RGB, turned
+// upright by the stream's rotation metadata (ffmpeg's autorotation), and calls fn with each
+// in order; the frame is valid during the call only. The frames stream through a pipe, one
+// in memory at a time. It fails unless every index was decoded.
+func (f *FFmpeg) Each(ctx context.Context, src string, idx []int, fn func(k int, m *imgproc.Image) error) error {
 	if !sort.IntsAreSorted(idx) || len(idx) == 0 {
-		return nil, errors.New("prep: frame indices must be sorted and non-empty")
+		return errors.New("prep: frame indices must be sorted and non-empty")
 	}
 	terms := make([]string, len(idx))
 	for i, n := range idx {
 		terms[i] = "eq(n\\," + strconv.Itoa(n) + ")"
 	}
-	pattern := filepath.Join(dir, "%06d.ppm")
-	if _, err := f.run(ctx, f.ffmpeg, "-v", "error", "-nostdin", "-autorotate", "1", "-i", src,
+	parent := ctx
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, f.ffmpeg, "-v", "error", "-nostdin", "-autorotate", "1", "-i", src,
 		"-map", "0:v:0", "-vf", "select='"+strings.Join(terms, "+")+"'", "-fps_mode", "passthrough",
-		"-pix_fmt", "rgb24", "-f", "image2", "-c:v", "ppm", pattern); err != nil {
-		return nil, err
+		"-pix_fmt", "rgb24", "-f", "image2pipe", "-c:v", "ppm", "-")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return err
 	}
-	out := make([]*imgproc.Image, 0, len(idx))
-	for i := range idx {
-		p := filepath.Join(dir, fmt.Sprintf("%06d.ppm", i+1))
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return nil, fmt.Errorf("ffmpeg decoded %d of the %d sampled frames (frame %d missing)", i, len(idx), idx[i])
-		}
-		m, err := readPPM(b)
-		if err != nil {
-			return nil, fmt.Errorf("frame %d: %w", idx[i], err)
-		}
-		out = append(out, m)
-		os.Remove(p)
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("ffmpeg: %w", err)
 	}
-	return out, nil
+	r := bufio.NewReaderSize(out, 1<<20)
+	var m imgproc.Image
+	var rerr, ferr error // reading a frame, fn
+	k := 0
+	for ; k < len(idx); k++ {
+		if rerr = readPPM(r, &m); rerr != nil {
+			break
+		}
+		if ferr = fn(k, &m); ferr != nil {
+			break
+		}
+	}
+	if ferr != nil || k == len(idx) {
+		cancel() // ffmpeg has given what was asked for, or the rest is not wanted
+	}
+	io.Copy(io.Discard, r)
+	werr := cmd.Wait()
+	switch {
+	case ferr != nil:
+		return ferr
+	case k == len(idx):
+		return nil // (ffmpeg may exit killed after the last frame)
+	case parent.Err() != nil:
+		return parent.Err()
+	case werr != nil:
+		msg := strings.TrimSpace(stderr.String())
+		if len(msg) > 400 {
+			msg = msg[len(msg)-400:]
+		}
+		return fmt.Errorf("ffmpeg: %v: %s", werr, msg)
+	case !errors.Is(rerr, io.EOF):
+		return fmt.Errorf("frame %d: %w", idx[k], rerr)
+	}
+	return fmt.Errorf("ffmpeg decoded %d of the %d sampled frames (frame %d missing)", k, len(idx), idx[k])
 }
 
-// readPPM reads the binary RGB PPM ("P6 W H 255" and the pixels) ffmpeg writes.
-func readPPM(b []byte) (*imgproc.Image, error) {
+// Extract is Each keeping a copy of every frame (for few frames).
+func (f *FFmpeg) Extract(ctx context.Context, src string, idx []int) ([]*imgproc.Image, error) {
+	var out []*imgproc.Image
+	err := f.Each(ctx, src, idx, func(_ int, m *imgproc.Image) error {
+		c := &imgproc.Image{}
+		c.CopyFrom(m)
+		out = append(out, c)
+		return nil
+	})
+	return out, err
+}
+
+// readPPM reads one binary RGB PPM ("P6 W H 255", one whitespace, the pixels), as ffmpeg's
+// ppm encoder writes it, into m; io.EOF when r is at its end.
+func readPPM(r *bufio.Reader, m *imgproc.Image) error {
 	var f [4]string
-	rest := b
 	for i := range f {
-		rest = bytes.TrimLeft(rest, " \t\r\n")
-		j := bytes.IndexAny(rest, " \t\r\n")
-		if j < 0 {
-			return nil, errors.New("truncated PPM header")
+		t, err := token(r)
+		if err != nil {
+			if i == 0 && errors.Is(err, io.EOF) {
+				return io.EOF
+			}
+			return errors.New("truncated PPM header")
 		}
-		f[i], rest = string(rest[:j]), rest[j+1:]
+		f[i] = t
 	}
 	w, e1 := strconv.Atoi(f[1])
 	h, e2 := strconv.Atoi(f[2])
-	if f[0] != "P6" || f[3] != "255" || e1 != nil || e2 != nil || w <= 0 || h <= 0 || len(rest) != w*h*3 {
-		return nil, fmt.Errorf("not an 8-bit RGB PPM of its stated size (header %q, %d pixel bytes)", f, len(rest))
+	if f[0] != "P6" || f[3] != "255" || e1 != nil || e2 != nil || w <= 0 || h <= 0 || w*h > 1<<26 {
+		return fmt.Errorf("not an 8-bit RGB PPM (header %q)", f)
 	}
-	return &imgproc.Image{W: w, H: h, C: 3, Pix: rest}, nil
+	m.Reshape(w, h, 3)
+	if _, err := io.ReadFull(r, m.Pix); err != nil {
+		return fmt.Errorf("PPM of %dx%d: %w", w, h, err)
+	}
+	return nil
+}
+
+// token skips whitespace and reads up to and including the next whitespace byte.
+func token(r *bufio.Reader) (string, error) {
+	var b []byte
+	for {
+		c, err := r.ReadByte()
+		if err != nil {
+			if len(b) > 0 {
+				return "", io.ErrUnexpectedEOF
+			}
+			return "", err
+		}
+		space := c == ' ' || c == '\t' || c == '\r' || c == '\n'
+		switch {
+		case space && len(b) > 0:
+			return string(b), nil
+		case !space:
+			if len(b) > 16 {
+				return "", errors.New("PPM header field too long")
+			}
+			b = append(b, c)
+		}
+	}
 }

@@ -407,12 +407,11 @@ func (w *worker) frames(ctx context.Context, v Video, scratch string) (*Record, 
 		}
 	}
 	r := &Record{Video: v, N: n, Sampled: union(w.o.listFrames(v.Split, n), w.o.allFrames(v.Split, n))}
-	imgs, err := w.o.FFmpeg.Extract(ctx, v.Src, r.Sampled, scratch)
-	if err != nil {
-		return nil, "cannot be read: " + err.Error(), ctx.Err()
-	}
 	var items []dataset.PackItem
-	for k, m := range imgs {
+	var fatal error // stops the run
+	var why string  // fails the video
+	errStop := errors.New("stop")
+	err = w.o.FFmpeg.Each(ctx, v.Src, r.Sampled, func(k int, m *imgproc.Image) error {
 		idx := r.Sampled[k]
 		var a *image.Rectangle
 		if b, ok := annot[idx]; ok {
@@ -420,17 +419,28 @@ func (w *worker) frames(ctx context.Context, v Video, scratch string) (*Record, 
 		}
 		f, by, ok, err := findFace(w.o.Finder, w.o.Find, m, a)
 		if err != nil {
-			return nil, "", fmt.Errorf("prep: %s frame %d: %w", v.Src, idx, err)
+			fatal = fmt.Errorf("prep: %s frame %d: %w", v.Src, idx, err)
+			return errStop
 		}
 		if !ok {
 			r.NoFace = append(r.NoFace, idx)
-			continue
+			return nil
 		}
-		fr, its, why, err := w.store(v, idx, m, f, by, scratch)
-		if err != nil || why != "" {
-			return nil, why, err
+		fr, its, y, err := w.store(v, idx, m, f, by, scratch)
+		if err != nil || y != "" {
+			fatal, why = err, y
+			return errStop
 		}
 		r.Frames, items = append(r.Frames, fr), append(items, its...)
+		return nil
+	})
+	switch {
+	case fatal != nil || why != "":
+		return nil, why, fatal
+	case ctx.Err() != nil:
+		return nil, "", ctx.Err()
+	case err != nil:
+		return nil, "cannot be read: " + err.Error(), nil
 	}
 	if len(items) > 0 {
 		if _, err := dataset.Pack(ctx, w.db, items, dataset.PackOptions{}); err != nil {

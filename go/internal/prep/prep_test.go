@@ -1,6 +1,7 @@
 package prep
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -8,6 +9,7 @@ import (
 	"fmt"
 	"image"
 	"image/png"
+	"io"
 	"math"
 	"os"
 	"os/exec"
@@ -88,7 +90,7 @@ func TestExtract(t *testing.T) {
 		t.Fatalf("Frames = %d, %v; want %d", n, err, vidFrames)
 	}
 	idx := []int{0, 5, 11}
-	got, err := ff.Extract(context.Background(), filepath.Join(dir, "up.mp4"), idx, t.TempDir())
+	got, err := ff.Extract(context.Background(), filepath.Join(dir, "up.mp4"), idx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,11 +99,11 @@ func TestExtract(t *testing.T) {
 			t.Errorf("frame %d: corner %.1f, want %d", idx[k], c, 20*idx[k])
 		}
 	}
-	rot, err := ff.Extract(context.Background(), filepath.Join(dir, "rot.mp4"), idx, t.TempDir())
+	rot, err := ff.Extract(context.Background(), filepath.Join(dir, "rot.mp4"), idx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	raw, err := ff.Extract(context.Background(), filepath.Join(dir, "raw.mp4"), idx[:1], t.TempDir())
+	raw, err := ff.Extract(context.Background(), filepath.Join(dir, "raw.mp4"), idx[:1])
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -117,7 +119,7 @@ func TestExtract(t *testing.T) {
 	if !ok1 || !ok2 || err1 != nil || err2 != nil || iou(fu.Box, fr.Box) < 0.8 {
 		t.Errorf("face upright %v %v (%v), rotated %v %v (%v)", ok1, fu.Box, err1, ok2, fr.Box, err2)
 	}
-	if _, err := ff.Extract(context.Background(), filepath.Join(dir, "up.mp4"), []int{3, 40}, t.TempDir()); err == nil ||
+	if _, err := ff.Extract(context.Background(), filepath.Join(dir, "up.mp4"), []int{3, 40}); err == nil ||
 		!strings.Contains(err.Error(), "decoded 1 of the 2") {
 		t.Errorf("a frame past the end: error %v", err)
 	}
@@ -571,13 +573,21 @@ func TestBadInputs(t *testing.T) {
 	if locs, err := readFaceLocations(f); err != nil || len(locs) != 1 || locs[0] != image.Rect(1, 2, 4, 6) {
 		t.Errorf("face locations %v, %v; want frame 0 only, (1,2)-(4,6)", locs, err)
 	}
-	for _, b := range []string{"", "P6\n2 2\n255\n123", "P5\n1 1\n255\nx", "P6 1 1 65535 abcdef"} {
-		if _, err := readPPM([]byte(b)); err == nil {
-			t.Errorf("readPPM(%q) accepted", b)
+	var m imgproc.Image
+	for _, b := range []string{"P6\n2 2\n255\n123", "P5\n1 1\n255\nx", "P6 1 1 65535 abcdef", "P6\n1"} {
+		if err := readPPM(bufio.NewReader(strings.NewReader(b)), &m); err == nil || errors.Is(err, io.EOF) {
+			t.Errorf("readPPM(%q): %v", b, err)
 		}
 	}
-	if m, err := readPPM([]byte("P6\n2 1\n255\nabcdef")); err != nil || m.W != 2 || m.H != 1 || string(m.Pix) != "abcdef" {
+	r := bufio.NewReader(strings.NewReader("P6\n2 1\n255\nabcdefP6 1 1 255\nxyz"))
+	if err := readPPM(r, &m); err != nil || m.W != 2 || m.H != 1 || string(m.Pix) != "abcdef" {
 		t.Errorf("readPPM: %+v, %v", m, err)
+	}
+	if err := readPPM(r, &m); err != nil || m.W != 1 || string(m.Pix) != "xyz" {
+		t.Errorf("second PPM: %+v, %v", m, err)
+	}
+	if err := readPPM(r, &m); err != io.EOF {
+		t.Errorf("at the end: %v, want io.EOF", err)
 	}
 }
 
