@@ -30,14 +30,14 @@ const (
 
 // Video is one recording of a data set and where the protocol puts it.
 type Video struct {
-	Src     string // the video file
-	ID      string // slash-separated id within the split, unique: the frames' directory
-	Split   string // Train, Val or Test
-	Live    bool
-	Attack  string // "" for live, else Print, Cut or Replay
-	Medium  string // the data set's own name of the attack (e.g. "highdef", "ipad_video"); "" for live
-	Subject int    // the person
-	Faces   string // Replay-Attack face-locations file for this video, "" when absent
+	Src     string `json:"src"`                      // the video file
+	ID      string `json:"id"`                       // slash-separated id within the split, unique: the frames' directory
+	Split   string `json:"split"`                    // Train, Val or Test
+	Live    bool   `json:"live"`                     //
+	Attack  string `json:"attack,omitempty"`         // "" for live, else Print, Cut or Replay
+	Medium  string `json:"medium,omitempty"`         // the data set's own name of the attack (e.g. "highdef", "ipad_video")
+	Subject int    `json:"subject"`                  // the person
+	Faces   string `json:"face_locations,omitempty"` // Replay-Attack face-locations file, "" when absent
 }
 
 // Walker lists the videos of one data set under its root directory.
