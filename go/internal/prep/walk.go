@@ -33,7 +33,7 @@ type Video struct {
 	Src     string `json:"src"`                      // the video file
 	ID      string `json:"id"`                       // slash-separated id within the split, unique: the frames' directory
 	Split   string `json:"split"`                    // Train, Val or Test
-	Live    bool   `json:"live"`                     //
+	Live    bool   `json:"live"`                     // bona fide
 	Attack  string `json:"attack,omitempty"`         // "" for live, else Print, Cut or Replay
 	Medium  string `json:"medium,omitempty"`         // the data set's own name of the attack (e.g. "highdef", "ipad_video")
 	Subject int    `json:"subject"`                  // the person
