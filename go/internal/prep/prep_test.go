@@ -240,6 +240,9 @@ func checkCrops(t *testing.T, o Options, rec *Record) {
 	}
 	var frames []req
 	for _, f := range rec.Frames {
+		if f.InFrame == nil {
+			t.Fatalf("%s: no landmarks (found by %s)", f.Key, f.By)
+		}
 		frames = append(frames, req{rec.Video.Src, f.Index, *f.InFrame})
 	}
 	in, _ := json.Marshal(map[string]any{"margin": o.Margin, "size": o.Size, "frames": frames})
