@@ -424,6 +424,8 @@ func TestReplay(t *testing.T) {
 	}
 	write(t, filepath.Join(src, "face-locations", "train", real+".face"), protocolFile(lines...))
 	write(t, filepath.Join(src, "face-locations", "test", "attack/hand/attack_mobile_client009_session01_mobile_photo_adverse.face"), protocolFile("0 1 1 1 1"))
+	// The face-less video annotated with a box in frame 6 only: that frame is the box itself.
+	write(t, filepath.Join(src, "face-locations", "devel", "attack/hand/attack_print_client003_session01_highdef_photo_adverse.face"), protocolFile("6 50 50 100 100"))
 	o := options(t, "replay", src, out)
 	m, err := Run(context.Background(), o)
 	fails := failures(t, err)
@@ -436,7 +438,7 @@ func TestReplay(t *testing.T) {
 		"train/attack/fixed/attack_highdef_client001_session01_highdef_photo_adverse": {Train, Replay, 3},
 		"train/attack/hand/attack_print_client001_session01_highdef_photo_controlled": {Train, Print, 3},
 		"val/real/client003_session01_webcam_authenticate_controlled_1":               {Val, "", 2},
-		"val/attack/hand/attack_print_client003_session01_highdef_photo_adverse":      {Val, Print, 0},
+		"val/attack/hand/attack_print_client003_session01_highdef_photo_adverse":      {Val, Print, 1},
 		"test/real/client009_session01_webcam_authenticate_adverse_1":                 {Test, "", 2},
 	})
 	rec := readRecord(t, o, Video{Split: Train, ID: real})
@@ -448,6 +450,12 @@ func TestReplay(t *testing.T) {
 		t.Errorf("how the faces were found: %v; want annotation except frame 4 (annotated empty)", by)
 	}
 	checkCrops(t, o, rec)
+	// The annotated box (50,50)-(150,150) by the training rule: side 100, margin 2 adds 100
+	// per side, clipped to the 256 px frame.
+	box := readRecord(t, o, Video{Split: Val, ID: "attack/hand/attack_print_client003_session01_highdef_photo_adverse"})
+	if len(box.Frames) != 1 || box.Frames[0].By != AnnotBox || box.Frames[0].Box != [4]int{0, 0, 250, 250} || m.Splits[Val].AnnotBox != 1 {
+		t.Errorf("annotation-box frames %+v, summary %+v", box.Frames, *m.Splits[Val])
+	}
 }
 
 // TestMSU: the client lists decide the split; --val-subjects holds the highest training
