@@ -243,7 +243,7 @@ func (o *Options) jobs(p protocol, grouping string) ([]Job, error) {
 	if o.Data == Synth {
 		base = append(base, "method="+o.Method) // the generated configs are ANRL's
 	} else {
-		base = append(base, "dataset.root="+yamlString(o.Data))
+		base = append(base, "dataset.root="+o.Data) // string keys take --set text as it is
 	}
 	first, err := config.Load(p.config, base, o.Env)
 	if err != nil {
@@ -257,7 +257,7 @@ func (o *Options) jobs(p protocol, grouping string) ([]Job, error) {
 		seed := first.Seed + int64(i)
 		name := fmt.Sprintf("%s-%s-%s-seed%d", o.Method, p.name, grouping, seed)
 		sets := append(slices.Clone(base), fmt.Sprintf("seed=%d", seed),
-			"run.dir="+yamlString(filepath.Join(o.Out, "runs")), "run.name="+name)
+			"run.dir="+filepath.Join(o.Out, "runs"), "run.name="+name)
 		if o.Method == "anrl" {
 			sets = append(sets, "anrl.batch_grouping="+grouping)
 		}
@@ -272,12 +272,6 @@ func (o *Options) jobs(p protocol, grouping string) ([]Job, error) {
 			Dir: filepath.Join(o.Out, "runs", name), Cfg: cfg})
 	}
 	return out, nil
-}
-
-// yamlString quotes s as a YAML string for --set.
-func yamlString(s string) string {
-	b, _ := json.Marshal(s) // a JSON string is a YAML string
-	return string(b)
 }
 
 // runJob reads back a finished run or trains it (resuming an unfinished one), and returns

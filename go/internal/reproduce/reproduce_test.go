@@ -22,7 +22,7 @@ func tinyOptions(out string) Options {
 	return Options{
 		Method: "anrl", Data: Synth, Protocols: []string{"lodo_dom1"}, Seeds: 2, Groupings: []string{"domain", "tface"},
 		Out:   out,
-		Sets:  []string{"train.epochs=1", "train.batch_size=2", "model.width=0.125", "run.threads=2"},
+		Sets:  []string{"train.epochs=1", "train.batch_size=2", "model.width=0.125", "run.threads=1"},
 		Synth: synth.Options{Domains: 4, Subjects: 5, VideosPerSubject: 1, Frames: 2, Size: 32, Seed: 3},
 		Quiet: true,
 	}
