@@ -49,9 +49,9 @@ at::Tensor input(const fas_model* m, const float* x, int64_t n, int64_t s, bool 
 // A view input: F32 or F64, n x 6 x s x s with a square image.
 at::Tensor input_view(const fas_model* m, const fas_tensor_view* x, bool train) {
   fas::check_not_null(x, "input view");
+  if (x->dtype != FAS_F32 && x->dtype != FAS_F64)
+    throw std::invalid_argument(std::string("input is ") + fas::dtype_name(x->dtype) + ", want F32 or F64");
   at::Tensor t = fas::from_view(*x);
-  if (t.scalar_type() != at::kFloat && t.scalar_type() != at::kDouble)
-    throw std::invalid_argument(std::string("input is ") + c10::toString(t.scalar_type()) + ", want F32 or F64");
   if (t.dim() != 4 || t.size(0) < 1 || t.size(1) != 6 || t.size(2) != t.size(3))
     throw std::invalid_argument("input is " + std::string(c10::str(t.sizes())) + ", want N x 6 x S x S");
   return input_tensor(m, t, train);
