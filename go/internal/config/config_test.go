@@ -257,6 +257,7 @@ func TestBadValuesNameKeyAndSource(t *testing.T) {
 		{"nesterov without momentum", good, []string{"optimizer.name=SGD", "optimizer.params.nesterov=true"}, nil, []string{"optimizer.params.nesterov", "momentum > 0"}},
 		{"scheduler", good, []string{"scheduler.name=Linear"}, nil, []string{"scheduler.name", "StepLR, Cosine, None"}},
 		{"first order without meta", good, []string{"anrl.meta=false", "anrl.first_order=true"}, nil, []string{"anrl.first_order", "anrl.meta: true"}},
+		{"batch grouping", good, []string{"anrl.batch_grouping=mixed"}, nil, []string{"anrl.batch_grouping = \"mixed\"", "domain, tface"}},
 		{"textbook without meta", good, []string{"anrl.meta=false", "anrl.textbook_fast_weights=true"}, nil, []string{"anrl.textbook_fast_weights", "anrl.meta: true"}},
 		{"fghv method accepted, unknown refused", good, []string{"method=fghv3"}, nil, []string{"method", "anrl, fghv"}},
 		{"fghv hypotheses", good, []string{"method=fghv", "fghv.hypotheses=1"}, nil, []string{"fghv.hypotheses = 1", "[2, 65536]"}},
