@@ -16,6 +16,7 @@ import (
 	"strings"
 
 	"go.uber.org/zap"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/fasgo/fasgo/go/internal/config"
 	"github.com/fasgo/fasgo/go/internal/eval"
@@ -239,12 +240,18 @@ func (o *Options) synthData(ctx context.Context) (string, error) {
 
 // jobs are the seeds of one protocol and grouping, each with its resolved config.
 func (o *Options) jobs(p protocol, grouping string) ([]Job, error) {
-	base := slices.Clone(o.Sets)
+	var base []string
 	if o.Data == Synth {
+		sec, err := o.synthSection()
+		if err != nil {
+			return nil, err
+		}
 		base = append(base, "method="+o.Method) // the generated configs are ANRL's
+		base = append(base, sec...)
 	} else {
 		base = append(base, "dataset.root="+o.Data) // string keys take --set text as it is
 	}
+	base = append(base, o.Sets...)
 	first, err := config.Load(p.config, base, o.Env)
 	if err != nil {
 		return nil, fmt.Errorf("reproduce: %s: %w", p.name, err)
@@ -272,6 +279,36 @@ func (o *Options) jobs(p protocol, grouping string) ([]Job, error) {
 			Dir: filepath.Join(o.Out, "runs", name), Cfg: cfg})
 	}
 	return out, nil
+}
+
+// synthSection is, for a method other than ANRL (whose section the generated configs hold),
+// its section of configs/<method>/synth.yaml as one --set: the method's CPU-sized settings
+// for the synthetic benchmark (fghv: smaller latents, fewer latent steps).
+func (o *Options) synthSection() ([]string, error) {
+	if o.Method == "anrl" {
+		return nil, nil
+	}
+	p := filepath.Join(o.Configs, "synth.yaml")
+	b, err := os.ReadFile(p)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reproduce: %w", err)
+	}
+	var doc map[string]any
+	if err := yaml.Unmarshal(b, &doc); err != nil {
+		return nil, fmt.Errorf("reproduce: %s: %w", p, err)
+	}
+	sec, ok := doc[o.Method]
+	if !ok {
+		return nil, nil
+	}
+	js, err := json.Marshal(sec) // JSON is YAML: one --set value for the whole section
+	if err != nil {
+		return nil, fmt.Errorf("reproduce: %s: %w", p, err)
+	}
+	return []string{o.Method + "=" + string(js)}, nil
 }
 
 // runJob reads back a finished run or trains it (resuming an unfinished one), and returns
