@@ -25,18 +25,36 @@ void copy_str(char* dst, size_t cap, const std::string& src) {
   std::snprintf(dst, cap, "%s", src.c_str());
 }
 
-// The borrowed input x as a tensor on the model's device and dtype, checked.
-at::Tensor input(const fas_model* m, const float* x, int64_t n, int64_t s, bool train) {
-  fas::check_not_null(x, "input");
+// The checked input x (n x 6 x s x s, any floating dtype) in the model's dtype and device.
+at::Tensor input_tensor(const fas_model* m, const at::Tensor& x, bool train) {
+  const int64_t n = x.size(0), s = x.size(2);
   if (n < 1) throw std::invalid_argument("batch size " + std::to_string(n) + " must be >= 1");
   if (s < 32 || s % 8 != 0 || s > (int64_t{1} << 16))
     throw std::invalid_argument("input size " + std::to_string(s) + " must be a multiple of 8 and at least 32");
   if (train && n < 2)
     throw std::invalid_argument("a training-mode forward needs at least 2 samples (batch statistics of one "
                                 "sample are degenerate)");
-  at::Tensor xt = at::from_blob(const_cast<float*>(x), {n, 6, s, s}, at::kFloat);
-  fas::check_finite(xt, "input");
-  return xt.to(m->method->store().options().requires_grad(false));
+  fas::check_finite(x, "input");
+  return x.to(m->method->store().options().requires_grad(false));
+}
+
+at::Tensor input(const fas_model* m, const float* x, int64_t n, int64_t s, bool train) {
+  fas::check_not_null(x, "input");
+  if (n < 1) throw std::invalid_argument("batch size " + std::to_string(n) + " must be >= 1");
+  if (s < 32 || s % 8 != 0 || s > (int64_t{1} << 16))
+    throw std::invalid_argument("input size " + std::to_string(s) + " must be a multiple of 8 and at least 32");
+  return input_tensor(m, at::from_blob(const_cast<float*>(x), {n, 6, s, s}, at::kFloat), train);
+}
+
+// A view input: F32 or F64, n x 6 x s x s with a square image.
+at::Tensor input_view(const fas_model* m, const fas_tensor_view* x, bool train) {
+  fas::check_not_null(x, "input view");
+  if (x->dtype != FAS_F32 && x->dtype != FAS_F64)
+    throw std::invalid_argument(std::string("input is ") + fas::dtype_name(x->dtype) + ", want F32 or F64");
+  at::Tensor t = fas::from_view(*x);
+  if (t.dim() != 4 || t.size(0) < 1 || t.size(1) != 6 || t.size(2) != t.size(3))
+    throw std::invalid_argument("input is " + std::string(c10::str(t.sizes())) + ", want N x 6 x S x S");
+  return input_tensor(m, t, train);
 }
 
 }  // namespace
@@ -199,8 +217,14 @@ fas_status* fas_model_import(fas_model* m, const fas_tensor_view* ts, int64_t n)
   });
 }
 
-fas_status* fas_model_forward(fas_model* m, const float* x, int64_t n, int64_t s, int train, uint64_t seed,
-                              const char* const* names, int64_t num_names, fas_tensor_list** out) {
+}  // extern "C"
+
+namespace {
+
+// The forward both entry points share; x gives the input tensor (called inside the guard).
+template <class Input>
+fas_status* forward(fas_model* m, Input x, int train, uint64_t seed, const char* const* names, int64_t num_names,
+                    bool model_dtype, fas_tensor_list** out) {
   return fas::guard([&] {
     fas::check_model(m);
     fas::check_not_null(out, "output list pointer");
@@ -212,7 +236,7 @@ fas_status* fas_model_forward(fas_model* m, const float* x, int64_t n, int64_t s
       want.emplace_back(names[i]);
     }
     at::NoGradGuard no_grad;
-    at::Tensor xt = input(m, x, n, s, train != 0);
+    at::Tensor xt = x();
     fas::NamedTensors o;
     if (train) {
       auto lock = fas::write_lock(m);
@@ -224,10 +248,24 @@ fas_status* fas_model_forward(fas_model* m, const float* x, int64_t n, int64_t s
     auto l = std::make_unique<fas_tensor_list>();
     for (const auto& t : o) {
       fas::check_finite(t.second, "forward output " + t.first + " (are the weights finite?)");
-      fas::list_add(l.get(), t.first, t.second.to(at::kFloat), false);
+      fas::list_add(l.get(), t.first, model_dtype ? t.second : t.second.to(at::kFloat), false);
     }
     *out = l.release();
   });
+}
+
+}  // namespace
+
+extern "C" {
+
+fas_status* fas_model_forward(fas_model* m, const float* x, int64_t n, int64_t s, int train, uint64_t seed,
+                              const char* const* names, int64_t num_names, fas_tensor_list** out) {
+  return forward(m, [&] { return input(m, x, n, s, train != 0); }, train, seed, names, num_names, false, out);
+}
+
+fas_status* fas_model_forward_view(fas_model* m, const fas_tensor_view* x, int train, uint64_t seed,
+                                   const char* const* names, int64_t num_names, fas_tensor_list** out) {
+  return forward(m, [&] { return input_view(m, x, train != 0); }, train, seed, names, num_names, true, out);
 }
 
 namespace {
@@ -267,15 +305,20 @@ fas_status* fas_model_score(fas_model* m, const float* x, int64_t n, int64_t s, 
   return fas_model_score_flags(m, x, n, s, seed, 0, scores);
 }
 
-fas_status* fas_model_score_flags(fas_model* m, const float* x, int64_t n, int64_t s, uint64_t seed, uint32_t flags,
-                                  double* scores) {
+}  // extern "C"
+
+namespace {
+
+template <class Input>
+fas_status* score(fas_model* m, Input x, uint64_t seed, uint32_t flags, double* scores) {
   return fas::guard([&] {
     fas::check_model(m);
     fas::check_not_null(scores, "scores");
     if (flags & ~FAS_SCORE_BATCH_INVARIANT)
       throw std::invalid_argument("score flags " + std::to_string(flags) + ": unknown bits (known: FAS_SCORE_BATCH_INVARIANT = 1)");
     at::NoGradGuard no_grad;
-    at::Tensor xt = input(m, x, n, s, false);
+    at::Tensor xt = x();
+    const int64_t n = xt.size(0);
     at::Tensor sc;
     {
       auto lock = fas::read_lock(m);
@@ -287,6 +330,20 @@ fas_status* fas_model_score_flags(fas_model* m, const float* x, int64_t n, int64
     fas::check_finite(sc, "scores (are the weights finite?)");
     std::memcpy(scores, sc.data_ptr<double>(), static_cast<size_t>(n) * sizeof(double));
   });
+}
+
+}  // namespace
+
+extern "C" {
+
+fas_status* fas_model_score_flags(fas_model* m, const float* x, int64_t n, int64_t s, uint64_t seed, uint32_t flags,
+                                  double* scores) {
+  return score(m, [&] { return input(m, x, n, s, false); }, seed, flags, scores);
+}
+
+fas_status* fas_model_score_view(fas_model* m, const fas_tensor_view* x, uint64_t seed, uint32_t flags,
+                                 double* scores) {
+  return score(m, [&] { return input_view(m, x, false); }, seed, flags, scores);
 }
 
 }  // extern "C"

@@ -28,7 +28,7 @@ extern "C" {
 
 /* The version of this interface: bumped on every incompatible change. A caller compares
  * fas_abi_version() with the FAS_ABI_VERSION it was compiled against. */
-#define FAS_ABI_VERSION 5
+#define FAS_ABI_VERSION 6
 int fas_abi_version(void);
 
 /* ---- status ------------------------------------------------------------------------- */
@@ -167,6 +167,15 @@ fas_status* fas_model_score(fas_model* m, const float* x, int64_t n, int64_t s, 
  * are FAS_ERR_INVALID_ARGUMENT. (Added in ABI 3; a compatible addition.) */
 fas_status* fas_model_score_flags(fas_model* m, const float* x, int64_t n, int64_t s, uint64_t seed,
                                   uint32_t flags, double* scores);
+
+/* fas_model_forward and fas_model_score_flags with the input x as a view (F32 or F64,
+ * n x 6 x s x s; its name is ignored), converted to the model's dtype, so an F64 model sees
+ * F64 input unrounded. fas_model_forward_view returns the outputs in the model's dtype
+ * (F64 for an F64 model). (Added in ABI 6; a compatible addition.) */
+fas_status* fas_model_forward_view(fas_model* m, const fas_tensor_view* x, int train, uint64_t seed,
+                                   const char* const* names, int64_t num_names, fas_tensor_list** out);
+fas_status* fas_model_score_view(fas_model* m, const fas_tensor_view* x, uint64_t seed, uint32_t flags,
+                                 double* scores);
 
 /* ---- trainer ------------------------------------------------------------------------ */
 typedef enum { FAS_OPT_ADAM = 0, FAS_OPT_SGD = 1 } fas_optimizer;

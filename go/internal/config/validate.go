@@ -194,6 +194,7 @@ func (c *Config) validateANRL(v *validator) {
 		"must be a finite number (a negative weight flips the inter-class term, as TFace's first release had it)")
 	v.need(a.CenterMomentum >= 0 && a.CenterMomentum < 1, "anrl.center_momentum", a.CenterMomentum, "must be in [0, 1)")
 	v.oneOf("anrl.center_reset", a.CenterReset, "epoch", "never")
+	v.oneOf("anrl.batch_grouping", a.BatchGrouping, "domain", "tface")
 }
 
 // validateFGHV checks the fghv section's own value ranges always, and what depends on other

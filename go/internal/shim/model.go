@@ -285,6 +285,58 @@ func (m *Model) ForwardSeed(x []float32, n, s int, train bool, seed uint64, name
 	return tensorsOf(st), nil
 }
 
+// ForwardView is ForwardSeed with the input as a view (F32 or F64, N×6×S×S): it reaches the
+// network in the model's dtype, unrounded for an F64 model, and the outputs come back in the
+// model's dtype.
+func (m *Model) ForwardView(x View, train bool, seed uint64, names ...string) ([]safetensors.Tensor, error) {
+	const op = "forward"
+	cnames := make([]*C.char, len(names))
+	for i, nm := range names {
+		cnames[i] = C.CString(nm)
+		defer C.free(unsafe.Pointer(cnames[i]))
+	}
+	var pnames **C.char
+	if len(cnames) > 0 {
+		pnames = (**C.char)(C.calloc(C.size_t(len(cnames)), C.size_t(unsafe.Sizeof(cnames[0]))))
+		defer C.free(unsafe.Pointer(pnames))
+		copy(unsafe.Slice(pnames, len(cnames)), cnames)
+	}
+	var l *C.fas_tensor_list
+	err := m.use(op, func(p *C.fas_model) error {
+		return withViews([]View{x}, func(v *C.fas_tensor_view, _ C.int64_t) error {
+			return statusError(op, C.fas_model_forward_view(p, v, cbool(train), C.uint64_t(seed), pnames,
+				C.int64_t(len(names)), &l))
+		})
+	})
+	if err != nil {
+		return nil, err
+	}
+	st, err := takeList(op, l)
+	if err != nil {
+		return nil, err
+	}
+	return tensorsOf(st), nil
+}
+
+// ScoreView is ScoreWith with the input as a view (F32 or F64, N×6×S×S) in the model's dtype.
+func (m *Model) ScoreView(x View, o ScoreOptions, out []float64) error {
+	const op = "score"
+	if len(x.Shape) != 4 || int64(len(out)) != x.Shape[0] {
+		return fmt.Errorf("%s: %d score slots for input %v: %w", op, len(out), x.Shape, ErrInvalidArgument)
+	}
+	var flags C.uint32_t
+	if o.BatchInvariant {
+		flags |= C.FAS_SCORE_BATCH_INVARIANT
+	}
+	err := m.use(op, func(p *C.fas_model) error {
+		return withViews([]View{x}, func(v *C.fas_tensor_view, _ C.int64_t) error {
+			return statusError(op, C.fas_model_score_view(p, v, C.uint64_t(o.Seed), flags, (*C.double)(&out[0])))
+		})
+	})
+	runtime.KeepAlive(out)
+	return err
+}
+
 // Score returns N attack scores in [0, 1] (higher = attack) for x (N×6×S×S) in eval mode, into
 // out (len N). seed makes a stochastic score deterministic; ANRL's does not use it.
 func (m *Model) Score(x []float32, n, s int, seed uint64, out []float64) error {
