@@ -1,0 +1,154 @@
+package liveness_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+
+	"github.com/fasgo/fasgo/go/internal/imgproc"
+	"github.com/fasgo/fasgo/go/internal/pyref"
+	"github.com/fasgo/fasgo/go/internal/safetensors"
+	"github.com/fasgo/fasgo/go/internal/silentface"
+	"github.com/fasgo/fasgo/go/liveness"
+)
+
+var (
+	ensOnce sync.Once
+	ensDir  string
+	ensErr  error
+)
+
+// silentFaceEnsemble imports the two published models once per test binary (into a
+// directory that outlives the tests that share it).
+func silentFaceEnsemble(t *testing.T) (dir, data string) {
+	t.Helper()
+	data = pyref.SilentFace(t)
+	ensOnce.Do(func() {
+		ensDir, ensErr = os.MkdirTemp("", "fas-minifasnet-")
+		if ensErr == nil {
+			_, ensErr = silentface.ImportEnsemble([]string{filepath.Join(data, pyref.SilentFaceV2),
+				filepath.Join(data, pyref.SilentFaceV1SE)}, ensDir, silentface.Options{})
+		}
+	})
+	if ensErr != nil {
+		t.Fatal(ensErr)
+	}
+	return ensDir, data
+}
+
+type refPipeline struct {
+	Members []struct {
+		Crop  [4]int    `json:"crop"`
+		Probs []float64 `json:"probs"`
+	} `json:"members"`
+	Label int `json:"label"`
+}
+
+// authors runs the PyTorch reference pipeline (tests/python/minifasnet_ref.py) on the
+// published weights with a fixed box: on rgb (our decode, written to a file) or, when rgb is
+// nil, on the JPEG decoded by cv2 as the authors' demo does.
+func authors(t *testing.T, data, image string, rgb *imgproc.Image, box [4]int) refPipeline {
+	t.Helper()
+	args := []string{"pipeline", "--member", filepath.Join(data, pyref.SilentFaceV2) + ":MiniFASNetV2:2.7",
+		"--member", filepath.Join(data, pyref.SilentFaceV1SE) + ":MiniFASNetV1SE:4.0",
+		"--box", fmt.Sprintf("%d,%d,%d,%d", box[0], box[1], box[2], box[3])}
+	if rgb != nil {
+		p := filepath.Join(t.TempDir(), "rgb.safetensors")
+		ts := []safetensors.Tensor{{Name: "rgb", DType: safetensors.U8, Shape: []int64{int64(rgb.H), int64(rgb.W), 3}, Data: rgb.Pix}}
+		if err := safetensors.Write(p, ts, nil); err != nil {
+			t.Fatal(err)
+		}
+		args = append(args, "--rgb", p)
+	} else {
+		args = append(args, "--image", image)
+	}
+	var r refPipeline
+	if err := json.Unmarshal(pyref.Run(t, nil, "minifasnet_ref.py", args...), &r); err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// The three sample images through the public package with fasgo's face finder: classified
+// as the authors' demo classifies them (F1, F2 fake; T1 real), and every member's crop and
+// probabilities equal the authors' pipeline given the same box and pixels.
+func TestMiniFASNetSamples(t *testing.T) {
+	dir, data := silentFaceEnsemble(t)
+	d, err := liveness.Open(dir, liveness.WithThreads(2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	info := d.Info()
+	if info.Family != "minifasnet" || len(info.Members) != 2 || info.ThresholdSource != liveness.ThresholdRule {
+		t.Fatalf("info %+v", info)
+	}
+	want := map[string]liveness.Decision{"image_F1.jpg": liveness.Attack, "image_F2.jpg": liveness.Attack, "image_T1.jpg": liveness.Live}
+	var imgs [][]byte
+	var singles []liveness.Result
+	for _, name := range []string{"image_F1.jpg", "image_F2.jpg", "image_T1.jpg"} {
+		path := filepath.Join(data, name)
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := d.ScoreBytes(context.Background(), b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("%s: %s (%s) liveness %.4f box %v crops %v %v", name, res.Decision, res.Class, res.Liveness, res.Box, res.Members[0].Crop, res.Members[1].Crop)
+		if res.Decision != want[name] || res.Family != "minifasnet" || len(res.Members) != 2 || res.Faces < 1 {
+			t.Errorf("%s: %+v, want %s", name, res, want[name])
+		}
+		box := [4]int{res.Box.Min.X, res.Box.Min.Y, res.Box.Dx(), res.Box.Dy()}
+		var rgb imgproc.Image
+		if err := imgproc.DecodeRGB(b, &rgb); err != nil {
+			t.Fatal(err)
+		}
+		ref := authors(t, data, path, &rgb, box)
+		if ref.Label != res.Label {
+			t.Errorf("%s: label %d, the reference on the same pixels %d", name, res.Label, ref.Label)
+		}
+		var sum float64
+		for k, m := range res.Members {
+			rc := ref.Members[k].Crop
+			if m.Crop.Min.X != rc[0] || m.Crop.Min.Y != rc[1] || m.Crop.Max.X != rc[2] || m.Crop.Max.Y != rc[3] {
+				t.Errorf("%s member %d: crop %v, reference %v", name, k, m.Crop, rc)
+			}
+			for j, p := range m.Probs {
+				if math.Abs(p-ref.Members[k].Probs[j]) > 1e-5 {
+					t.Errorf("%s member %d: probs %v, reference %v", name, k, m.Probs, ref.Members[k].Probs)
+					break
+				}
+			}
+			sum += m.Probs[1]
+		}
+		if math.Abs(res.Liveness-sum/2) > 1e-12 || math.Abs(res.AttackScore-(1-res.Liveness)) > 1e-12 {
+			t.Errorf("%s: liveness %v attack %v, want the mean real probability %v", name, res.Liveness, res.AttackScore, sum/2)
+		}
+		// The authors' decode (cv2, libjpeg-turbo) with the same box: the same class.
+		if cv := authors(t, data, path, nil, box); cv.Label != res.Label {
+			t.Errorf("%s: label %d, the authors' pipeline (cv2 decode) %d", name, res.Label, cv.Label)
+		}
+		imgs = append(imgs, b)
+		singles = append(singles, res)
+	}
+	// A threshold replaces the rule: at 0 everything is an attack, above 1 nothing is.
+	for _, c := range []struct {
+		thr  float64
+		want liveness.Decision
+	}{{0, liveness.Attack}, {1.01, liveness.Live}} {
+		res, err := d.ScoreBytes(context.Background(), imgs[2], liveness.AtThreshold(c.thr))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Decision != c.want || res.ThresholdSource != liveness.ThresholdCall || res.Liveness != singles[2].Liveness {
+			t.Errorf("AtThreshold(%v): %s from %s, liveness %v", c.thr, res.Decision, res.ThresholdSource, res.Liveness)
+		}
+	}
+}
