@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"image"
 	"math"
 	"os"
 	"path/filepath"
@@ -50,26 +51,28 @@ type refPipeline struct {
 }
 
 // authors runs the PyTorch reference pipeline (tests/python/minifasnet_ref.py) on the
-// published weights with a fixed box: on rgb (our decode, written to a file) or, when rgb is
-// nil, on the JPEG decoded by cv2 as the authors' demo does.
-func authors(t *testing.T, data, image string, rgb *imgproc.Image, box [4]int) refPipeline {
+// published weights, each input with its fixed box: an *imgproc.Image (our decode, so that
+// the JPEG decoder is out of the comparison) or a file path (decoded by cv2, as the authors'
+// demo does).
+func authors(t *testing.T, data string, inputs []any, boxes [][4]int) []refPipeline {
 	t.Helper()
 	args := []string{"pipeline", "--member", filepath.Join(data, pyref.SilentFaceV2) + ":MiniFASNetV2:2.7",
-		"--member", filepath.Join(data, pyref.SilentFaceV1SE) + ":MiniFASNetV1SE:4.0",
-		"--box", fmt.Sprintf("%d,%d,%d,%d", box[0], box[1], box[2], box[3])}
-	if rgb != nil {
-		p := filepath.Join(t.TempDir(), "rgb.safetensors")
-		ts := []safetensors.Tensor{{Name: "rgb", DType: safetensors.U8, Shape: []int64{int64(rgb.H), int64(rgb.W), 3}, Data: rgb.Pix}}
-		if err := safetensors.Write(p, ts, nil); err != nil {
-			t.Fatal(err)
+		"--member", filepath.Join(data, pyref.SilentFaceV1SE) + ":MiniFASNetV1SE:4.0"}
+	for i, in := range inputs {
+		path, _ := in.(string)
+		if rgb, ok := in.(*imgproc.Image); ok {
+			path = filepath.Join(t.TempDir(), "rgb.safetensors")
+			ts := []safetensors.Tensor{{Name: "rgb", DType: safetensors.U8, Shape: []int64{int64(rgb.H), int64(rgb.W), 3}, Data: rgb.Pix}}
+			if err := safetensors.Write(path, ts, nil); err != nil {
+				t.Fatal(err)
+			}
 		}
-		args = append(args, "--rgb", p)
-	} else {
-		args = append(args, "--image", image)
+		b := boxes[i]
+		args = append(args, "--input", fmt.Sprintf("%s@%d,%d,%d,%d", path, b[0], b[1], b[2], b[3]))
 	}
-	var r refPipeline
-	if err := json.Unmarshal(pyref.Run(t, nil, "minifasnet_ref.py", args...), &r); err != nil {
-		t.Fatal(err)
+	var r []refPipeline
+	if err := json.Unmarshal(pyref.Run(t, nil, "minifasnet_ref.py", args...), &r); err != nil || len(r) != len(inputs) {
+		t.Fatalf("reference: %d results for %d inputs: %v", len(r), len(inputs), err)
 	}
 	return r
 }
@@ -89,9 +92,12 @@ func TestMiniFASNetSamples(t *testing.T) {
 		t.Fatalf("info %+v", info)
 	}
 	want := map[string]liveness.Decision{"image_F1.jpg": liveness.Attack, "image_F2.jpg": liveness.Attack, "image_T1.jpg": liveness.Live}
+	names := []string{"image_F1.jpg", "image_F2.jpg", "image_T1.jpg"}
 	var imgs [][]byte
-	var singles []liveness.Result
-	for _, name := range []string{"image_F1.jpg", "image_F2.jpg", "image_T1.jpg"} {
+	var results []liveness.Result
+	var inputs []any
+	var boxes [][4]int
+	for _, name := range names {
 		path := filepath.Join(data, name)
 		b, err := os.ReadFile(path)
 		if err != nil {
@@ -105,12 +111,17 @@ func TestMiniFASNetSamples(t *testing.T) {
 		if res.Decision != want[name] || res.Family != "minifasnet" || len(res.Members) != 2 || res.Faces < 1 {
 			t.Errorf("%s: %+v, want %s", name, res, want[name])
 		}
-		box := [4]int{res.Box.Min.X, res.Box.Min.Y, res.Box.Dx(), res.Box.Dy()}
-		var rgb imgproc.Image
-		if err := imgproc.DecodeRGB(b, &rgb); err != nil {
+		rgb := &imgproc.Image{}
+		if err := imgproc.DecodeRGB(b, rgb); err != nil {
 			t.Fatal(err)
 		}
-		ref := authors(t, data, path, &rgb, box)
+		box := [4]int{res.Box.Min.X, res.Box.Min.Y, res.Box.Dx(), res.Box.Dy()}
+		inputs, boxes = append(inputs, rgb, path), append(boxes, box, box)
+		imgs, results = append(imgs, b), append(results, res)
+	}
+	refs := authors(t, data, inputs, boxes)
+	for i, res := range results {
+		name, ref, cv := names[i], refs[2*i], refs[2*i+1]
 		if ref.Label != res.Label {
 			t.Errorf("%s: label %d, the reference on the same pixels %d", name, res.Label, ref.Label)
 		}
@@ -132,11 +143,27 @@ func TestMiniFASNetSamples(t *testing.T) {
 			t.Errorf("%s: liveness %v attack %v, want the mean real probability %v", name, res.Liveness, res.AttackScore, sum/2)
 		}
 		// The authors' decode (cv2, libjpeg-turbo) with the same box: the same class.
-		if cv := authors(t, data, path, nil, box); cv.Label != res.Label {
+		if cv.Label != res.Label {
 			t.Errorf("%s: label %d, the authors' pipeline (cv2 decode) %d", name, res.Label, cv.Label)
 		}
-		imgs = append(imgs, b)
-		singles = append(singles, res)
+	}
+	// One batch scores as the single calls did (batch-invariant kernels).
+	batch := make([]image.Image, len(imgs))
+	for i, b := range imgs {
+		m, err := imgproc.DecodeOriented(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		batch[i] = m
+	}
+	rs, err := d.ScoreBatch(context.Background(), batch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range rs {
+		if r.Liveness != results[i].Liveness || r.Decision != results[i].Decision {
+			t.Errorf("%s in a batch: %s %v, alone %s %v", names[i], r.Decision, r.Liveness, results[i].Decision, results[i].Liveness)
+		}
 	}
 	// A threshold replaces the rule: at 0 everything is an attack, above 1 nothing is.
 	for _, c := range []struct {
@@ -147,7 +174,7 @@ func TestMiniFASNetSamples(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if res.Decision != c.want || res.ThresholdSource != liveness.ThresholdCall || res.Liveness != singles[2].Liveness {
+		if res.Decision != c.want || res.ThresholdSource != liveness.ThresholdCall || res.Liveness != results[2].Liveness {
 			t.Errorf("AtThreshold(%v): %s from %s, liveness %v", c.thr, res.Decision, res.ThresholdSource, res.Liveness)
 		}
 	}

@@ -3,12 +3,15 @@
 (crop rule, cv2.resize, BGR, no normalisation, sum of softmaxes). For the Go tests and the
 benchmark (bench/minifasnet.py). Subcommands (JSON on stdout):
 
-  forward WEIGHTS VARIANT X.safetensors      logits of tensor "x" (N x 3 x S x S float32)
-  pipeline --member WEIGHTS:VARIANT:SCALE ... (--image FILE | --rgb RGB.safetensors) --box x,y,w,h
-      per member: the crop rectangle, the 80x80 BGR crop's checksum, logits and softmax; the
-      sum, the label (argmax) and the authors' score. --rgb: tensor "rgb" (H x W x 3 uint8,
-      R, G, B) as decoded by the caller (keeps the JPEG decoder out of the comparison);
-      --image: decoded by cv2.imread (EXIF orientation applied), as the authors' demo does.
+  forward X.safetensors WEIGHTS:VARIANT ...  per network, the logits of tensor "x" (N x 3 x S x S)
+  crops < [[W, H, x, y, w, h, scale], ...]    the authors' crop rectangles [l, t, r+1, b+1]
+  save-other OUT.pth                         a DataParallel state dict of another network
+  pipeline --member WEIGHTS:VARIANT:SCALE ... --input IMAGE@x,y,w,h ...
+      a JSON list, one entry per --input: per member the crop rectangle [l, t, r+1, b+1], the
+      80x80 BGR crop's checksum, logits and softmax; the sum, the label (argmax) and the
+      authors' score. IMAGE *.safetensors: tensor "rgb" (H x W x 3 uint8, R, G, B) as decoded
+      by the caller (keeps the JPEG decoder out of the comparison); else a JPEG or PNG decoded
+      by cv2.imread (EXIF orientation applied), as the authors' demo does.
 
 WEIGHTS is a published .pth file (torch.load) or a safetensors file.
 """
@@ -182,31 +185,45 @@ def main():
     torch.set_num_threads(1)
     cmd = sys.argv[1]
     if cmd == "forward":
-        net = load_net(sys.argv[2], sys.argv[3])
-        x = read_safetensors(sys.argv[4])["x"]
-        net = load_net(sys.argv[2], sys.argv[3], size=x.shape[-1])
-        with torch.no_grad():
-            print(json.dumps({"logits": net(x).tolist()}))
+        x = read_safetensors(sys.argv[2])["x"]
+        out = []
+        for arg in sys.argv[3:]:
+            w, v = arg.rsplit(":", 1)
+            with torch.no_grad():
+                out.append(load_net(w, v, size=x.shape[-1])(x).tolist())
+        print(json.dumps(out))
+        return
+    if cmd == "save-other":  # a DataParallel state dict of another network (wrong family)
+        net = nn.Sequential(nn.Conv2d(3, 8, 3), nn.BatchNorm2d(8))
+        torch.save({"module." + k: v for k, v in net.state_dict().items()}, sys.argv[2])
+        return
+    if cmd == "crops":
+        out = []
+        for W, H, x, y, w, h, s in json.load(sys.stdin):
+            l, t, r, b = crop_rect(W, H, (x, y, w, h), s)
+            out.append([l, t, r + 1, b + 1])
+        print(json.dumps(out))
         return
     import argparse
     import cv2
     ap = argparse.ArgumentParser()
     ap.add_argument("cmd")
     ap.add_argument("--member", action="append", required=True)
-    ap.add_argument("--image")
-    ap.add_argument("--rgb")
-    ap.add_argument("--box", required=True)
+    ap.add_argument("--input", action="append", required=True)
     a = ap.parse_args()
     members = []
     for m in a.member:
         w, v, s = m.rsplit(":", 2)
         members.append((load_net(w, v), float(s), 80))
-    if a.image:
-        bgr = cv2.imread(a.image)
-    else:
-        bgr = np.ascontiguousarray(read_safetensors(a.rgb)["rgb"].numpy()[:, :, ::-1])
-    box = [int(v) for v in a.box.split(",")]
-    print(json.dumps(pipeline(members, bgr, box)))
+    out = []
+    for job in a.input:
+        path, box = job.rsplit("@", 1)
+        if path.endswith(".safetensors"):
+            bgr = np.ascontiguousarray(read_safetensors(path)["rgb"].numpy()[:, :, ::-1])
+        else:
+            bgr = cv2.imread(path)
+        out.append(pipeline(members, bgr, [int(v) for v in box.split(",")]))
+    print(json.dumps(out))
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 package pyref
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -17,9 +18,19 @@ const (
 // reason when it is absent (a user's clone has no ../shared).
 func SilentFace(t testing.TB) string {
 	t.Helper()
-	dir := filepath.Join(filepath.Dir(Root(t)), "shared", "silentface")
-	if _, err := os.Stat(filepath.Join(dir, SilentFaceV2)); err != nil {
-		t.Skipf("the Silent-Face weights are not at %s (../shared/silentface beside the repository; CI has them): %v", dir, err)
+	dir, err := FindSilentFace(t)
+	if err != nil {
+		t.Skip(err)
 	}
 	return dir
+}
+
+// FindSilentFace is SilentFace for tests that also run without the material.
+func FindSilentFace(t testing.TB) (string, error) {
+	t.Helper()
+	dir := filepath.Join(filepath.Dir(Root(t)), "shared", "silentface")
+	if _, err := os.Stat(filepath.Join(dir, SilentFaceV2)); err != nil {
+		return "", fmt.Errorf("the Silent-Face weights are not at %s (../shared/silentface beside the repository; CI has them): %w", dir, err)
+	}
+	return dir, nil
 }
