@@ -154,7 +154,7 @@ func (s *Spec) Validate() error {
 	if s.Input != InputRGBHSV && s.Input != InputBGR255 {
 		bad = append(bad, fmt.Sprintf("input layout %q is neither %q nor %q", s.Input, InputRGBHSV, InputBGR255))
 	}
-	for c := 0; c < 3 && s.Input == InputRGBHSV; c++ {
+	for c := 0; c < 3 && s.Input != InputBGR255; c++ {
 		if !(s.Std[c] > 0) || math.IsInf(s.Std[c], 0) || math.IsNaN(s.Mean[c]) || math.IsInf(s.Mean[c], 0) {
 			bad = append(bad, fmt.Sprintf("normalisation mean %v std %v: std must be positive and both finite", s.Mean, s.Std))
 			break
@@ -232,7 +232,7 @@ func (s *Spec) Metadata(ts []safetensors.Tensor) (map[string]string, error) {
 		{KeyPreprocessFrom, s.PreprocessFrom}, {KeyStep, s.Step}, {KeyEpoch, s.Epoch},
 		{KeyModelVersion, Digest(ts)},
 	}
-	if s.Input == InputRGBHSV {
+	if s.Input != InputBGR255 {
 		fields = append(fields, [][2]string{{KeyMean, string(mean)}, {KeyStd, string(std)}}...)
 	}
 	if s.Crop == Crop5Points {
