@@ -431,7 +431,7 @@ func Open(path string, opts ...Option) (*Detector, error) {
 	if t := spec.Threshold; t != nil {
 		d.info.Calibrated, d.info.ModelThreshold, d.info.ThresholdFrom, d.info.ThresholdProtocol = true, t.Value, t.From, t.Protocol
 	}
-	d.info.Family = spec.Family
+	d.info.Family = spec.FamilyOf()
 	d.start(6 * spec.Size * spec.Size)
 	return d, nil
 }
@@ -449,7 +449,7 @@ func startEnsemble(e *ensemble, o options, finder FaceFinder, own *shim.FaceFind
 	mi := first.model.Info()
 	d.info = ModelInfo{Method: mi.Method, Settings: mi.Settings, Size: e.size, Device: mi.Device, Threads: mi.Threads,
 		ModelVersion: e.version(), Crop: spec.Crop, Threshold: d.threshold, ThresholdSource: d.thrSource,
-		FasVersion: spec.FasVersion, GitCommit: spec.GitCommit, Family: spec.Family, Classes: e.classes,
+		FasVersion: spec.FasVersion, GitCommit: spec.GitCommit, Family: spec.FamilyOf(), Classes: e.classes,
 		Members: e.info()}
 	d.start(e.per())
 	return d

@@ -124,7 +124,7 @@ type Spec struct {
 	Decision   string
 	ClassNames []string
 	RealClass  int
-	Family     string // "" = Method
+	Family     string // "" = Method (FamilyOf)
 	License    string
 	SourceSHA  string
 	// Threshold is nil for a model without a calibrated threshold: the caller must give one.
@@ -411,9 +411,6 @@ func Parse(f *safetensors.File) (Spec, error) {
 			s.RealClass = n
 		}
 	}
-	if s.Family == "" {
-		s.Family = s.Method
-	}
 	switch c := need(KeyCalibrated); c {
 	case "true":
 		t := &Threshold{Value: float(KeyThreshold), From: need(KeyThresholdFrom), Protocol: md[KeyProtocol],
@@ -512,4 +509,12 @@ func WriteManifest(path string, m Manifest) error {
 		return err
 	}
 	return safetensors.WriteFileAtomic(path, append(b, '\n'))
+}
+
+// FamilyOf is the model family of s: its Family, else its method.
+func (s *Spec) FamilyOf() string {
+	if s.Family != "" {
+		return s.Family
+	}
+	return s.Method
 }
