@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"image"
 	"math"
+	"math/rand"
 	"os"
 	"path/filepath"
 	"sync"
@@ -119,9 +120,31 @@ func TestMiniFASNetSamples(t *testing.T) {
 		inputs, boxes = append(inputs, rgb, path), append(boxes, box, box)
 		imgs, results = append(imgs, b), append(results, res)
 	}
+	// A small fixed box (a fake finder): the members' crops differ (scales 2.7 and 4.0).
+	small := image.Rect(190, 250, 250, 310)
+	ds, err := liveness.Open(dir, liveness.WithThreads(2), liveness.WithFaceFinder(&fakeFinder{faces: []liveness.Face{{Box: small, Score: 1}}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ds.Close()
+	var fixed []liveness.Result
+	for i := range names {
+		res, err := ds.ScoreBytes(context.Background(), imgs[i])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Members[0].Crop == res.Members[1].Crop || res.Box != small {
+			t.Errorf("%s, box %v: crops %v and %v", names[i], small, res.Members[0].Crop, res.Members[1].Crop)
+		}
+		fixed = append(fixed, res)
+		inputs, boxes = append(inputs, inputs[2*i]), append(boxes, [4]int{190, 250, 60, 60})
+	}
 	refs := authors(t, data, inputs, boxes)
-	for i, res := range results {
-		name, ref, cv := names[i], refs[2*i], refs[2*i+1]
+	for i, res := range append(results, fixed...) {
+		name, ref := names[i%3]+" (fixed small box)", refs[3+i] // refs: (ours, cv2) per image, then the fixed boxes
+		if i < 3 {
+			name, ref = names[i], refs[2*i]
+		}
 		if ref.Label != res.Label {
 			t.Errorf("%s: label %d, the reference on the same pixels %d", name, res.Label, ref.Label)
 		}
@@ -143,8 +166,8 @@ func TestMiniFASNetSamples(t *testing.T) {
 			t.Errorf("%s: liveness %v attack %v, want the mean real probability %v", name, res.Liveness, res.AttackScore, sum/2)
 		}
 		// The authors' decode (cv2, libjpeg-turbo) with the same box: the same class.
-		if cv.Label != res.Label {
-			t.Errorf("%s: label %d, the authors' pipeline (cv2 decode) %d", name, res.Label, cv.Label)
+		if i < 3 && refs[2*i+1].Label != res.Label {
+			t.Errorf("%s: label %d, the authors' pipeline (cv2 decode) %d", name, res.Label, refs[2*i+1].Label)
 		}
 	}
 	// One batch scores as the single calls did (batch-invariant kernels).
@@ -176,6 +199,39 @@ func TestMiniFASNetSamples(t *testing.T) {
 		}
 		if res.Decision != c.want || res.ThresholdSource != liveness.ThresholdCall || res.Liveness != results[2].Liveness {
 			t.Errorf("AtThreshold(%v): %s from %s, liveness %v", c.thr, res.Decision, res.ThresholdSource, res.Liveness)
+		}
+	}
+}
+
+// ScaleCrop is the authors' crop rule: the spec's worked example, and random boxes (inside,
+// across the border, larger than the image) against the reference's _get_new_box.
+func TestScaleCrop(t *testing.T) {
+	got, err := liveness.ScaleCrop(image.Rect(178, 136, 178+223, 136+225), 480, 640, 2.7)
+	if want := image.Rect(0, 6, 480, 491); err != nil || got != want { // columns 0..479, rows 6..490
+		t.Errorf("worked example: %v %v, want %v", got, err, want)
+	}
+	r := rand.New(rand.NewSource(3))
+	var cases [][7]float64
+	for i := 0; i < 400; i++ {
+		w, h := 20+r.Intn(1000), 20+r.Intn(1000)
+		bw, bh := 1+r.Intn(w), 1+r.Intn(h)
+		if i%10 == 0 {
+			bw, bh = w+r.Intn(50), h+r.Intn(50) // larger than the image
+		}
+		x, y := r.Intn(w+40)-20-bw/4, r.Intn(h+40)-20-bh/4
+		scale := []float64{1, 2.7, 4, 0.5 + 4*r.Float64()}[r.Intn(4)]
+		cases = append(cases, [7]float64{float64(w), float64(h), float64(x), float64(y), float64(bw), float64(bh), scale})
+	}
+	in, _ := json.Marshal(cases)
+	var want [][4]int
+	if err := json.Unmarshal(pyref.Run(t, in, "minifasnet_ref.py", "crops"), &want); err != nil {
+		t.Fatal(err)
+	}
+	for i, c := range cases {
+		box := image.Rect(int(c[2]), int(c[3]), int(c[2]+c[4]), int(c[3]+c[5]))
+		got, err := liveness.ScaleCrop(box, int(c[0]), int(c[1]), c[6])
+		if w := image.Rect(want[i][0], want[i][1], want[i][2], want[i][3]); err != nil || got != w {
+			t.Errorf("%vx%v box %v scale %v: %v %v, reference %v", c[0], c[1], box, c[6], got, err, w)
 		}
 	}
 }
