@@ -37,6 +37,14 @@
 // detector, AtThreshold for one call. A model exported without a calibrated threshold can
 // only be opened with WithThreshold.
 //
+// Pretrained models: Open also takes the MiniFASNet models of `fas import silentface`
+// (Silent-Face-Anti-Spoofing's published weights), alone or as an ensemble (a directory
+// holding ensemble.json, or the manifest itself). Each member cuts its own scaled crop of the
+// face; the members' softmaxes are summed and the argmax decides (live when the real class
+// wins; ThresholdSource "argmax"); Liveness is the mean real probability, and WithThreshold or
+// AtThreshold replace the rule (attack when 1 - Liveness >= t). Result.Class and
+// Result.Members say what each member saw.
+//
 // The package imports no configuration, logging, data-set or training code and changes no
 // process-wide state, on import or later: the network's thread count is its own
 // (WithThreads).

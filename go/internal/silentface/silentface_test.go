@@ -232,3 +232,44 @@ func TestParseName(t *testing.T) {
 		}
 	}
 }
+
+// A batch-invariant forward (fas_model_forward_flags) gives every input the bits it gets
+// alone, and the model takes 3 input planes.
+func TestForwardBatchInvariant(t *testing.T) {
+	const n, s = 3, 80
+	m, err := shim.NewModel(shim.Config{Method: "minifasnet", Size: s, Seed: 5, Threads: 2,
+		Settings: shim.Settings{{Key: "variant", Value: method.MiniFASNetV1SE}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if c := m.Info().Channels; c != 3 {
+		t.Fatalf("channels %d, want 3", c)
+	}
+	x := randomInput(n, s, 2)
+	batch, err := m.ForwardWith(x, n, s, shim.ForwardOptions{BatchInvariant: true}, "probs", "logits")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if batch[0].Name != "probs" || batch[1].Name != "logits" {
+		t.Fatalf("outputs %s, %s", batch[0].Name, batch[1].Name)
+	}
+	for k := range batch {
+		all, _ := batch[k].Float32()
+		for i := 0; i < n; i++ {
+			one, err := m.ForwardWith(x[i*3*s*s:(i+1)*3*s*s], 1, s, shim.ForwardOptions{BatchInvariant: true}, batch[k].Name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			v, _ := one[0].Float32()
+			for j := range v {
+				if v[j] != all[i*len(v)+j] {
+					t.Fatalf("%s of input %d: %v in the batch, %v alone", batch[k].Name, i, all[i*len(v):(i+1)*len(v)], v)
+				}
+			}
+		}
+	}
+	if _, err := m.Forward(make([]float32, 6*s*s), 1, s, false); err == nil || !strings.Contains(err.Error(), "N×C×S×S = 1×3×80×80") {
+		t.Errorf("6-plane input: %v", err)
+	}
+}
