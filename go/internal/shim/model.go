@@ -233,6 +233,9 @@ func (m *Model) Import(ts []safetensors.Tensor) error {
 
 // checkInput checks x against N×C×S×S, C the model's input planes.
 func (m *Model) checkInput(op string, x []float32, n, s int) error {
+	if m == nil {
+		return fmt.Errorf("%s: nil model: %w", op, ErrClosed)
+	}
 	if n < 1 || s < 1 || s > 1<<16 || n > math.MaxInt32 {
 		return fmt.Errorf("%s: batch %d of size %d: %w", op, n, s, ErrInvalidArgument)
 	}
