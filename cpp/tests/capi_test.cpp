@@ -423,6 +423,60 @@ void test_fghv() {
   expect(fas_model_new(&c, &m), FAS_ERR_INVALID_ARGUMENT, "fghv hypotheses 1", "hypotheses");
 }
 
+// MiniFASNet through the C ABI: 3 input planes, the forward flags, inference only.
+void test_minifasnet() {
+  const fas_setting st[] = {{"variant", "MiniFASNetV1SE"}};
+  fas_model_config c{};
+  c.method = "minifasnet";
+  c.size = 80;
+  c.dtype = FAS_F32;
+  c.seed = 3;
+  c.threads = 2;
+  c.settings = st;
+  c.num_settings = 1;
+  fas_model* m = nullptr;
+  expect(fas_model_new(&c, &m), FAS_OK, "minifasnet model_new");
+  fas_model_info info;
+  expect(fas_model_get_info(m, &info), FAS_OK, "minifasnet get_info");
+  check(info.channels == 3 && info.num_outputs == 2 && info.size == 80, "minifasnet: 3 planes, logits and probs");
+  const int64_t n = 3, s = 80;
+  std::vector<float> x(static_cast<size_t>(n * 3 * s * s));
+  for (size_t i = 0; i < x.size(); ++i) x[i] = static_cast<float>((i * 7919) % 256);
+  const char* names[] = {"probs"};
+  fas_tensor_list* all = nullptr;
+  expect(fas_model_forward_flags(m, x.data(), n, s, 0, FAS_SCORE_BATCH_INVARIANT, names, 1, &all), FAS_OK,
+         "forward_flags batch-invariant");
+  fas_tensor_info ti;
+  const void* pa = nullptr;
+  expect(fas_tensor_list_get(all, 0, &ti, &pa), FAS_OK, "probs of the batch");
+  check(ti.ndim == 2 && ti.shape[0] == n && ti.shape[1] == 3, "probs n x 3");
+  for (int64_t i = 0; i < n; ++i) {
+    fas_tensor_list* one = nullptr;
+    expect(fas_model_forward_flags(m, x.data() + i * 3 * s * s, 1, s, 0, FAS_SCORE_BATCH_INVARIANT, names, 1, &one),
+           FAS_OK, "forward_flags of one");
+    const void* po = nullptr;
+    expect(fas_tensor_list_get(one, 0, &ti, &po), FAS_OK, "probs of one");
+    check(std::memcmp(po, static_cast<const float*>(pa) + 3 * i, 3 * sizeof(float)) == 0,
+          "batch-invariant probs of input " + std::to_string(i) + " equal its own");
+    fas_tensor_list_free(one);
+  }
+  fas_tensor_list_free(all);
+  fas_tensor_list* out = nullptr;
+  expect(fas_model_forward_flags(m, x.data(), n, s, 0, 4u, names, 1, &out), FAS_ERR_INVALID_ARGUMENT,
+         "forward_flags unknown bits", "unknown bits");
+  expect(fas_model_forward(m, x.data(), n, s, 1, 0, names, 1, &out), FAS_ERR_INVALID_ARGUMENT,
+         "minifasnet training-mode forward", "inference only");
+  fas_train_config tc{};
+  tc.optimizer = FAS_OPT_SGD;
+  fas_trainer* t = nullptr;
+  expect(fas_trainer_new(m, &tc, &t), FAS_ERR_INVALID_ARGUMENT, "minifasnet trainer", "inference only");
+  const fas_setting bad[] = {{"variant", "MiniFASNetV3"}};
+  c.settings = bad;
+  fas_model* m2 = nullptr;
+  expect(fas_model_new(&c, &m2), FAS_ERR_INVALID_ARGUMENT, "unknown variant", "want MiniFASNetV2 or MiniFASNetV1SE");
+  fas_model_free(m);
+}
+
 }  // namespace
 
 // Inputs as views (ABI 6): an F32 view is fas_model_forward / fas_model_score bit for bit, an
@@ -505,6 +559,7 @@ int main() {
   test_view_inputs();
   test_trainer();
   test_fghv();
+  test_minifasnet();
   std::printf("%d failures\n", failures);
   return failures ? 1 : 0;
 }

@@ -107,7 +107,7 @@ typedef struct {
 
 /* ---- model -------------------------------------------------------------------------- */
 typedef struct {
-  const char* method;          /* "anrl" */
+  const char* method;          /* "anrl", "fghv", "minifasnet" */
   int size;                    /* input size S */
   int dtype;                   /* FAS_F32 (default) or FAS_F64 */
   const char* device;          /* "cpu", "cuda", "cuda:N"; NULL = cpu */
@@ -127,6 +127,8 @@ typedef struct {
   int64_t num_tensors;  /* parameters and buffers */
   int64_t num_settings; /* fas_model_get_setting 0..num_settings-1 */
   int64_t num_outputs;  /* fas_model_get_output_name 0..num_outputs-1 */
+  int channels;         /* input planes C of x (n x C x s x s): 6 for anrl and fghv (RGB + HSV),
+                           3 for minifasnet (B, G, R); ABI 6 added it */
 } fas_model_info;
 
 typedef struct fas_model fas_model;
@@ -144,13 +146,18 @@ fas_status* fas_model_export(fas_model* m, fas_tensor_list** out);
  * a message listing every one of them, and the model is left unchanged. */
 fas_status* fas_model_import(fas_model* m, const fas_tensor_view* ts, int64_t n);
 
-/* x: n x 6 x s x s float32. Named outputs (anrl: logits n x 2, depth n x F x F, features
+/* x: n x C x s x s float32 (C = fas_model_info.channels). Named outputs (anrl: logits n x 2, depth n x F x F, features
  * n x C x F x F with F = s/8; fghv: docs/fghv.md) as a list, in the order asked for; names
  * NULL = all. train != 0 normalises with batch statistics and updates the BN running
  * statistics. seed makes stochastic outputs deterministic: an eval-mode forward with seed s
  * gives the parts that fas_model_score with seed s combines (ABI 3 added it). */
 fas_status* fas_model_forward(fas_model* m, const float* x, int64_t n, int64_t s, int train, uint64_t seed,
                               const char* const* names, int64_t num_names, fas_tensor_list** out);
+
+/* An eval-mode fas_model_forward with flags (FAS_SCORE_*, below): FAS_SCORE_BATCH_INVARIANT
+ * makes every input's outputs the bits it gets alone (ABI 6 added it). */
+fas_status* fas_model_forward_flags(fas_model* m, const float* x, int64_t n, int64_t s, uint64_t seed, uint32_t flags,
+                                    const char* const* names, int64_t num_names, fas_tensor_list** out);
 
 /* N attack scores in [0, 1] (higher = attack) into scores[0..n-1], eval mode, for any
  * method; seed makes a stochastic score (FGHV's latent draws) deterministic. */
