@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -484,6 +485,7 @@ func TestMSU(t *testing.T) {
 		"val/attack/attack_client003_laptop_SD_ipad_video_scene01":       {Val, Replay, 0},
 		"test/real/real_client001_android_SD_scene01":                    {Test, "", 2},
 	})
+	checkManifestKeys(t, filepath.Join(out, "prep", "msu", "manifest.json"))
 	write(t, filepath.Join(src, "scene01/real/real_client077_android_SD_scene01.mp4"), []byte("x"))
 	if _, err := WalkMSU(src, WalkOptions{}); err == nil || !strings.Contains(err.Error(), "client 77 is in neither") {
 		t.Errorf("a client in no list: %v", err)
@@ -636,5 +638,40 @@ func TestAllList(t *testing.T) {
 	}
 	if m.Splits[Train].Frames != 3 || m.Splits[Val].Frames != 2 {
 		t.Errorf("summaries train %+v val %+v", *m.Splits[Train], *m.Splits[Val])
+	}
+}
+
+// checkManifestKeys: every key of the manifest is lower-case snake case (as "val_subjects"),
+// the face-search options ("find") included.
+func checkManifestKeys(t *testing.T, path string) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v any
+	if err := json.Unmarshal(b, &v); err != nil {
+		t.Fatal(err)
+	}
+	snake := regexp.MustCompile(`^[a-z][a-z0-9_]*$`)
+	var walk func(at string, v any)
+	walk = func(at string, v any) {
+		switch x := v.(type) {
+		case map[string]any:
+			for k, e := range x {
+				if !snake.MatchString(k) {
+					t.Errorf("%s: key %s%s is not lower-case snake case", path, at, k)
+				}
+				walk(at+k+".", e)
+			}
+		case []any:
+			for _, e := range x {
+				walk(at, e)
+			}
+		}
+	}
+	walk("", v)
+	if find, _ := v.(map[string]any)["settings"].(map[string]any)["find"].(map[string]any); find["upsample"] == nil || find["max_side"] == nil {
+		t.Errorf("%s: settings.find = %v, want upsample, max_side, min_score", path, find)
 	}
 }

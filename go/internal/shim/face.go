@@ -54,17 +54,18 @@ func Largest(faces []Face) (Face, bool) {
 	return faces[best], true
 }
 
-// FindOptions tune a search; the zero value is the default.
+// FindOptions tune a search; the zero value is the default. The JSON names are those of
+// the manifests that record them (fas prep).
 type FindOptions struct {
 	// Upsample 0..2 doubles the image that many times first: the smallest face found is
 	// about 80 px at 0, 40 px at 1, 20 px at 2, for 4× the work each.
-	Upsample int
+	Upsample int `json:"upsample"`
 	// MaxSide: detect on a copy scaled down so its longer side is at most this many pixels
 	// (landmarks still come from the full image); 0 = DefaultMaxSide, < 0 = never scale.
 	// A 12-megapixel photo takes about a second unscaled.
-	MaxSide int
+	MaxSide int `json:"max_side"`
 	// MinScore keeps detections scoring at least this (dlib's adjust_threshold; default 0).
-	MinScore float64
+	MinScore float64 `json:"min_score"`
 }
 
 // DefaultMaxSide is the longer side detection scales large images down to (FindOptions.MaxSide 0).
