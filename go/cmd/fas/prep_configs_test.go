@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/fasgo/fasgo/go/internal/config"
 	"github.com/fasgo/fasgo/go/internal/prep"
 	"github.com/fasgo/fasgo/go/internal/pyref"
 )
@@ -24,6 +25,50 @@ func shippedConfigs(t *testing.T) []string {
 		}
 	}
 	return out
+}
+
+// TestShippedConfigsReadPrep: every list, domain name, depth rule and the database name the
+// shipped protocol configs read are the ones `fas prep` writes with its defaults (domain =
+// --dataset name; CASIA-FASD and MSU-MFSD with their default val subjects), and their root
+// is data/ocim of the repository, as their comments and the README say.
+func TestShippedConfigsReadPrep(t *testing.T) {
+	repo, _ := filepath.Abs(filepath.Join("..", "..", ".."))
+	for _, file := range shippedConfigs(t) {
+		c, err := config.Load(file, nil, nil)
+		if err != nil {
+			t.Fatalf("%s: %v", file, err)
+		}
+		d := c.Dataset
+		if d.Root != filepath.Join(repo, "data", "ocim") || d.LMDB != prep.LMDB {
+			t.Errorf("%s: root %s, lmdb %s; want %s/data/ocim, %s", file, d.Root, d.LMDB, repo, prep.LMDB)
+		}
+		rules := map[string]string{}
+		for _, r := range d.DepthRule {
+			rules[r.From] = r.To
+		}
+		domains := map[string]bool{}
+		for split, ls := range map[string][]config.DomainList{prep.Train: d.Train, prep.Val: d.Val, prep.Test: d.Test} {
+			for _, l := range ls {
+				domains[l.Name] = true
+				if _, ok := prep.Walkers[l.Name]; !ok {
+					t.Errorf("%s: domain %q is not a `fas prep --dataset` name (%s)", file, l.Name, strings.Join(prep.Names(), ", "))
+				}
+				if l.Live != prep.ListName(l.Name, split, "live") || l.Attack != prep.ListName(l.Name, split, "attack") {
+					t.Errorf("%s: %s %s lists %s, %s; prep writes %s, %s", file, split, l.Name, l.Live, l.Attack,
+						prep.ListName(l.Name, split, "live"), prep.ListName(l.Name, split, "attack"))
+				}
+				if split == prep.Val && prep.DefaultValSubjects[l.Name] == 0 && l.Name != "oulu" && l.Name != "replay" {
+					t.Errorf("%s: val list of %s, which has no development split and no default val subjects", file, l.Name)
+				}
+			}
+		}
+		for dom := range domains {
+			from, to := prep.DepthRule(dom)
+			if rules[from] != to {
+				t.Errorf("%s: no depth rule {from: %q, to: %q} for domain %s (rules %v)", file, from, to, dom, d.DepthRule)
+			}
+		}
+	}
 }
 
 // TestPrepShippedConfigs: fake trees of the four data sets (each video the same 8-frame clip
