@@ -79,7 +79,7 @@ func findFace(fd *shim.FaceFinder, o shim.FindOptions, m *imgproc.Image, annot *
 	}
 	best, bestIoU := shim.Face{}, 0.0
 	for _, f := range faces {
-		f = shift(f, g.Min)
+		f = f.Shift(g.Min)
 		if u := iou(f.Box, a); u > bestIoU && f.Score >= face.SubjectMinScore {
 			best, bestIoU = f, u
 		}
@@ -88,15 +88,6 @@ func findFace(fd *shim.FaceFinder, o shim.FindOptions, m *imgproc.Image, annot *
 		return best, ByAnnotation, true, nil
 	}
 	return shim.Face{Box: a.Intersect(image.Rect(0, 0, m.W, m.H))}, AnnotBox, !a.Intersect(image.Rect(0, 0, m.W, m.H)).Empty(), nil
-}
-
-func shift(f shim.Face, d image.Point) shim.Face {
-	f.Box = f.Box.Add(d)
-	for i := 0; i < 10; i += 2 {
-		f.Landmarks[i] += float64(d.X)
-		f.Landmarks[i+1] += float64(d.Y)
-	}
-	return f
 }
 
 func iou(a, b image.Rectangle) float64 {

@@ -31,6 +31,27 @@ type Face struct {
 	// and right mouth corner ("left" = the image's left), pixel centres at integers: the
 	// order and meaning of the 10 numbers of a list file (docs/design.md).
 	Landmarks [10]float64
+	// Points are the 68 points of the shape predictor (when HasLandmarks), x, y pairs in the
+	// same coordinates, in iBUG 300-W order (0-based: 0-16 jaw, 17-26 brows, 27-35 nose,
+	// 36-47 eyes, 48-67 mouth); the 5 landmarks follow from them.
+	Points [2 * FacePoints]float64
+}
+
+// FacePoints is the number of points of the shape predictor's shape (Face.Points).
+const FacePoints = C.FAS_FACE_POINTS
+
+// Shift moves the face (box, landmarks, points) by d.
+func (f Face) Shift(d image.Point) Face {
+	f.Box = f.Box.Add(d)
+	for i := 0; i < len(f.Landmarks); i += 2 {
+		f.Landmarks[i] += float64(d.X)
+		f.Landmarks[i+1] += float64(d.Y)
+	}
+	for i := 0; i < len(f.Points); i += 2 {
+		f.Points[i] += float64(d.X)
+		f.Points[i+1] += float64(d.Y)
+	}
+	return f
 }
 
 // Point is landmark i (0 left eye, 1 right eye, 2 nose tip, 3 left and 4 right mouth
@@ -185,11 +206,7 @@ func (f *FaceFinder) FindWith(img image.Image, o FindOptions) ([]Face, error) {
 		return faces, err
 	}
 	for i := range faces {
-		faces[i].Box = faces[i].Box.Add(r.Min)
-		for k := 0; k < 5; k++ {
-			faces[i].Landmarks[2*k] += float64(r.Min.X)
-			faces[i].Landmarks[2*k+1] += float64(r.Min.Y)
-		}
+		faces[i] = faces[i].Shift(r.Min)
 	}
 	return faces, nil
 }
@@ -249,6 +266,9 @@ func (f *FaceFinder) FindRGB(pix []byte, width, height, stride int, o FindOption
 		if fc.HasLandmarks {
 			for k := range fc.Landmarks {
 				fc.Landmarks[k] = float64(c.landmarks[k])
+			}
+			for k := range fc.Points {
+				fc.Points[k] = float64(c.points[k])
 			}
 		}
 		faces[i] = fc
