@@ -63,13 +63,14 @@ func (s *Sampling) UnmarshalJSON(b []byte) error {
 
 // Frame is one stored frame of a video.
 type Frame struct {
-	Index     int          `json:"index"` // 0-based frame number in the video
-	Key       string       `json:"key"`
-	Box       [4]int       `json:"box"`                       // crop in the frame, [x0, y0, x1, y1)
-	By        string       `json:"by"`                        // ByDetector, ByAnnotation or AnnotBox
-	Landmarks *[10]float64 `json:"landmarks,omitempty"`       // in the stored crop's pixels (as in the list)
-	InFrame   *[10]float64 `json:"frame_landmarks,omitempty"` // in the frame's pixels
-	Score     float64      `json:"score"`                     // the detector's (0 for AnnotBox)
+	Index     int           `json:"index"` // 0-based frame number in the video
+	Key       string        `json:"key"`
+	Box       [4]int        `json:"box"`                       // crop in the frame, [x0, y0, x1, y1)
+	By        string        `json:"by"`                        // ByDetector, ByAnnotation or AnnotBox
+	Landmarks *[10]float64  `json:"landmarks,omitempty"`       // in the stored crop's pixels (as in the list)
+	InFrame   *[10]float64  `json:"frame_landmarks,omitempty"` // in the frame's pixels
+	Points    *[136]float64 `json:"points,omitempty"`          // the 68 points in the stored crop's pixels (ApproxDepth's input)
+	Score     float64       `json:"score"`                     // the detector's (0 for AnnotBox)
 }
 
 // Record is what prep stored for one video; its file marks the video done.
