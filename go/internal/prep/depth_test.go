@@ -1,11 +1,14 @@
 package prep
 
 import (
+	"encoding/json"
 	"math"
+	"reflect"
 	"sort"
 	"testing"
 
 	"github.com/fasgo/fasgo/go/internal/imgproc"
+	"github.com/fasgo/fasgo/go/internal/pyref"
 )
 
 // layoutAt places the mean face in a size² map: eye distance scale px, eyes' midpoint at
@@ -159,5 +162,27 @@ func TestApproxDepth(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// TestFaceMeshDelaunay: faceMesh is scipy's Delaunay triangulation of faceLayout with its
+// mirror image (tests/python/face_mesh_ref.py, which also generated it).
+func TestFaceMeshDelaunay(t *testing.T) {
+	in, _ := json.Marshal(map[string]any{"layout": faceLayout, "flip": faceFlip})
+	var ref [][3]int
+	if err := json.Unmarshal(pyref.Run(t, in, "face_mesh_ref.py"), &ref); err != nil {
+		t.Fatal(err)
+	}
+	var got [][3]int
+	for _, tr := range faceMesh {
+		sort.Ints(tr[:])
+		got = append(got, tr)
+	}
+	sort.Slice(got, func(i, j int) bool {
+		a, b := got[i], got[j]
+		return a[0] < b[0] || a[0] == b[0] && (a[1] < b[1] || a[1] == b[1] && a[2] < b[2])
+	})
+	if !reflect.DeepEqual(got, ref) {
+		t.Errorf("faceMesh (%d triangles) is not the Delaunay triangulation of faceLayout with its mirror (%d):\n%v\n%v", len(got), len(ref), got, ref)
 	}
 }
