@@ -48,7 +48,7 @@ func prepCommand() *cli.Command {
 			&cli.IntFlag{Name: "size", Value: 256, Usage: "stored crop side in pixels"},
 			&cli.Float64Flag{Name: "margin", Value: config.Default().Dataset.Margin, Usage: "crop margin, as dataset.margin"},
 			&cli.StringFlag{Name: "depth-dir", Usage: "precomputed depth maps `DIR`/<split>/<video id>/<frame:04d>.png (full frames, e.g. PRNet); default: an approximate surface from the landmarks"},
-			&cli.IntFlag{Name: "val-subjects", Usage: fmt.Sprintf("CASIA-FASD, MSU-MFSD: move the training videos of the K highest-numbered subjects to val (default: casia %d, msu %d; 0: no val)",
+			&cli.IntFlag{Name: "val-subjects", DefaultText: "per data set", Usage: fmt.Sprintf("CASIA-FASD, MSU-MFSD: move the training videos of the K highest-numbered subjects to val (casia %d, msu %d, others 0; 0: no val)",
 				prep.DefaultValSubjects["casia"], prep.DefaultValSubjects["msu"])},
 			&cli.BoolFlag{Name: "all-list", Usage: "also write <domain>_all_{live,attack}.txt: the train and test videos (not val) with the test sampling, as SSDG evaluates a target domain"},
 			&cli.IntFlag{Name: "workers", Usage: "videos in parallel (0 = all cores)"},
