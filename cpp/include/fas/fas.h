@@ -28,7 +28,7 @@ extern "C" {
 
 /* The version of this interface: bumped on every incompatible change. A caller compares
  * fas_abi_version() with the FAS_ABI_VERSION it was compiled against. */
-#define FAS_ABI_VERSION 6
+#define FAS_ABI_VERSION 7
 int fas_abi_version(void);
 
 /* ---- status ------------------------------------------------------------------------- */
@@ -308,12 +308,17 @@ typedef struct {
  * the image. score: dlib's detection confidence (an SVM margin: > 0 is a detection, ~1 and
  * more a clear frontal face). landmarks (when has_landmarks): left eye centre, right eye
  * centre, nose tip, left mouth corner, right mouth corner ("left" = the image's left) as
- * x, y pairs in input pixels, pixel centres at integers: the order of the list files. */
+ * x, y pairs in input pixels, pixel centres at integers: the order of the list files.
+ * points (when has_landmarks): all 68 points of the shape predictor, x, y pairs in the same
+ * coordinates, in iBUG 300-W order (0-based: 0-16 jaw, 17-26 brows, 27-35 nose, 36-47 eyes,
+ * 48-67 mouth), from which the 5 landmarks follow. (ABI 7 added points.) */
+#define FAS_FACE_POINTS 68
 typedef struct {
   float x0, y0, x1, y1;
   float score;
   int has_landmarks;
   float landmarks[10];
+  float points[2 * FAS_FACE_POINTS];
 } fas_face;
 
 /* Finds every face in an RGB8 image: height rows of stride bytes, each width pixels of 3

@@ -48,7 +48,8 @@ func prepCommand() *cli.Command {
 			&cli.IntFlag{Name: "size", Value: 256, Usage: "stored crop side in pixels"},
 			&cli.Float64Flag{Name: "margin", Value: config.Default().Dataset.Margin, Usage: "crop margin, as dataset.margin"},
 			&cli.StringFlag{Name: "depth-dir", Usage: "precomputed depth maps `DIR`/<split>/<video id>/<frame:04d>.png (full frames, e.g. PRNet); default: an approximate surface from the landmarks"},
-			&cli.IntFlag{Name: "val-subjects", Usage: "CASIA-FASD, MSU-MFSD: move the training videos of the K highest-numbered subjects to val"},
+			&cli.IntFlag{Name: "val-subjects", DefaultText: "per data set", Usage: fmt.Sprintf("CASIA-FASD, MSU-MFSD: move the training videos of the K highest-numbered subjects to val (casia %d, msu %d, others 0; 0: no val)",
+				prep.DefaultValSubjects["casia"], prep.DefaultValSubjects["msu"])},
 			&cli.BoolFlag{Name: "all-list", Usage: "also write <domain>_all_{live,attack}.txt: the train and test videos (not val) with the test sampling, as SSDG evaluates a target domain"},
 			&cli.IntFlag{Name: "workers", Usage: "videos in parallel (0 = all cores)"},
 			&cli.StringFlag{Name: "landmarks", Usage: "dlib 68-point shape predictor `FILE` (default: libdlib-data's)"},
@@ -152,7 +153,10 @@ func prepOptions(c *cli.Context) (prep.Options, error) {
 		}
 		o.Depth = "dir:" + o.DepthDir
 	}
-	o.ValSubj, o.AllList = c.Int("val-subjects"), c.Bool("all-list")
+	o.ValSubj, o.AllList = prep.DefaultValSubjects[o.Dataset], c.Bool("all-list")
+	if c.IsSet("val-subjects") {
+		o.ValSubj = c.Int("val-subjects")
+	}
 	if o.Workers = c.Int("workers"); o.Workers <= 0 {
 		o.Workers = runtime.NumCPU()
 	}

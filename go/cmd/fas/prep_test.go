@@ -33,7 +33,7 @@ func TestPrepCLI(t *testing.T) {
 		}
 	}
 	os.MkdirAll(filepath.Join(src, "scene01", "attack"), 0o755)
-	args := []string{"prep", "--dataset", "msu", "--src", src, "--out", out, "--size", "64", "--workers", "1", "--train-sample", "every:4"}
+	args := []string{"prep", "--dataset", "msu", "--src", src, "--out", out, "--size", "64", "--workers", "1", "--train-sample", "every:4", "--val-subjects", "0"}
 	got, err := runFasData(t, args...)
 	if err != nil {
 		t.Fatalf("%v\n%s", err, got)

@@ -706,6 +706,13 @@ func TestDepthRulePreset(t *testing.T) {
 		if again := mustLoad(t, writeFile(t, t.TempDir(), "r.yaml", string(b)), nil, nil); !reflect.DeepEqual(c, again) {
 			t.Errorf("%s: reloaded config differs:\n%s", set, b)
 		}
+		// Empty fields of a rule are left out: {preset: tface}, {from: a/, to: a_depth/}.
+		if !strings.Contains(string(b), "- {preset: tface}") || strings.Contains(string(b), `preset: ""`) {
+			t.Errorf("%s: rules written as:\n%s", set, b)
+		}
+		if strings.Contains(set, "from") && !strings.Contains(string(b), "- {from: a/, to: a_depth/}") {
+			t.Errorf("%s: {from, to} rule written as:\n%s", set, b)
+		}
 	}
 	wantAll(t, loadErr(t, base, []string{"dataset.depth_rule=tfac"}, nil), "dataset.depth_rule[0].preset", "tfac", "tface")
 	wantAll(t, loadErr(t, base, []string{`dataset.depth_rule=[{preset: tface, from: "a/"}]`}, nil), "dataset.depth_rule[0].from", "preset")

@@ -79,7 +79,7 @@ func findFace(fd *shim.FaceFinder, o shim.FindOptions, m *imgproc.Image, annot *
 	}
 	best, bestIoU := shim.Face{}, 0.0
 	for _, f := range faces {
-		f = shift(f, g.Min)
+		f = f.Shift(g.Min)
 		if u := iou(f.Box, a); u > bestIoU && f.Score >= face.SubjectMinScore {
 			best, bestIoU = f, u
 		}
@@ -88,15 +88,6 @@ func findFace(fd *shim.FaceFinder, o shim.FindOptions, m *imgproc.Image, annot *
 		return best, ByAnnotation, true, nil
 	}
 	return shim.Face{Box: a.Intersect(image.Rect(0, 0, m.W, m.H))}, AnnotBox, !a.Intersect(image.Rect(0, 0, m.W, m.H)).Empty(), nil
-}
-
-func shift(f shim.Face, d image.Point) shim.Face {
-	f.Box = f.Box.Add(d)
-	for i := 0; i < 10; i += 2 {
-		f.Landmarks[i] += float64(d.X)
-		f.Landmarks[i+1] += float64(d.Y)
-	}
-	return f
 }
 
 func iou(a, b image.Rectangle) float64 {
@@ -110,21 +101,18 @@ func iou(a, b image.Rectangle) float64 {
 
 // cropFace crops face f of m with the training rule (face.Crop, margin) and resizes the crop
 // to size×size (bilinear, cv2.INTER_LINEAR); it returns the crop box in m and, when the face
-// has landmarks, the landmarks in the resized crop's pixels.
-func cropFace(rs *imgproc.Resizer, m *imgproc.Image, f shim.Face, margin float64, size int, tmp, dst *imgproc.Image) ([4]int, *[10]float64, error) {
+// has landmarks, the 5 landmarks and the 68 points in the resized crop's pixels.
+func cropFace(rs *imgproc.Resizer, m *imgproc.Image, f shim.Face, margin float64, size int, tmp, dst *imgproc.Image) ([4]int, *[10]float64, *[2 * shim.FacePoints]float64, error) {
 	b, err := face.Crop(m, f, margin, tmp)
 	if err != nil {
-		return b, nil, err
+		return b, nil, nil, err
 	}
 	rs.Linear(tmp, size, size, dst)
 	if !f.HasLandmarks {
-		return b, nil, nil
+		return b, nil, nil, nil
 	}
-	var lm [10]float64
-	sx, sy := float64(size)/float64(b[2]-b[0]), float64(size)/float64(b[3]-b[1])
-	for i := 0; i < 10; i += 2 {
-		lm[i] = (f.Landmarks[i] - float64(b[0])) * sx
-		lm[i+1] = (f.Landmarks[i+1] - float64(b[1])) * sy
-	}
-	return b, &lm, nil
+	lm, pts := f.Landmarks, f.Points
+	face.ToCrop(lm[:], b, size)
+	face.ToCrop(pts[:], b, size)
+	return b, &lm, &pts, nil
 }

@@ -7,11 +7,26 @@ import (
 	"strings"
 )
 
+// LMDB is the database prep writes under its output directory (dataset.lmdb of the configs).
+const LMDB = "data.lmdb"
+
+// ListName is the list file of domain, split and kind ("live", "attack" or "noface") that
+// prep writes, relative to its output directory (the configs' dataset.root):
+// lists/<domain>_<split>_<kind>.txt.
+func ListName(domain, split, kind string) string {
+	return "lists/" + domain + "_" + split + "_" + kind + ".txt"
+}
+
+// DepthRule is the rule from the image keys of domain to their depth maps' keys
+// ({from: "<domain>/", to: "<domain>_depth/"} in a config), as DepthKey applies it.
+func DepthRule(domain string) (from, to string) { return domain + "/", domain + "_depth/" }
+
 // writeOutputs writes lists/<domain>_<split>_{live,attack,noface}.txt and the manifest,
 // each atomically, from the records of this and earlier runs.
-func writeOutputs(o Options, dir string, videos []Video, recs []*Record, fails []Failure) (*Manifest, error) {
-	m := &Manifest{Settings: o.Settings, DepthKey: o.Domain + "/=" + o.Domain + "_depth/",
-		Splits: map[string]*SplitSummary{}, Failures: fails}
+func writeOutputs(o Options, dir string, videos []Video, valIDs []int, recs []*Record, fails []Failure) (*Manifest, error) {
+	from, to := DepthRule(o.Domain)
+	m := &Manifest{Settings: o.Settings, DepthKey: from + "=" + to,
+		Splits: map[string]*SplitSummary{}, ValIDs: valIDs, Failures: fails}
 	lists := map[string]*strings.Builder{}
 	add := func(name, line string) {
 		b, ok := lists[name]
@@ -23,13 +38,15 @@ func writeOutputs(o Options, dir string, videos []Video, recs []*Record, fails [
 	}
 	var order []string
 	addLists := func(split string) {
-		base := o.Domain + "_" + split + "_"
-		order = append(order, base+"live.txt", base+"attack.txt")
-		add(base+"live.txt", "")
-		add(base+"attack.txt", "")
+		heads := map[string]string{"live": "", "attack": ""}
 		if split != "all" {
-			order = append(order, base+"noface.txt")
-			add(base+"noface.txt", "# sampled frames in which no face was found: video frame-index (0-based)\n")
+			heads["noface"] = "# sampled frames in which no face was found: video frame-index (0-based)\n"
+		}
+		for _, kind := range []string{"live", "attack", "noface"} {
+			if head, ok := heads[kind]; ok {
+				order = append(order, ListName(o.Domain, split, kind))
+				add(ListName(o.Domain, split, kind), head)
+			}
 		}
 	}
 	if o.AllList {
@@ -53,25 +70,24 @@ func writeOutputs(o Options, dir string, videos []Video, recs []*Record, fails [
 			s.NoFaceVideos++
 			m.NoFace = append(m.NoFace, v.Src)
 		}
-		base := o.Domain + "_" + v.Split + "_"
 		for _, f := range r.NoFace {
-			add(base+"noface.txt", fmt.Sprintf("%s %d\n", v.Src, f))
+			add(ListName(o.Domain, v.Split, "noface"), fmt.Sprintf("%s %d\n", v.Src, f))
 		}
 		inList, inAll := indexSet(o.listFrames(v.Split, r.N)), indexSet(o.allFrames(v.Split, r.N))
 		for _, f := range r.Frames {
 			if f.By == AnnotBox {
 				s.AnnotBox++
 			}
-			line, kind := listLine(f, 0, ""), "live.txt"
+			line, kind := listLine(f, 0, ""), "live"
 			if !v.Live {
-				line, kind = listLine(f, 1, v.Attack), "attack.txt"
+				line, kind = listLine(f, 1, v.Attack), "attack"
 			}
 			if inList[f.Index] {
 				s.Frames++
-				add(base+kind, line)
+				add(ListName(o.Domain, v.Split, kind), line)
 			}
 			if inAll[f.Index] {
-				add(o.Domain+"_all_"+kind, line)
+				add(ListName(o.Domain, "all", kind), line)
 			}
 		}
 	}
@@ -83,10 +99,10 @@ func writeOutputs(o Options, dir string, videos []Video, recs []*Record, fails [
 		}
 	}
 	for _, name := range order {
-		if err := writeAtomic(filepath.Join(o.Out, "lists", name), []byte(lists[name].String())); err != nil {
+		if err := writeAtomic(filepath.Join(o.Out, filepath.FromSlash(name)), []byte(lists[name].String())); err != nil {
 			return nil, err
 		}
-		m.Lists = append(m.Lists, "lists/"+name)
+		m.Lists = append(m.Lists, name)
 	}
 	return m, writeJSON(filepath.Join(dir, "manifest.json"), m)
 }

@@ -27,9 +27,9 @@ type Settings struct {
 	Sampling map[string]Sampling `json:"sampling"` // per split
 	Size     int                 `json:"size"`
 	Margin   float64             `json:"margin"`
-	Depth    string              `json:"depth"` // "approx" or "dir:DIR"
-	ValSubj  int                 `json:"val_subjects,omitempty"`
-	AllList  bool                `json:"all_list,omitempty"` // also <domain>_all_*.txt (see AllFrames)
+	Depth    string              `json:"depth"`                  // "approx" or "dir:DIR"
+	ValSubj  int                 `json:"val_subjects,omitempty"` // training subjects held out as val (holdOut)
+	AllList  bool                `json:"all_list,omitempty"`     // also <domain>_all_*.txt (see AllFrames)
 	Find     shim.FindOptions    `json:"find"`
 	Finder   string              `json:"finder"` // detector and landmark model
 }
@@ -63,13 +63,14 @@ func (s *Sampling) UnmarshalJSON(b []byte) error {
 
 // Frame is one stored frame of a video.
 type Frame struct {
-	Index     int          `json:"index"` // 0-based frame number in the video
-	Key       string       `json:"key"`
-	Box       [4]int       `json:"box"`                       // crop in the frame, [x0, y0, x1, y1)
-	By        string       `json:"by"`                        // ByDetector, ByAnnotation or AnnotBox
-	Landmarks *[10]float64 `json:"landmarks,omitempty"`       // in the stored crop's pixels (as in the list)
-	InFrame   *[10]float64 `json:"frame_landmarks,omitempty"` // in the frame's pixels
-	Score     float64      `json:"score"`                     // the detector's (0 for AnnotBox)
+	Index     int           `json:"index"` // 0-based frame number in the video
+	Key       string        `json:"key"`
+	Box       [4]int        `json:"box"`                       // crop in the frame, [x0, y0, x1, y1)
+	By        string        `json:"by"`                        // ByDetector, ByAnnotation or AnnotBox
+	Landmarks *[10]float64  `json:"landmarks,omitempty"`       // in the stored crop's pixels (as in the list)
+	InFrame   *[10]float64  `json:"frame_landmarks,omitempty"` // in the frame's pixels
+	Points    *[136]float64 `json:"points,omitempty"`          // the 68 points in the stored crop's pixels (ApproxDepth's input)
+	Score     float64       `json:"score"`                     // the detector's (0 for AnnotBox)
 }
 
 // Record is what prep stored for one video; its file marks the video done.
@@ -105,7 +106,8 @@ type Manifest struct {
 	DepthKey string                   `json:"depth_rule"` // "<domain>/=<domain>_depth/"
 	Splits   map[string]*SplitSummary `json:"splits"`
 	Lists    []string                 `json:"lists"`
-	NoFace   []string                 `json:"no_face_videos,omitempty"` // videos without a face in any sampled frame
+	ValIDs   []int                    `json:"val_subject_ids,omitempty"` // the subjects held out as val (Settings.ValSubj)
+	NoFace   []string                 `json:"no_face_videos,omitempty"`  // videos without a face in any sampled frame
 	Failures []Failure                `json:"failures,omitempty"`
 }
 
@@ -158,7 +160,8 @@ func Key(domain string, v Video, i int) string {
 
 // DepthKey is the depth map's key of an image key of domain (the rule <domain>/ → <domain>_depth/).
 func DepthKey(domain, key string) string {
-	return domain + "_depth/" + strings.TrimPrefix(key, domain+"/")
+	from, to := DepthRule(domain)
+	return to + strings.TrimPrefix(key, from)
 }
 
 // Run prepares one data set: walks it, processes every video not done yet (in parallel),
@@ -173,7 +176,8 @@ func Run(ctx context.Context, o Options) (*Manifest, error) {
 	if err != nil {
 		return nil, fmt.Errorf("prep: %w", err)
 	}
-	if videos, err = holdOut(videos, o.ValSubj); err != nil {
+	var valIDs []int
+	if videos, valIDs, err = holdOut(videos, o.ValSubj); err != nil {
 		return nil, fmt.Errorf("prep: %w", err)
 	}
 	dir := filepath.Join(o.Out, "prep", o.Domain)
@@ -191,7 +195,7 @@ func Run(ctx context.Context, o Options) (*Manifest, error) {
 	if o.Log == nil {
 		o.Log = zap.NewNop()
 	}
-	db, err := lmdb.Open(filepath.Join(o.Out, "data.lmdb"), lmdb.Options{MapSize: o.MapSize})
+	db, err := lmdb.Open(filepath.Join(o.Out, LMDB), lmdb.Options{MapSize: o.MapSize})
 	if err != nil {
 		return nil, fmt.Errorf("prep: %w", err)
 	}
@@ -200,7 +204,7 @@ func Run(ctx context.Context, o Options) (*Manifest, error) {
 	if err != nil {
 		return nil, err
 	}
-	m, err := writeOutputs(o, dir, videos, recs, fails)
+	m, err := writeOutputs(o, dir, videos, valIDs, recs, fails)
 	if err != nil {
 		return nil, err
 	}
@@ -210,16 +214,23 @@ func Run(ctx context.Context, o Options) (*Manifest, error) {
 	return m, nil
 }
 
+// DefaultValSubjects is how many training subjects prep holds out as val for the data sets
+// without an official development set, so that the protocol configs find a val list for
+// every source domain: about a fifth of the training subjects (CASIA-FASD has 20, MSU-MFSD
+// 15), the highest-numbered ones (holdOut). fasgo's choice: the DG papers select models on
+// the target's test set and publish no source validation split.
+var DefaultValSubjects = map[string]int{"casia": 4, "msu": 3}
+
 // holdOut moves the training videos of the k highest-numbered subjects to Val (for data sets
-// without an official development set).
-func holdOut(vs []Video, k int) ([]Video, error) {
+// without an official development set) and returns those subjects.
+func holdOut(vs []Video, k int) ([]Video, []int, error) {
 	if k == 0 {
-		return vs, nil
+		return vs, nil, nil
 	}
 	subj := map[int]bool{}
 	for _, v := range vs {
 		if v.Split == Val {
-			return nil, errors.New("--val-subjects: this data set has an official development split (val)")
+			return nil, nil, errors.New("--val-subjects: this data set has an official development split (val)")
 		}
 		if v.Split == Train {
 			subj[v.Subject] = true
@@ -230,8 +241,8 @@ func holdOut(vs []Video, k int) ([]Video, error) {
 		ids = append(ids, s)
 	}
 	sort.Ints(ids)
-	if k >= len(ids) {
-		return nil, fmt.Errorf("--val-subjects %d: the training split has only %d subjects", k, len(ids))
+	if k < 0 || k >= len(ids) {
+		return nil, nil, fmt.Errorf("--val-subjects %d: the training split has %d subjects; want 0 <= K < %d", k, len(ids), len(ids))
 	}
 	val := map[int]bool{}
 	for _, s := range ids[len(ids)-k:] {
@@ -243,7 +254,7 @@ func holdOut(vs []Video, k int) ([]Video, error) {
 			out[i].Split = Val
 		}
 	}
-	return out, nil
+	return out, ids[len(ids)-k:], nil
 }
 
 // checkSettings compares s with the settings of an earlier run in dir; known is false when

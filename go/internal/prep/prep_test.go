@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -166,6 +167,7 @@ func checkOutputs(t *testing.T, o Options, m *Manifest, videos map[string]want) 
 	}
 	defer db.Close()
 	frames := map[string]int{}
+	points := recordPoints(t, o)
 	for _, l := range m.Lists {
 		es, err := dataset.ReadList(filepath.Join(o.Out, l))
 		if strings.HasSuffix(l, "_noface.txt") || strings.Contains(l, "_all_") {
@@ -193,7 +195,7 @@ func checkOutputs(t *testing.T, o Options, m *Manifest, videos map[string]want) 
 				t.Errorf("%s: depth %s: %v", e.Path, dk, err)
 				continue
 			}
-			checkDepth(t, e, &dep)
+			checkDepth(t, e, points[e.Path], &dep)
 		}
 	}
 	for id, w := range videos {
@@ -203,29 +205,60 @@ func checkOutputs(t *testing.T, o Options, m *Manifest, videos map[string]want) 
 	}
 }
 
-// checkDepth: the stored map is ApproxDepth of the listed landmarks (rounded to 2 decimals in
-// the list, 2 decimals: within 1 level but for a few pixels at the steep rim), bright at the
-// nose, dark in the corners.
-func checkDepth(t *testing.T, e dataset.Entry, dep *imgproc.Image) {
+// recordPoints reads the 68 points of every stored frame from the per-video records.
+func recordPoints(t *testing.T, o Options) map[string]*[136]float64 {
 	t.Helper()
-	if e.Landmarks == nil {
-		t.Errorf("%s: live frame without landmarks", e.Path)
+	out := map[string]*[136]float64{}
+	err := filepath.WalkDir(filepath.Join(o.Out, "prep", o.Domain, "videos"), func(p string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		var r Record
+		if err := json.Unmarshal(b, &r); err != nil {
+			return err
+		}
+		for _, f := range r.Frames {
+			out[f.Key] = f.Points
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// checkDepth: the depth map read back from the LMDB is ApproxDepth of the frame's 68 points
+// (in the record), whose eye means and nose tip are the list's landmarks; it is highest at
+// the nose tip and 0 in the corners.
+func checkDepth(t *testing.T, e dataset.Entry, pts *[136]float64, dep *imgproc.Image) {
+	t.Helper()
+	if e.Landmarks == nil || pts == nil {
+		t.Errorf("%s: live frame without landmarks (%v) or 68 points (%v)", e.Path, e.Landmarks != nil, pts != nil)
 		return
 	}
-	var ref imgproc.Image
-	ApproxDepth(*e.Landmarks, outSize, &ref)
-	worst, off := 0, 0
-	for i := range ref.Pix {
-		d := int(math.Abs(float64(ref.Pix[i]) - float64(dep.Pix[i])))
-		worst = max(worst, d)
-		if d > 1 {
-			off++
-		}
+	lm := *e.Landmarks
+	eye := (pts[2*36] + pts[2*37] + pts[2*38] + pts[2*39] + pts[2*40] + pts[2*41]) / 6
+	if math.Abs(eye-lm[0]) > 0.006 || math.Abs(pts[60]-lm[4]) > 0.006 || math.Abs(pts[61]-lm[5]) > 0.006 {
+		t.Errorf("%s: listed landmarks %v do not follow from the record's points (left eye x %.3f, nose %.3f %.3f)", e.Path, lm, eye, pts[60], pts[61])
 	}
-	nose := dep.Pix[int(e.Landmarks[5])*outSize+int(e.Landmarks[4])]
-	if worst > 6 || off > len(ref.Pix)/100 || nose < 200 || dep.Pix[0] != 0 || dep.Pix[len(dep.Pix)-1] != 0 {
-		t.Errorf("%s: depth differs by up to %d (%d pixels by more than 1) from the landmarks' surface; nose %d, corners %d %d",
-			e.Path, worst, off, nose, dep.Pix[0], dep.Pix[len(dep.Pix)-1])
+	var ref imgproc.Image
+	ApproxDepth(pts, outSize, &ref)
+	diff, top := 0, 0
+	for i := range ref.Pix {
+		if ref.Pix[i] != dep.Pix[i] {
+			diff++
+		}
+		top = max(top, int(dep.Pix[i]))
+	}
+	nose := dep.Pix[int(pts[61])*outSize+int(pts[60])]
+	if diff > 0 || int(nose) < top-8 || top < 240 || dep.Pix[0] != 0 || dep.Pix[len(dep.Pix)-1] != 0 {
+		t.Errorf("%s: depth differs from the points' surface in %d pixels; nose %d, highest %d, corners %d %d",
+			e.Path, diff, nose, top, dep.Pix[0], dep.Pix[len(dep.Pix)-1])
 	}
 }
 
@@ -484,6 +517,7 @@ func TestMSU(t *testing.T) {
 		"val/attack/attack_client003_laptop_SD_ipad_video_scene01":       {Val, Replay, 0},
 		"test/real/real_client001_android_SD_scene01":                    {Test, "", 2},
 	})
+	checkManifestKeys(t, filepath.Join(out, "prep", "msu", "manifest.json"))
 	write(t, filepath.Join(src, "scene01/real/real_client077_android_SD_scene01.mp4"), []byte("x"))
 	if _, err := WalkMSU(src, WalkOptions{}); err == nil || !strings.Contains(err.Error(), "client 77 is in neither") {
 		t.Errorf("a client in no list: %v", err)
@@ -636,5 +670,40 @@ func TestAllList(t *testing.T) {
 	}
 	if m.Splits[Train].Frames != 3 || m.Splits[Val].Frames != 2 {
 		t.Errorf("summaries train %+v val %+v", *m.Splits[Train], *m.Splits[Val])
+	}
+}
+
+// checkManifestKeys: every key of the manifest is lower-case snake case (as "val_subjects"),
+// the face-search options ("find") included.
+func checkManifestKeys(t *testing.T, path string) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v any
+	if err := json.Unmarshal(b, &v); err != nil {
+		t.Fatal(err)
+	}
+	snake := regexp.MustCompile(`^[a-z][a-z0-9_]*$`)
+	var walk func(at string, v any)
+	walk = func(at string, v any) {
+		switch x := v.(type) {
+		case map[string]any:
+			for k, e := range x {
+				if !snake.MatchString(k) {
+					t.Errorf("%s: key %s%s is not lower-case snake case", path, at, k)
+				}
+				walk(at+k+".", e)
+			}
+		case []any:
+			for _, e := range x {
+				walk(at, e)
+			}
+		}
+	}
+	walk("", v)
+	if find, _ := v.(map[string]any)["settings"].(map[string]any)["find"].(map[string]any); find["upsample"] == nil || find["max_side"] == nil {
+		t.Errorf("%s: settings.find = %v, want upsample, max_side, min_score", path, find)
 	}
 }

@@ -193,11 +193,11 @@ func (w *worker) frames(ctx context.Context, v Video, scratch string) (*Record, 
 // store writes frame idx's crop (and a live frame's depth map) as PNG files for Pack.
 func (w *worker) store(v Video, idx int, m *imgproc.Image, f shim.Face, by, scratch string) (Frame, []dataset.PackItem, string, error) {
 	key := Key(w.o.Domain, v, idx)
-	box, lm, err := cropFace(&w.rs, m, f, w.o.Margin, w.o.Size, &w.tmp, &w.crop)
+	box, lm, pts, err := cropFace(&w.rs, m, f, w.o.Margin, w.o.Size, &w.tmp, &w.crop)
 	if err != nil {
 		return Frame{}, nil, "", fmt.Errorf("prep: %s frame %d: %w", v.Src, idx, err)
 	}
-	fr := Frame{Index: idx, Key: key, Box: box, By: by, Landmarks: lm, Score: f.Score}
+	fr := Frame{Index: idx, Key: key, Box: box, By: by, Landmarks: lm, Points: pts, Score: f.Score}
 	if f.HasLandmarks {
 		l := f.Landmarks
 		fr.InFrame = &l
@@ -210,7 +210,7 @@ func (w *worker) store(v Video, idx int, m *imgproc.Image, f shim.Face, by, scra
 	if !v.Live {
 		return fr, items, "", nil
 	}
-	why, err := w.depth(v, idx, m, box, lm)
+	why, err := w.depth(v, idx, m, box, pts)
 	if err != nil || why != "" {
 		return fr, nil, why, err
 	}
@@ -222,13 +222,13 @@ func (w *worker) store(v Video, idx int, m *imgproc.Image, f shim.Face, by, scra
 }
 
 // depth fills w.dep: the precomputed map of the frame cropped like the image, or ApproxDepth.
-func (w *worker) depth(v Video, idx int, m *imgproc.Image, box [4]int, lm *[10]float64) (string, error) {
+func (w *worker) depth(v Video, idx int, m *imgproc.Image, box [4]int, pts *[2 * shim.FacePoints]float64) (string, error) {
 	s := w.o.Size
 	if w.o.DepthDir == "" {
-		if lm == nil {
-			return "", fmt.Errorf("prep: %s frame %d: the approximate depth map needs landmarks (a landmark model)", v.Src, idx)
+		if pts == nil {
+			return "", fmt.Errorf("prep: %s frame %d: the approximate depth map needs the face's 68 points (a landmark model)", v.Src, idx)
 		}
-		ApproxDepth(*lm, s, &w.dep)
+		ApproxDepth(pts, s, &w.dep)
 		return "", nil
 	}
 	base := filepath.Join(w.o.DepthDir, v.Split, filepath.FromSlash(v.ID), fmt.Sprintf("%04d", idx))
