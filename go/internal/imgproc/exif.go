@@ -1,6 +1,9 @@
 package imgproc
 
-import "encoding/binary"
+import (
+	"encoding/binary"
+	"sync"
+)
 
 // Orientation is the EXIF orientation (1..8) of an encoded image: a JPEG's tag, else 1
 // (upright; PNG orientation is not read, as cv2.imdecode does not).
@@ -91,8 +94,12 @@ func orient(m *Image, o int) {
 	}
 }
 
+// transposeScratch keeps transpose from allocating per image.
+var transposeScratch = sync.Pool{New: func() any { return new(Image) }}
+
 func transpose(m *Image) {
-	var t Image
+	t := transposeScratch.Get().(*Image)
+	defer transposeScratch.Put(t)
 	t.Reshape(m.H, m.W, m.C)
 	c := m.C
 	for y := 0; y < m.H; y++ {
