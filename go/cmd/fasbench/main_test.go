@@ -10,7 +10,7 @@ import (
 	"github.com/fasgo/fasgo/go/internal/pyref"
 )
 
-var lineRE = regexp.MustCompile(`^(.+): (\S+) ([0-9.]+) img/s, (\S+) ([0-9.]+) img/s, ratio ([0-9.]+) \(median of 1 alternating runs\)$`)
+var lineRE = regexp.MustCompile(`^(.+): (\S+) ([0-9.]+) img/s, (\S+) ([0-9.]+) img/s, ratio ([0-9.]+) \(median of 1 alternating runs; ranges [0-9.]+-[0-9.]+, [0-9.]+-[0-9.]+\)$`)
 
 // The whole bench at tiny sizes: every comparison runs (both Python scripts included, one
 // short iteration each) and prints a line the README's figures are read from; the AdaNorm

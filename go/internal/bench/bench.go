@@ -113,7 +113,8 @@ func Run(c Comparison, runs int, progress func(side string, run int, rate float6
 }
 
 // Line is the one-line report: "meta step S=64 B=2: fasgo 3.1 img/s, pytorch 2.4 img/s,
-// ratio 1.29 (median of 5 alternating runs)", or the reason it was skipped or failed.
+// ratio 1.29 (median of 5 alternating runs; ranges 2.8-3.3, 2.1-2.6)", or the reason it was
+// skipped or failed.
 func (r Result) Line() string {
 	switch {
 	case r.Skipped != "":
@@ -121,8 +122,14 @@ func (r Result) Line() string {
 	case r.Err != nil:
 		return fmt.Sprintf("%s: FAILED: %v", r.Label, r.Err)
 	}
-	return fmt.Sprintf("%s: %s %s %s, %s %s %s, ratio %.2f (median of %d alternating runs)", r.Label,
-		r.NameA, num(r.MedianA()), r.Unit, r.NameB, num(r.MedianB()), r.Unit, r.Ratio(), len(r.RatesA))
+	return fmt.Sprintf("%s: %s %s %s, %s %s %s, ratio %.2f (median of %d alternating runs; ranges %s, %s)", r.Label,
+		r.NameA, num(r.MedianA()), r.Unit, r.NameB, num(r.MedianB()), r.Unit, r.Ratio(), len(r.RatesA),
+		span(r.RatesA), span(r.RatesB))
+}
+
+// span is "lo-hi" of v: how noisy the runs were.
+func span(v []float64) string {
+	return num(slices.Min(v)) + "-" + num(slices.Max(v))
 }
 
 // num prints three significant digits without an exponent for the usual magnitudes.

@@ -77,7 +77,7 @@ func TestRunMeasuresInOrder(t *testing.T) {
 	if r.MedianA() != 20 || r.MedianB() != 5 || r.Ratio() != 4 {
 		t.Errorf("medians %v %v ratio %v", r.MedianA(), r.MedianB(), r.Ratio())
 	}
-	want := "meta step S=64 B=2: fasgo 20.0 img/s, pytorch 5.00 img/s, ratio 4.00 (median of 3 alternating runs)"
+	want := "meta step S=64 B=2: fasgo 20.0 img/s, pytorch 5.00 img/s, ratio 4.00 (median of 3 alternating runs; ranges 10.0-30.0, 4.00-100)"
 	if r.Line() != want {
 		t.Errorf("line %q\nwant %q", r.Line(), want)
 	}
