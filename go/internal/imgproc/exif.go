@@ -1,9 +1,6 @@
 package imgproc
 
-import (
-	"encoding/binary"
-	"sync"
-)
+import "encoding/binary"
 
 // Orientation is the EXIF orientation (1..8) of an encoded image: a JPEG's tag, else 1
 // (upright; PNG orientation is not read, as cv2.imdecode does not).
@@ -95,11 +92,11 @@ func orient(m *Image, o int) {
 }
 
 // transposeScratch keeps transpose from allocating per image.
-var transposeScratch = sync.Pool{New: func() any { return new(Image) }}
+var transposeScratch = newFreeList(16, func() *Image { return new(Image) })
 
 func transpose(m *Image) {
-	t := transposeScratch.Get().(*Image)
-	defer transposeScratch.Put(t)
+	t := transposeScratch.get()
+	defer transposeScratch.put(t)
 	t.Reshape(m.H, m.W, m.C)
 	c := m.C
 	for y := 0; y < m.H; y++ {

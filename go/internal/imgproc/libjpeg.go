@@ -11,24 +11,51 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
-	"sync"
 	"unsafe"
 )
 
-// jpegDecoder owns one libjpeg decompress object. They are pooled, so that decoding
-// reuses both libjpeg's state and the caller's pixel buffer: nothing is allocated on the Go
-// heap per image once dst has grown to the largest size seen.
+// jpegDecoder owns one libjpeg decompress object. They are kept on a free list, so that
+// decoding reuses both libjpeg's state and the caller's pixel buffer: nothing is allocated
+// on the Go heap per image once dst has grown to the largest size seen.
 type jpegDecoder struct{ d *C.fas_jdec }
 
-var jpegDecoders = sync.Pool{New: func() any {
+var jpegDecoders = newFreeList(64, func() *jpegDecoder {
 	d := C.fas_jdec_new()
 	if d == nil {
 		return nil
 	}
 	j := &jpegDecoder{d}
-	runtime.AddCleanup(j, func(d *C.fas_jdec) { C.fas_jdec_free(d) }, d)
+	runtime.AddCleanup(j, func(d *C.fas_jdec) { C.fas_jdec_free(d) }, d) // when dropped
 	return j
-}}
+})
+
+// freeList keeps up to its capacity of reusable values. Unlike a sync.Pool it never drops
+// them at a GC or at random (as sync.Pool does under the race detector), so a steady worker
+// allocates nothing; values beyond the capacity are left to the GC.
+type freeList[T any] struct {
+	c   chan T
+	mk func() T
+}
+
+func newFreeList[T any](n int, mk func() T) *freeList[T] {
+	return &freeList[T]{c: make(chan T, n), mk: mk}
+}
+
+func (f *freeList[T]) get() T {
+	select {
+	case v := <-f.c:
+		return v
+	default:
+		return f.mk()
+	}
+}
+
+func (f *freeList[T]) put(v T) {
+	select {
+	case f.c <- v:
+	default:
+	}
+}
 
 var errJPEGAlloc = errors.New("JPEG: libjpeg could not allocate a decoder")
 
@@ -36,11 +63,11 @@ var errJPEGAlloc = errors.New("JPEG: libjpeg could not allocate a decoder")
 // JPEG decoder does (libjpeg, islow IDCT, fancy upsampling, CMYK through OpenCV's formula);
 // the EXIF orientation is not applied here.
 func decodeJPEG(b []byte, dst *Image, c int) error {
-	j, _ := jpegDecoders.Get().(*jpegDecoder)
+	j := jpegDecoders.get()
 	if j == nil {
 		return errJPEGAlloc
 	}
-	defer jpegDecoders.Put(j)
+	defer jpegDecoders.put(j)
 	gray := C.int(0)
 	if c == 1 {
 		gray = 1
