@@ -206,9 +206,15 @@ func TestJPEGExifOrientationLikeOpenCV(t *testing.T) {
 	for o := 1; o <= 8; o++ {
 		inputs = append(inputs, withOrientation(base, o, o%2 == 0))
 	}
-	ref := cvDecodeAll(t, inputs, false)
+	ref, refGray := cvDecodeAll(t, inputs, false), cvDecodeAll(t, inputs, true)
 	for i, b := range inputs {
 		var got Image
+		if err := DecodeGray(b, &got); err != nil {
+			t.Fatal(err)
+		}
+		if worst, _ := diffStats(got.Pix, refGray[i].Pix); got.W != refGray[i].W || got.H != refGray[i].H || worst != 0 {
+			t.Errorf("orientation %d gray: %dx%d vs cv2 %dx%d, max diff %d", i+1, got.W, got.H, refGray[i].W, refGray[i].H, worst)
+		}
 		if err := DecodeRGB(b, &got); err != nil {
 			t.Fatal(err)
 		}
