@@ -34,7 +34,7 @@ func synthCommand() *cli.Command {
 			&cli.BoolFlag{Name: "force", Usage: "replace --out if it holds an earlier fas synth output"},
 		}, synthOptionFlags(d)...),
 		Subcommands: []*cli.Command{gapCommand(d)},
-		Action: runSynth,
+		Action:      runSynth,
 	}
 }
 

@@ -243,7 +243,6 @@ func auc(scores, y []float64) float64 {
 	return win / float64(len(pos)*len(neg))
 }
 
-
 // featSet is the probe's features and labels (1 = attack) of some frames.
 type featSet struct {
 	x [][]float64
