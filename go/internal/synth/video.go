@@ -93,23 +93,43 @@ func (m motion) at(f int) (pose, expression) {
 	return p, e
 }
 
-// newCamera draws a video's camera settings from the domain's ranges.
-func newCamera(d *domain, r *rng) camera {
+// newCamera draws a video's camera settings from the domain's ranges. The sensor's
+// resolution is the domain's (given for S = 64) scaled to the output size, so a domain's
+// camera is as much sharper or blurrier than the others at any S.
+func newCamera(d *domain, r *rng, size int) camera {
 	return camera{
-		res: d.res, ss: d.ss, blur: r.in(d.blur), sharpen: r.in(d.sharpen), gain: r.in(d.gain),
+		res: sensorRes(d.res, size), ss: d.ss, blur: r.in(d.blur), sharpen: r.in(d.sharpen), gain: r.in(d.gain),
 		wb: v3(r.in(d.wbR), 1, r.in(d.wbB)), gamma: r.in(d.gamma), black: r.in(d.black),
 		sat: r.in(d.sat), noise: r.in(d.noise), chroma: r.in(d.chroma),
 		vignette: r.in(d.vignette), jpegQ: d.jpegQ,
+		hue: r.in(d.hue), banding: r.in(d.banding), fpnSeed: hashString(d.name),
+		autoWB: r.in(d.autoWB), autoExp: r.in(d.autoExp),
 	}
+}
+
+// sensorRes is a domain's sensor resolution res (given for 64-pixel output) at output size.
+func sensorRes(res, size int) int { return max(8, (res*size+32)/64) }
+
+// hashString is FNV-1a of s.
+func hashString(s string) uint64 {
+	h := uint64(14695981039346656037)
+	for i := 0; i < len(s); i++ {
+		h = (h ^ uint64(s[i])) * 1099511628211
+	}
+	return h
 }
 
 // newLighting draws the room light of a video.
 func newLighting(d *domain, r *rng) lighting {
 	return lighting{
 		dir:     v3(r.in(d.lightX), r.in(d.lightY), 1).norm(),
-		ambient: r.in(d.ambient), color: d.lightColor, spec: r.uniform(0.06, 0.2),
+		ambient: r.in(d.ambient), color: lightTint(d.lightColor, r.in(d.lightTemp)), spec: r.uniform(0.06, 0.2),
 	}
 }
+
+// lightTint shifts a light's colour towards warm (t > 0: incandescent) or cool (t < 0:
+// daylight, some fluorescents) by t, about 0.2 per 1000 K near 4000 K.
+func lightTint(c vec3, t float64) vec3 { return c.mul(v3(1+t, 1, 1-t)) }
 
 // renderer holds what every frame of one video shares.
 type renderer struct {
@@ -130,7 +150,7 @@ func newRenderer(seed uint64, d *domain, v video, frames, size int) *renderer {
 	rd := &renderer{seed: seed, d: d, v: v, size: size, n: frames}
 	rd.id = newIdentity(newRNG(seed, uint64(v.dom), uint64(v.subject), streamIdentity))
 	rd.bg = newBackground(vr.pick(d.bgKinds), d.palette, vr)
-	rd.cam = newCamera(d, vr)
+	rd.cam = newCamera(d, vr, size)
 	rd.light = newLighting(d, vr)
 	rd.mo = newMotion(d, vr, frames)
 	return rd
