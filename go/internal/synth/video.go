@@ -94,11 +94,11 @@ func (m motion) at(f int) (pose, expression) {
 }
 
 // newCamera draws a video's camera settings from the domain's ranges. The sensor's
-// resolution is the domain's (given for S = 64) scaled to the output size, so a domain's
-// camera is as much sharper or blurrier than the others at any S.
-func newCamera(d *domain, r *rng, size int) camera {
+// resolution is the domain's whatever the output size (a camera does not change with the
+// crop it is resized to): below S = 64 the low-resolution domains lose part of their blur.
+func newCamera(d *domain, r *rng) camera {
 	return camera{
-		res: sensorRes(d.res, size), ss: d.ss, blur: r.in(d.blur), sharpen: r.in(d.sharpen), gain: r.in(d.gain),
+		res: d.res, ss: d.ss, blur: r.in(d.blur), sharpen: r.in(d.sharpen), gain: r.in(d.gain),
 		wb: v3(r.in(d.wbR), 1, r.in(d.wbB)), gamma: r.in(d.gamma), black: r.in(d.black),
 		sat: r.in(d.sat), noise: r.in(d.noise), chroma: r.in(d.chroma),
 		vignette: r.in(d.vignette), jpegQ: d.jpegQ,
@@ -106,9 +106,6 @@ func newCamera(d *domain, r *rng, size int) camera {
 		autoWB: r.in(d.autoWB), autoExp: r.in(d.autoExp),
 	}
 }
-
-// sensorRes is a domain's sensor resolution res (given for 64-pixel output) at output size.
-func sensorRes(res, size int) int { return max(8, (res*size+32)/64) }
 
 // hashString is FNV-1a of s.
 func hashString(s string) uint64 {
@@ -150,7 +147,7 @@ func newRenderer(seed uint64, d *domain, v video, frames, size int) *renderer {
 	rd := &renderer{seed: seed, d: d, v: v, size: size, n: frames}
 	rd.id = newIdentity(newRNG(seed, uint64(v.dom), uint64(v.subject), streamIdentity))
 	rd.bg = newBackground(vr.pick(d.bgKinds), d.palette, vr)
-	rd.cam = newCamera(d, vr, size)
+	rd.cam = newCamera(d, vr)
 	rd.light = newLighting(d, vr)
 	rd.mo = newMotion(d, vr, frames)
 	return rd
