@@ -61,7 +61,11 @@ func TestLogRegMatchesSklearn(t *testing.T) {
 			continue
 		}
 		x = append(x, row)
-		y = append(y, map[bool]float64{true: 1, false: 0}[a+0.3*b+0.5*r.approxNormal() > 0.4])
+		label := 0.0
+		if a+0.3*b+0.5*r.approxNormal() > 0.4 {
+			label = 1
+		}
+		y = append(y, label)
 	}
 	for _, l2 := range []float64{probeL2, 0.3} {
 		m := trainLogReg(x, y, l2)

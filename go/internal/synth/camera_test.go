@@ -55,15 +55,13 @@ func TestHueRotate(t *testing.T) {
 	}
 }
 
-// presetCamera is video 0 of subject 0's camera in preset domain d, noise off, with the
-// automatic adjustments off unless keepAuto.
-func presetCamera(d int, keepAuto bool) (camera, domain) {
+// presetCamera is video 0 of subject 0's camera in preset domain d with noise and the
+// automatic adjustments off.
+func presetCamera(d int) (camera, domain) {
 	dom := domainAt(d, 1)
 	c := newCamera(&dom, newRNG(1, uint64(d), 0, 0, streamVideo))
 	c.noise, c.chroma, c.banding = 0, 0, 0
-	if !keepAuto {
-		c.autoWB, c.autoExp = 0, 0
-	}
+	c.autoWB, c.autoExp = 0, 0
 	return c, dom
 }
 
@@ -74,7 +72,7 @@ func TestDomainColourResponse(t *testing.T) {
 	sign := math.Copysign(1, angleDiff(hueAngle(hueRotate(skin, 0.1)), hueAngle(skin)))
 	shift := make([]float64, len(presets))
 	for d := range presets {
-		c, dom := presetCamera(d, false)
+		c, dom := presetCamera(d)
 		c.wb = gray(1) // white balance is a separate, channel-wise effect
 		c0 := c
 		c0.hue = 0
@@ -111,8 +109,8 @@ func TestDomainSharpness(t *testing.T) {
 		}
 		return gray(0.2)
 	}
-	c0, _ := presetCamera(0, false)
-	c1, _ := presetCamera(1, false)
+	c0, _ := presetCamera(0)
+	c1, _ := presetCamera(1)
 	h0, h1 := hf(c0.capture(bars, 64)), hf(c1.capture(bars, 64))
 	if h0 < 1.5*h1 {
 		t.Errorf("fine detail dom0 %.4f, dom1 %.4f: want dom0's sharper camera at least 1.5x", h0, h1)

@@ -354,8 +354,12 @@ func probeFeatures(ctx context.Context, o Options, progress func(done, total int
 				if err != nil {
 					return nil, nil, fmt.Errorf("synth: decoding %s: %w", f.key, err)
 				}
+				label := 1.0
+				if v.kind == Live {
+					label = 0
+				}
 				set.x = append(set.x, imageFeatures(img))
-				set.y = append(set.y, map[bool]float64{true: 0, false: 1}[v.kind == Live])
+				set.y = append(set.y, label)
 			}
 		}
 	}
