@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <string>
 
+#include "method.h"
 #include "net.h"
 
 namespace {
@@ -70,6 +71,19 @@ void constant_gates() {
         "gates bn and in parse and print");
   fas::AnrlNet net({32, 0.25, fas::Gate::BN}, at::TensorOptions().dtype(at::kFloat));
   check(net.meta_param_names().empty(), "gate bn: nothing for the meta step to adapt");
+  // So the method refuses a meta step for it instead of training without adaptation.
+  fas::ModelSpec spec;
+  spec.size = 32;
+  spec.options = at::TensorOptions().dtype(at::kFloat);
+  auto m = fas::make_method("anrl", spec, {{"width", "0.25"}, {"gate", "in"}});
+  std::string err;
+  try {
+    m->objective({{"num_domains", "3"}});
+  } catch (const std::invalid_argument& e) {
+    err = e.what();
+  }
+  check(err.find("meta: false") != std::string::npos, "gate in with meta refused: " + err);
+  check(m->objective({{"num_domains", "3"}, {"meta", "false"}}) != nullptr, "gate in trains with meta: false");
 }
 
 }  // namespace
