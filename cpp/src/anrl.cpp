@@ -90,6 +90,9 @@ StepConfig anrl_step_config(const Settings& training, bool* reset_each_epoch) {
 std::unique_ptr<Objective> AnrlMethod::objective(const Settings& training) {
   bool reset = true;
   StepConfig c = anrl_step_config(training, &reset);
+  if (c.meta && net_->meta_param_names().empty())
+    throw std::invalid_argument("anrl training: meta-learning adapts the gates, and this network's constant gates have "
+                                "none (use a learnt gate or meta: false)");
   return std::make_unique<AnrlObjective>(*net_, c, reset);
 }
 

@@ -14,7 +14,9 @@ Gate parse_gate(const std::string& s) {
   if (s == "1layer") return Gate::OneLayer;
   if (s == "2layer") return Gate::TwoLayer;
   if (s == "clamp") return Gate::Clamp;
-  throw std::invalid_argument("unknown gate \"" + s + "\" (want 1layer, 2layer or clamp)");
+  if (s == "bn") return Gate::BN;
+  if (s == "in") return Gate::IN;
+  throw std::invalid_argument("unknown gate \"" + s + "\" (want 1layer, 2layer, clamp, bn or in)");
 }
 
 const char* gate_name(Gate g) {
@@ -22,6 +24,8 @@ const char* gate_name(Gate g) {
     case Gate::OneLayer: return "1layer";
     case Gate::TwoLayer: return "2layer";
     case Gate::Clamp: return "clamp";
+    case Gate::BN: return "bn";
+    case Gate::IN: return "in";
   }
   return "?";
 }
@@ -67,6 +71,9 @@ namespace {
 at::Tensor gate_values(const ParamStore& s, const at::Tensor& c, const ConvBlock& b, const TensorMap* fast) {
   const std::string& p = b.prefix;
   if (b.gate == Gate::Clamp) return s.param(p + "gate_weight", fast).clamp(0, 1);
+  // Constant gates, per channel: g = 1 keeps only BN(c), g = 0 only IN(c).
+  if (b.gate == Gate::BN) return at::ones({c.size(1)}, c.options());
+  if (b.gate == Gate::IN) return at::zeros({c.size(1)}, c.options());
   at::Tensor z = c.mean({2, 3});  // global average pool, N x C
   if (b.gate == Gate::OneLayer) {
     z = at::linear(z, s.param(p + "AttentionNet.weight", fast), s.param(p + "AttentionNet.bias", fast));

@@ -13,7 +13,10 @@
 
 namespace fas {
 
-enum class Gate { OneLayer, TwoLayer, Clamp };
+// OneLayer, TwoLayer, Clamp: learnt gates (the paper's and two variants). BN and IN: constant
+// gates 1 and 0, so the adaptive block is plain BatchNorm or InstanceNorm (the ablation's
+// BN-only and IN-only backbones); they have no gate parameters.
+enum class Gate { OneLayer, TwoLayer, Clamp, BN, IN };
 Gate parse_gate(const std::string& s);  // throws std::invalid_argument
 const char* gate_name(Gate g);
 

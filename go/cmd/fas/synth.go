@@ -28,19 +28,26 @@ func synthCommand() *cli.Command {
 			"DIR/configs/lodo_<domain>.yaml (train on the other domains, test on <domain>), the layout\n" +
 			"fas pack writes for real data. The same options and seed give byte-identical data.\n" +
 			"--preview FILE.png writes a contact sheet (one row per domain: live, depth, each attack).",
-		Flags: []cli.Flag{
+		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "out", Usage: "data set directory to create (must not exist, be empty, or with --force hold an earlier synth output)"},
 			&cli.StringFlag{Name: "preview", Usage: "write a contact sheet PNG of every domain's live faces, depth and attacks"},
-			&cli.IntFlag{Name: "domains", Value: d.Domains, Usage: "capture domains (>= 3)"},
-			&cli.IntFlag{Name: "subjects", Value: d.Subjects, Usage: "subjects per domain, split 60/20/20 into train/val/test"},
-			&cli.IntFlag{Name: "videos-per-subject", Value: d.VideosPerSubject, Usage: "live videos per subject (and as many attack videos)"},
-			&cli.IntFlag{Name: "frames", Value: d.Frames, Usage: "frames per video"},
-			&cli.IntFlag{Name: "size", Value: d.Size, Usage: "image side S in pixels (depth maps too)"},
-			&cli.Uint64Flag{Name: "seed", Value: d.Seed, Usage: "random seed"},
-			&cli.IntFlag{Name: "workers", Usage: "render goroutines (0 = all cores); does not change the output"},
 			&cli.BoolFlag{Name: "force", Usage: "replace --out if it holds an earlier fas synth output"},
-		},
-		Action: runSynth,
+		}, synthOptionFlags(d)...),
+		Subcommands: []*cli.Command{gapCommand(d)},
+		Action:      runSynth,
+	}
+}
+
+// synthOptionFlags are the flags that size a benchmark (fas synth and fas synth gap).
+func synthOptionFlags(d synth.Options) []cli.Flag {
+	return []cli.Flag{
+		&cli.IntFlag{Name: "domains", Value: d.Domains, Usage: "capture domains (>= 3)"},
+		&cli.IntFlag{Name: "subjects", Value: d.Subjects, Usage: "subjects per domain, split 60/20/20 into train/val/test"},
+		&cli.IntFlag{Name: "videos-per-subject", Value: d.VideosPerSubject, Usage: "live videos per subject (and as many attack videos)"},
+		&cli.IntFlag{Name: "frames", Value: d.Frames, Usage: "frames per video"},
+		&cli.IntFlag{Name: "size", Value: d.Size, Usage: "image side S in pixels (depth maps too)"},
+		&cli.Uint64Flag{Name: "seed", Value: d.Seed, Usage: "random seed"},
+		&cli.IntFlag{Name: "workers", Usage: "render goroutines (0 = all cores); does not change the output"},
 	}
 }
 

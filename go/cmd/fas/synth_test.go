@@ -3,7 +3,10 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"fmt"
 	"image/png"
+	"math"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -15,6 +18,7 @@ import (
 	"github.com/fasgo/fasgo/go/internal/config"
 	"github.com/fasgo/fasgo/go/internal/dataset"
 	"github.com/fasgo/fasgo/go/internal/lmdb"
+	"github.com/fasgo/fasgo/go/internal/synth"
 )
 
 // runSynthCLI runs `fas synth ARGS...` on a fresh command.
@@ -147,5 +151,40 @@ func checkWithDataset(t *testing.T, dir string) {
 	// 3 domains x 3 subjects x (1 live + 1 attack video) x 1 frame; a depth map per live frame.
 	if st.Entries != 18 || st.Images != 18 || st.DepthMaps != 9 {
 		t.Errorf("dataset.Check saw %+v, want 18 entries and images, 9 depth maps", st)
+	}
+}
+
+// fas synth gap prints the probe's table and writes the same report as JSON.
+func TestSynthGapCommand(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "gap.json")
+	var buf bytes.Buffer
+	app := &cli.App{Name: "fas", Commands: []*cli.Command{synthCommand()}, Writer: &buf, ErrWriter: &buf}
+	args := []string{"fas", "synth", "gap", "--domains", "3", "--subjects", "5", "--frames", "1", "--size", "32", "--seed", "2", "--json", out}
+	if err := app.Run(args); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep synth.GapReport
+	if err := json.Unmarshal(b, &rep); err != nil {
+		t.Fatalf("gap.json: %v", err)
+	}
+	if len(rep.Rows) != 3 || rep.Options.Subjects != 5 || rep.Options.Size != 32 {
+		t.Fatalf("report %+v", rep)
+	}
+	mean := 0.0
+	for _, r := range rep.Rows {
+		if math.Abs(r.Gap-(r.Oracle-r.Source)) > 1e-12 || !strings.Contains(buf.String(), fmt.Sprintf("| %s | %.3f | %.3f |", r.Target, r.Oracle, r.Source)) {
+			t.Errorf("row %+v: gap or table line wrong in\n%s", r, buf.String())
+		}
+		mean += r.Gap / 3
+	}
+	if math.Abs(mean-rep.MeanGap) > 1e-12 {
+		t.Errorf("mean gap %v, rows give %v", rep.MeanGap, mean)
+	}
+	if err := app.Run([]string{"fas", "synth", "gap", "--domains", "2"}); err == nil || !strings.Contains(err.Error(), "domains") {
+		t.Errorf("2 domains: err = %v, want a range error naming domains", err)
 	}
 }

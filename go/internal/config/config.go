@@ -93,7 +93,7 @@ type Model struct {
 
 // ANRL is the method section of ANRL (spec: adaptive BN/IN gate, meta-learning).
 type ANRL struct {
-	Gate                string  `koanf:"gate"`                  // 1layer | 2layer | clamp  (default 1layer)
+	Gate                string  `koanf:"gate"`                  // 1layer | 2layer | clamp | bn | in (constant 1 / 0: BN-only, IN-only; default 1layer)
 	Meta                bool    `koanf:"meta"`                  // false = plain supervised step on all sources (default true)
 	Metasize            int     `koanf:"metasize"`              // meta-train domains per step, 1..K-1 (default 2)
 	MetaStepSize        float64 `koanf:"meta_step_size"`        // alpha, > 0 (default 1e-4)

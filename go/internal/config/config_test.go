@@ -244,11 +244,11 @@ func TestBadValuesNameKeyAndSource(t *testing.T) {
 		{"loss weight discri not finite", good, nil, []string{"FAS_ANRL__LOSS__DISCRI=.inf"}, []string{"anrl.loss.discri", "FAS_ANRL__LOSS__DISCRI"}},
 		{"center momentum", good, []string{"anrl.center_momentum=1"}, nil, []string{"anrl.center_momentum = 1", "[0, 1)"}},
 		{"center reset", good, []string{"anrl.center_reset=step"}, nil, []string{"anrl.center_reset", "epoch, never"}},
-		{"anrl range under fghv", good, []string{"method=fghv", "anrl.gate=3layer"}, nil, []string{"anrl.gate", "1layer, 2layer, clamp"}},
+		{"anrl range under fghv", good, []string{"method=fghv", "anrl.gate=3layer"}, nil, []string{"anrl.gate", "1layer, 2layer, clamp, bn, in"}},
 		{"probability", good, []string{"transform.flip_p=1.5"}, nil, []string{"transform.flip_p = 1.5", "[0, 1]"}},
 		{"lr", good, []string{"optimizer.params.lr=-0.1"}, nil, []string{"optimizer.params.lr = -0.1", "> 0"}},
 		{"nan lr", good, []string{"optimizer.params.lr=.nan"}, nil, []string{"optimizer.params.lr = NaN"}},
-		{"gate", good, []string{"anrl.gate=3layer"}, nil, []string{"anrl.gate = \"3layer\"", "1layer, 2layer, clamp"}},
+		{"gate", good, []string{"anrl.gate=3layer"}, nil, []string{"anrl.gate = \"3layer\"", "1layer, 2layer, clamp, bn, in"}},
 		{"one source", good, []string{"dataset.train=[{name: a, live: x, attack: y}]"}, nil, []string{"dataset.train", "K >= 2", "flag --set dataset.train="}},
 		{"duplicate domain", good, []string{"dataset.train=[{name: a, live: x, attack: y}, {name: a, live: x, attack: y}]"}, nil, []string{"dataset.train[1].name", "unique"}},
 		{"empty list file", writeFile(t, dir, "v.yaml", strings.Replace(minimal, "attack: lists/a_val_attack.txt", `attack: ""`, 1)), nil, nil,
@@ -256,6 +256,7 @@ func TestBadValuesNameKeyAndSource(t *testing.T) {
 		{"momentum with Adam", good, []string{"optimizer.params.momentum=0.9"}, nil, []string{"optimizer.params.momentum", "SGD only"}},
 		{"nesterov without momentum", good, []string{"optimizer.name=SGD", "optimizer.params.nesterov=true"}, nil, []string{"optimizer.params.nesterov", "momentum > 0"}},
 		{"scheduler", good, []string{"scheduler.name=Linear"}, nil, []string{"scheduler.name", "StepLR, Cosine, None"}},
+		{"constant gate with meta", good, []string{"anrl.gate=bn"}, nil, []string{"anrl.gate = \"bn\"", "constant gate", "anrl.meta: false"}},
 		{"first order without meta", good, []string{"anrl.meta=false", "anrl.first_order=true"}, nil, []string{"anrl.first_order", "anrl.meta: true"}},
 		{"batch grouping", good, []string{"anrl.batch_grouping=mixed"}, nil, []string{"anrl.batch_grouping = \"mixed\"", "domain, tface"}},
 		{"textbook without meta", good, []string{"anrl.meta=false", "anrl.textbook_fast_weights=true"}, nil, []string{"anrl.textbook_fast_weights", "anrl.meta: true"}},
@@ -717,4 +718,14 @@ func TestDepthRulePreset(t *testing.T) {
 	wantAll(t, loadErr(t, base, []string{"dataset.depth_rule=tfac"}, nil), "dataset.depth_rule[0].preset", "tfac", "tface")
 	wantAll(t, loadErr(t, base, []string{`dataset.depth_rule=[{preset: tface, from: "a/"}]`}, nil), "dataset.depth_rule[0].from", "preset")
 	wantAll(t, loadErr(t, base, []string{"dataset.depth_rule=3"}, nil), "dataset.depth_rule")
+}
+
+// The constant gates are valid without the meta step (the ablation's BN-only / IN-only).
+func TestConstantGatesWithoutMeta(t *testing.T) {
+	good := writeFile(t, t.TempDir(), "g.yaml", minimal)
+	for _, g := range []string{"bn", "in"} {
+		if c := mustLoad(t, good, []string{"anrl.gate=" + g, "anrl.meta=false"}, nil); c.ANRL.Gate != g {
+			t.Errorf("anrl.gate = %q, want %q", c.ANRL.Gate, g)
+		}
+	}
 }

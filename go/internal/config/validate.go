@@ -174,7 +174,11 @@ func (c *Config) validateModel(v *validator) {
 // sections (the number of sources) or on each other (meta-only switches) when method is anrl.
 func (c *Config) validateANRL(v *validator) {
 	a := c.ANRL
-	v.oneOf("anrl.gate", a.Gate, "1layer", "2layer", "clamp")
+	v.oneOf("anrl.gate", a.Gate, "1layer", "2layer", "clamp", "bn", "in")
+	if c.Method == "anrl" && a.Meta {
+		v.need(a.Gate != "bn" && a.Gate != "in", "anrl.gate", a.Gate,
+			"is a constant gate (BN-only or IN-only): the meta step adapts the gates and it has none; set anrl.meta: false")
+	}
 	k := len(c.Dataset.Train)
 	if c.Method == "anrl" && a.Meta && k >= 2 {
 		v.need(a.Metasize >= 1 && a.Metasize <= k-1, "anrl.metasize", a.Metasize,

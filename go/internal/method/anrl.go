@@ -107,7 +107,7 @@ func InferGate(ts []safetensors.Tensor) (string, error) {
 	case 1:
 		return found[0], nil
 	case 0:
-		return "", fmt.Errorf("cannot tell the gate variant: no FeatExtractor tensor named *.AttentionNet.weight (1layer), *.AttentionNet_fc1.weight (2layer) or *.gate_weight (clamp)")
+		return "", fmt.Errorf("cannot tell the gate variant: no FeatExtractor tensor named *.AttentionNet.weight (1layer), *.AttentionNet_fc1.weight (2layer) or *.gate_weight (clamp); the constant gates bn and in have no gate tensors, so such weights must name their gate in the metadata")
 	}
 	return "", fmt.Errorf("tensors of several gate variants (%s) in one state", strings.Join(found, ", "))
 }

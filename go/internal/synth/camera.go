@@ -56,8 +56,31 @@ type camera struct {
 	noise     float64 // luminance noise sigma
 	chroma    float64 // colour noise sigma
 	vignette  float64
-	jpegQ     int // 0 = PNG
+	hue       float64 // sensor colour response: rotation of the chroma about the grey axis (radians)
+	banding   float64 // fixed-pattern noise: row and column offsets of the sensor (sigma)
+	fpnSeed   uint64  // the sensor's fixed pattern (one per domain: its cameras' model)
+	autoWB    float64 // strength of grey-world auto white balance (0 = fixed white balance)
+	autoExp   float64 // strength of auto exposure towards a mid-grey frame mean (0 = fixed)
+	jpegQ     int     // 0 = PNG
 	noiseSeed uint64
+}
+
+// hueRotate rotates v about the grey axis (1, 1, 1) by theta (Rodrigues' formula): a
+// sensor whose spectral response renders hues shifted, which no white balance undoes.
+func hueRotate(v vec3, theta float64) vec3 {
+	if theta == 0 {
+		return v
+	}
+	c, s := math.Cos(theta), math.Sin(theta)
+	k := 1 / math.Sqrt(3)
+	kv := k * (v.x + v.y + v.z) // k . v
+	cross := v3(k*(v.z-v.y), k*(v.x-v.z), k*(v.y-v.x))
+	return v.scale(c).add(cross.scale(s)).add(gray(k * kv * (1 - c)))
+}
+
+// fixedPattern is the sensor's row and column offset at pixel (i, j), zero mean.
+func fixedPattern(i, j int, seed uint64) float64 {
+	return lattice(int64(i), -1, seed) + lattice(-1, int64(j), seed) - 1
 }
 
 // render samples the scene on a w x h grid with ss x ss samples per pixel.
@@ -93,16 +116,17 @@ func (c *camera) capture(sc scene, size int) *fimg {
 			m.pix[i] = v + float32(c.sharpen)*(v-soft.pix[i])
 		}
 	}
+	wb, gain := c.autoAdjust(m)
 	r := newRNG(c.noiseSeed)
 	tone := newPowTable(c.gamma)
 	for j := 0; j < m.h; j++ {
 		for i := 0; i < m.w; i++ {
 			x := (float64(i)+0.5)/float64(m.w)*2 - 1
 			y := (float64(j)+0.5)/float64(m.h)*2 - 1
-			v := m.at(i, j).mul(c.wb).scale(c.gain * (1 - c.vignette*(x*x+y*y)/2))
+			v := hueRotate(m.at(i, j), c.hue).mul(wb).scale(gain * (1 - c.vignette*(x*x+y*y)/2))
 			v = tone.vec(v).saturate(c.sat)
 			v = v.scale(1 - c.black).add(gray(c.black))
-			n := c.noise * r.approxNormal() * (0.5 + math.Sqrt(fmax(v.luma(), 0)))
+			n := c.noise*r.approxNormal()*(0.5+math.Sqrt(fmax(v.luma(), 0))) + c.banding*fixedPattern(i, j, c.fpnSeed)
 			v = v.add(v3(n+c.chroma*r.approxNormal(), n, n+c.chroma*r.approxNormal()))
 			m.set(i, j, v)
 		}
@@ -111,6 +135,29 @@ func (c *camera) capture(sc scene, size int) *fimg {
 		m = resize(m, size, size)
 	}
 	return m
+}
+
+// autoAdjust is the camera's automatic white balance and exposure on this frame: the
+// fixed gains moved towards a grey-world balance and a mid-grey mean by the camera's
+// strengths. Cameras that adapt hide a scene's colour cast and brightness (a screen's blue
+// white point, a dim print) that fixed ones record.
+func (c *camera) autoAdjust(m *fimg) (vec3, float64) {
+	if c.autoWB == 0 && c.autoExp == 0 {
+		return c.wb, c.gain
+	}
+	var mean vec3
+	for i := 0; i < len(m.pix); i += 3 {
+		mean = mean.add(v3(float64(m.pix[i]), float64(m.pix[i+1]), float64(m.pix[i+2])))
+	}
+	mean = mean.scale(3 / float64(len(m.pix))).mul(c.wb)
+	g := (mean.x + mean.y + mean.z) / 3
+	wb := c.wb
+	if g > 1e-4 {
+		wb = wb.mul(v3(math.Pow(g/fmax(mean.x, 1e-4), c.autoWB), math.Pow(g/fmax(mean.y, 1e-4), c.autoWB),
+			math.Pow(g/fmax(mean.z, 1e-4), c.autoWB)))
+	}
+	gain := c.gain * math.Pow(0.42/fmax(g*c.gain, 1e-3), c.autoExp)
+	return wb, gain
 }
 
 // gaussBlur applies a separable Gaussian blur.

@@ -27,13 +27,18 @@ type domain struct {
 	wbR, wbB      span // red and blue gains (green = 1)
 	gamma, black  span
 	sat, vignette span
-	jpegQ         int // 0 = PNG
+	hue           span // sensor colour response: hue rotation (radians)
+	banding       span // sensor fixed-pattern noise (row/column offsets)
+	autoWB        span // strength of the camera's auto white balance (0 fixed, 1 grey world)
+	autoExp       span // strength of its auto exposure
+	jpegQ         int  // 0 = PNG
 	// Room and people.
 	bgKinds        []float64 // weights over bgWall..bgDark
 	palette        []vec3
 	ambient        span
 	lightX, lightY span
 	lightColor     vec3
+	lightTemp      span // per-video warm (+) / cool (-) shift of lightColor
 	scale          span // face size in the crop
 	yaw, pitch     span
 	motion         float64 // amplitude of in-video head motion
@@ -89,9 +94,9 @@ var presets = []domain{
 	{
 		res: 96, ss: 2, blur: span{0.3, 0.7}, sharpen: span{0.4, 0.9}, noise: span{0.005, 0.015}, chroma: span{0, 0.004},
 		gain: span{0.95, 1.1}, wbR: span{1.0, 1.08}, wbB: span{0.88, 0.96}, gamma: span{0.9, 1.0},
-		black: span{0, 0.02}, sat: span{0.95, 1.1}, vignette: span{0, 0.1}, jpegQ: 0,
+		black: span{0, 0.02}, sat: span{0.95, 1.1}, vignette: span{0, 0.1}, hue: span{0, 0.06}, banding: span{0, 0.003}, autoWB: span{0.6, 0.9}, autoExp: span{0.6, 0.9}, jpegQ: 0,
 		bgKinds: []float64{0.7, 0.3, 0, 0}, palette: walls, ambient: span{0.35, 0.5},
-		lightX: span{-0.4, 0.4}, lightY: span{-0.5, -0.1}, lightColor: v3(1, 0.97, 0.92),
+		lightX: span{-0.4, 0.4}, lightY: span{-0.5, -0.1}, lightColor: v3(1, 0.97, 0.92), lightTemp: span{-0.05, 0.1},
 		scale: span{1.25, 1.4}, yaw: span{-0.2, 0.2}, pitch: span{-0.1, 0.1}, motion: 0.03,
 		attackW: []float64{0.45, 0.45, 0.1},
 		print: printRange{dither: []float64{0.8, 0.1, 0.1}, period: span{0.7, 1.4}, sat: span{0.95, 1.15},
@@ -107,9 +112,10 @@ var presets = []domain{
 	{
 		res: 48, ss: 2, blur: span{0.5, 0.9}, sharpen: span{0, 0}, noise: span{0.008, 0.02}, chroma: span{0.003, 0.01},
 		gain: span{1.0, 1.25}, wbR: span{0.88, 0.96}, wbB: span{1.02, 1.12}, gamma: span{0.85, 0.95},
-		black: span{0.05, 0.1}, sat: span{0.7, 0.9}, vignette: span{0.1, 0.3}, jpegQ: 75,
+		black: span{0.05, 0.1}, sat: span{0.7, 0.9}, vignette: span{0.1, 0.3}, hue: span{-0.2, -0.1}, banding: span{0.01, 0.02}, autoWB: span{0.3, 0.5}, autoExp: span{0.5, 0.8},
+		jpegQ:   75,
 		bgKinds: []float64{0.2, 0.2, 0.6, 0}, palette: bright, ambient: span{0.45, 0.6},
-		lightX: span{-0.2, 0.2}, lightY: span{-0.3, 0}, lightColor: v3(0.95, 1, 1.05),
+		lightX: span{-0.2, 0.2}, lightY: span{-0.3, 0}, lightColor: v3(0.95, 1, 1.05), lightTemp: span{-0.15, -0.05},
 		scale: span{1.05, 1.25}, yaw: span{-0.3, 0.3}, pitch: span{-0.15, 0.1}, motion: 0.05,
 		attackW: []float64{0.35, 0.2, 0.45},
 		print: printRange{dither: []float64{0.2, 0.5, 0.3}, period: span{1.2, 2.5}, sat: span{0.55, 0.8},
@@ -125,9 +131,9 @@ var presets = []domain{
 	{
 		res: 64, ss: 1, blur: span{0.4, 0.9}, sharpen: span{0, 0.2}, noise: span{0.015, 0.03}, chroma: span{0.01, 0.02},
 		gain: span{0.7, 0.9}, wbR: span{0.9, 1.0}, wbB: span{0.85, 0.95}, gamma: span{1.0, 1.1},
-		black: span{0.03, 0.06}, sat: span{0.85, 1.0}, vignette: span{0.2, 0.4}, jpegQ: 0,
+		black: span{0.03, 0.06}, sat: span{0.85, 1.0}, vignette: span{0.2, 0.4}, hue: span{0.12, 0.22}, banding: span{0.005, 0.012}, autoWB: span{0, 0.2}, autoExp: span{0, 0.3}, jpegQ: 0,
 		bgKinds: []float64{0, 0.7, 0, 0.3}, palette: offices, ambient: span{0.25, 0.4},
-		lightX: span{-0.7, 0.7}, lightY: span{-0.8, -0.3}, lightColor: v3(0.95, 1.02, 0.9),
+		lightX: span{-0.7, 0.7}, lightY: span{-0.8, -0.3}, lightColor: v3(0.95, 1.02, 0.9), lightTemp: span{0.1, 0.25},
 		scale: span{1.15, 1.3}, yaw: span{-0.15, 0.15}, pitch: span{-0.05, 0.15}, motion: 0.02,
 		attackW: []float64{0.35, 0.55, 0.1},
 		print: printRange{dither: []float64{0.6, 0.2, 0.2}, period: span{0.8, 1.6}, sat: span{0.8, 1.0},
@@ -143,16 +149,17 @@ var presets = []domain{
 	{
 		res: 56, ss: 2, blur: span{0.5, 1.0}, sharpen: span{0.6, 1.1}, noise: span{0.01, 0.02}, chroma: span{0.002, 0.008},
 		gain: span{1.1, 1.3}, wbR: span{1.05, 1.15}, wbB: span{0.8, 0.9}, gamma: span{0.8, 0.9},
-		black: span{0.0, 0.02}, sat: span{1.05, 1.25}, vignette: span{0.05, 0.15}, jpegQ: 65,
+		black: span{0.0, 0.02}, sat: span{1.05, 1.25}, vignette: span{0.05, 0.15}, hue: span{-0.08, 0}, banding: span{0.004, 0.01}, autoWB: span{0.3, 0.6}, autoExp: span{0.7, 1},
+		jpegQ:   65,
 		bgKinds: []float64{0.4, 0.3, 0.2, 0.1}, palette: walls, ambient: span{0.5, 0.65},
-		lightX: span{-0.3, 0.3}, lightY: span{-0.4, -0.1}, lightColor: v3(1, 0.95, 0.85),
+		lightX: span{-0.3, 0.3}, lightY: span{-0.4, -0.1}, lightColor: v3(1, 0.95, 0.85), lightTemp: span{0, 0.15},
 		scale: span{1.3, 1.45}, yaw: span{-0.1, 0.1}, pitch: span{-0.1, 0.05}, motion: 0.03,
 		attackW: []float64{0.45, 0.45, 0.1},
-		print: printRange{dither: []float64{0.5, 0.1, 0.4}, period: span{0.8, 1.8}, sat: span{1.05, 1.3},
-			contrast: span{0.9, 1.1}, black: span{0.0, 0.05}, texture: span{0.01, 0.03}, gloss: span{0.15, 0.4},
+		print: printRange{dither: []float64{0.5, 0.1, 0.4}, period: span{0.4, 0.8}, sat: span{1.05, 1.3},
+			contrast: span{0.9, 1.1}, black: span{0.0, 0.05}, texture: span{0.005, 0.015}, gloss: span{0.2, 0.45},
 			bend: span{0, 0.2}, warm: span{0, 0.03}, cast: v3(0.95, 0.99, 1.06)},
-		replay: replayRange{pitch: span{0.8, 1.4}, grid: span{0.1, 0.3}, subpixel: span{0.1, 0.25},
-			gamma: span{0.85, 1.05}, black: span{0.02, 0.06}, blueB: span{1.0, 1.08}, sat: span{1.0, 1.15}, moire: span{0.02, 0.05},
+		replay: replayRange{pitch: span{0.25, 0.45}, grid: span{0.05, 0.15}, subpixel: span{0.05, 0.15},
+			gamma: span{0.85, 1.05}, black: span{0.02, 0.06}, blueB: span{1.0, 1.08}, sat: span{1.0, 1.15}, moire: span{0, 0.01},
 			glare: span{0.2, 0.45}, bright: span{1.1, 1.3}, bezelP: 0.6},
 		mask:   maskRange{rigidP: 0.8, sat: span{0.85, 1}, contrast: span{0.85, 1}, edge: span{0.2, 0.5}, holeScale: span{1.05, 1.3}},
 		srcRes: span{72, 112}, srcBlur: span{0.3, 0.7}, srcNoise: span{0.003, 0.008}, edgeP: 0.4,
@@ -178,7 +185,7 @@ func domainAt(i int, seed uint64) domain {
 	d.res = 40 + 8*r.intn(8)
 	d.ss = 1 + r.intn(2)
 	d.jpegQ = []int{0, 60, 75, 90}[r.intn(4)]
-	d.noise, d.blur, d.gain, d.wbB = o.noise, o.blur, o.gain, o.wbB
+	d.noise, d.blur, d.gain, d.wbB, d.hue, d.banding, d.autoWB = o.noise, o.blur, o.gain, o.wbB, o.hue, o.banding, o.autoWB
 	d.bgKinds, d.palette = o.bgKinds, o.palette
 	d.attackW = []float64{r.uniform(0.1, 1), r.uniform(0.1, 1), r.uniform(0.05, 0.5)}
 	return d

@@ -93,23 +93,40 @@ func (m motion) at(f int) (pose, expression) {
 	return p, e
 }
 
-// newCamera draws a video's camera settings from the domain's ranges.
+// newCamera draws a video's camera settings from the domain's ranges. The sensor's
+// resolution is the domain's whatever the output size (a camera does not change with the
+// crop it is resized to): below S = 64 the low-resolution domains lose part of their blur.
 func newCamera(d *domain, r *rng) camera {
 	return camera{
 		res: d.res, ss: d.ss, blur: r.in(d.blur), sharpen: r.in(d.sharpen), gain: r.in(d.gain),
 		wb: v3(r.in(d.wbR), 1, r.in(d.wbB)), gamma: r.in(d.gamma), black: r.in(d.black),
 		sat: r.in(d.sat), noise: r.in(d.noise), chroma: r.in(d.chroma),
 		vignette: r.in(d.vignette), jpegQ: d.jpegQ,
+		hue: r.in(d.hue), banding: r.in(d.banding), fpnSeed: hashString(d.name),
+		autoWB: r.in(d.autoWB), autoExp: r.in(d.autoExp),
 	}
+}
+
+// hashString is FNV-1a of s.
+func hashString(s string) uint64 {
+	h := uint64(14695981039346656037)
+	for i := 0; i < len(s); i++ {
+		h = (h ^ uint64(s[i])) * 1099511628211
+	}
+	return h
 }
 
 // newLighting draws the room light of a video.
 func newLighting(d *domain, r *rng) lighting {
 	return lighting{
 		dir:     v3(r.in(d.lightX), r.in(d.lightY), 1).norm(),
-		ambient: r.in(d.ambient), color: d.lightColor, spec: r.uniform(0.06, 0.2),
+		ambient: r.in(d.ambient), color: lightTint(d.lightColor, r.in(d.lightTemp)), spec: r.uniform(0.06, 0.2),
 	}
 }
+
+// lightTint shifts a light's colour towards warm (t > 0: incandescent) or cool (t < 0:
+// daylight, some fluorescents) by t, about 0.2 per 1000 K near 4000 K.
+func lightTint(c vec3, t float64) vec3 { return c.mul(v3(1+t, 1, 1-t)) }
 
 // renderer holds what every frame of one video shares.
 type renderer struct {
