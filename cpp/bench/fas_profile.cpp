@@ -1,0 +1,277 @@
+// fas_profile: where the time of ANRL's training step goes, and the fused AdaNorm op against
+// the composition. Developer tool (built as build/fas_profile; not part of the shim).
+//
+//   fas_profile step [--size 64] [--batch 2] [--width 1] [--steps 6] [--threads 2]
+//                    [--impl fused|composite|both] [--profile]
+//     times whole trainer steps (K = 3 domains, Adam), median ms/step and img/s; with
+//     --impl both the two implementations alternate step by step. --profile adds a table of
+//     self CPU time by kind of operation (rows) and step phase (columns), from libtorch's
+//     autograd profiler, per step.
+//   fas_profile adanorm [--size 64] [--channels 128] [--batch 6] [--iters 30] [--threads 2]
+//                       [--dtype float|double]
+//     forward + backward of one AdaNorm + ReLU block, fused vs composite, alternating.
+#include <ATen/Parallel.h>
+#include <torch/csrc/autograd/autograd.h>
+#include <torch/csrc/autograd/profiler_legacy.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <map>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "adanorm.h"
+#include "method.h"
+#include "trainer.h"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+struct Args {
+  std::map<std::string, std::string> kv;
+  bool has(const std::string& k) const { return kv.count(k) > 0; }
+  std::string str(const std::string& k, const std::string& d) const { return has(k) ? kv.at(k) : d; }
+  int integer(const std::string& k, int d) const { return has(k) ? std::stoi(kv.at(k)) : d; }
+  double number(const std::string& k, double d) const { return has(k) ? std::stod(kv.at(k)) : d; }
+};
+
+Args parse(int argc, char** argv) {
+  Args a;
+  for (int i = 2; i < argc; ++i) {
+    std::string k = argv[i];
+    if (k.rfind("--", 0) != 0) throw std::invalid_argument("unexpected argument " + k);
+    k = k.substr(2);
+    if (k == "profile") {
+      a.kv[k] = "1";
+      continue;
+    }
+    if (i + 1 >= argc) throw std::invalid_argument("--" + k + " needs a value");
+    a.kv[k] = argv[++i];
+  }
+  return a;
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+double ms_since(Clock::time_point t) { return std::chrono::duration<double, std::milli>(Clock::now() - t).count(); }
+
+// ---- the profile table --------------------------------------------------------------------
+
+// The kind of an operation by its name and the autograd node it runs under (if any).
+std::string category(const std::string& op, const std::string& node) {
+  auto has = [&](const std::string& s, const char* p) { return s.find(p) != std::string::npos; };
+  if (has(op, "autograd::engine::evaluate_function")) return "autograd engine";
+  if (op == "aten::empty" || op == "aten::empty_strided" || op == "aten::empty_like" || op == "aten::zeros" ||
+      op == "aten::zeros_like" || op == "aten::ones_like" || op == "aten::resize_" || op == "aten::zero_" ||
+      op == "aten::fill_" || op == "aten::full")
+    return "allocation + fill";
+  if (op == "aten::copy_" || op == "aten::to" || op == "aten::_to_copy" || op == "aten::contiguous" ||
+      op == "aten::clone" || op == "aten::cat" || op == "aten::stack" || op == "aten::detach")
+    return "copies";
+  const std::string& n = node.empty() ? op : node;
+  const bool bwd = !node.empty();
+  const bool dbl = has(n, "BackwardBackward");
+  if (has(n, "onvolution") || has(n, "conv2d")) return dbl ? "conv double-bwd" : bwd ? "conv bwd" : "conv fwd";
+  if (has(n, "AdaNormFn") || has(n, "fas::adanorm")) return bwd ? "fused adanorm bwd" : "fused adanorm fwd";
+  if (has(n, "atch_norm") || has(n, "nstance_norm") || has(n, "BatchNorm"))
+    return dbl ? "norm double-bwd" : bwd ? "norm bwd" : "norm fwd";
+  if (has(n, "pool")) return bwd ? "pooling bwd" : "pooling fwd";
+  return bwd ? "other bwd (elementwise, losses)" : "other fwd (elementwise, losses)";
+}
+
+struct Table {
+  std::map<std::string, std::map<std::string, double>> us;  // category -> phase -> us
+  std::vector<std::string> phases;
+  void add(const std::string& cat, const std::string& phase, double v) {
+    us[cat][phase] += v;
+    if (std::find(phases.begin(), phases.end(), phase) == phases.end()) phases.push_back(phase);
+  }
+};
+
+// Self times from the push/pop pairs of each thread; an op is attributed to the innermost
+// autograd node and phase ("phase:..." user scope) around it.
+void accumulate(const torch::autograd::profiler::thread_event_lists& lists, Table* t) {
+  using torch::autograd::profiler::EventKind;
+  using torch::autograd::profiler::LegacyEvent;
+  struct Frame {
+    const LegacyEvent* ev;
+    double child = 0;
+    std::string node, phase;
+  };
+  for (const auto& list : lists) {
+    std::vector<Frame> stack;
+    for (const auto& e : list) {
+      if (e.kind() == EventKind::PushRange) {
+        Frame f{&e, 0, stack.empty() ? "" : stack.back().node, stack.empty() ? "(outside)" : stack.back().phase};
+        const std::string name = e.name();
+        if (name.rfind("phase:", 0) == 0) f.phase = name.substr(6);
+        const size_t b = name.find("Backward");
+        if (b != std::string::npos && name.find("autograd::engine") == std::string::npos) f.node = name;
+        stack.push_back(f);
+      } else if (e.kind() == EventKind::PopRange && !stack.empty()) {
+        Frame f = stack.back();
+        stack.pop_back();
+        const double total = f.ev->cpuElapsedUs(e);
+        const std::string name = f.ev->name();
+        if (!stack.empty()) stack.back().child += total;
+        if (name.rfind("phase:", 0) == 0) continue;  // its self time is the loss bookkeeping
+        t->add(category(name, name == f.node ? "" : f.node), f.phase, total - f.child);
+      }
+    }
+  }
+}
+
+void print_table(const Table& t, int steps) {
+  std::vector<std::string> cols = {"meta_train_forward", "inner_grad", "meta_test_forward", "backward", "optimizer"};
+  for (const auto& p : t.phases)
+    if (std::find(cols.begin(), cols.end(), p) == cols.end()) cols.push_back(p);
+  double all = 0;
+  std::map<std::string, double> col_total;
+  for (const auto& r : t.us)
+    for (const auto& c : r.second) all += c.second, col_total[c.first] += c.second;
+  std::printf("| ms per step | total | %% |");
+  for (const auto& c : cols) std::printf(" %s |", c.c_str());
+  std::printf("\n|---|---:|---:|");
+  for (size_t i = 0; i < cols.size(); ++i) std::printf("---:|");
+  std::printf("\n");
+  std::vector<std::pair<double, std::string>> rows;
+  for (const auto& r : t.us) {
+    double s = 0;
+    for (const auto& c : r.second) s += c.second;
+    rows.emplace_back(-s, r.first);
+  }
+  std::sort(rows.begin(), rows.end());
+  for (const auto& row : rows) {
+    const auto& r = t.us.at(row.second);
+    std::printf("| %s | %.1f | %.0f |", row.second.c_str(), -row.first / 1000 / steps, 100 * -row.first / all);
+    for (const auto& c : cols) {
+      auto it = r.find(c);
+      std::printf(" %.1f |", it == r.end() ? 0.0 : it->second / 1000 / steps);
+    }
+    std::printf("\n");
+  }
+  std::printf("| **all** | %.1f | 100 |", all / 1000 / steps);
+  for (const auto& c : cols) std::printf(" %.1f |", col_total[c] / 1000 / steps);
+  std::printf("\n");
+}
+
+// ---- step ---------------------------------------------------------------------------------
+
+struct StepBench {
+  std::unique_ptr<fas::Trainer> trainer;
+  fas::Batch batch;
+};
+
+StepBench make_step(const std::string& impl, int size, int b, double width) {
+  fas::ModelSpec spec;
+  spec.size = size;
+  spec.options = at::TensorOptions().dtype(at::kFloat);
+  spec.seed = 1;
+  std::shared_ptr<fas::Method> m =
+      fas::make_method("anrl", spec, {{"width", std::to_string(width)}, {"adanorm_impl", impl}});
+  StepBench s;
+  s.trainer = std::make_unique<fas::Trainer>(m, m->objective({{"num_domains", "3"}}), fas::OptimConfig{}, 2);
+  const int64_t k = 3, n = 2 * b, f = size / 8;
+  at::manual_seed(0);
+  s.batch["images"] = at::randn({k, n, 6, size, size});
+  s.batch["depth"] = at::rand({k, n, f, f});
+  s.batch["labels"] = at::cat({at::zeros({k, b}, at::kLong), at::ones({k, b}, at::kLong)}, 1);
+  return s;
+}
+
+int cmd_step(const Args& a) {
+  const int size = a.integer("size", 64), b = a.integer("batch", 2), steps = a.integer("steps", 6);
+  const double width = a.number("width", 1);
+  const std::string which = a.str("impl", "both");
+  std::vector<std::string> impls = which == "both" ? std::vector<std::string>{"fused", "composite"}
+                                                   : std::vector<std::string>{which};
+  std::vector<StepBench> benches;
+  for (const auto& i : impls) benches.push_back(make_step(i, size, b, width));
+  for (auto& s : benches) s.trainer->step(s.batch, 1e-4);  // warm-up
+  std::vector<std::vector<double>> ms(impls.size());
+  Table table;
+  for (int it = 0; it < steps; ++it)
+    for (size_t i = 0; i < impls.size(); ++i) {
+      const bool prof = a.has("profile");
+      if (prof)
+        torch::autograd::profiler::enableProfilerLegacy(
+            torch::profiler::impl::ProfilerConfig(torch::profiler::impl::ProfilerState::CPU));
+      const auto t0 = Clock::now();
+      benches[i].trainer->step(benches[i].batch, 1e-4);
+      ms[i].push_back(ms_since(t0));
+      if (prof) accumulate(torch::autograd::profiler::disableProfilerLegacy(), &table);
+    }
+  const int imgs = 3 * 2 * b;
+  for (size_t i = 0; i < impls.size(); ++i)
+    std::printf("meta step S=%d B=%d width=%g threads=%d adanorm_impl=%s: median %.1f ms/step, %.2f img/s (%d steps)\n",
+                size, b, width, at::get_num_threads(), impls[i].c_str(), median(ms[i]), imgs * 1000 / median(ms[i]),
+                steps);
+  if (impls.size() == 2) {
+    std::vector<double> r;
+    for (int it = 0; it < steps; ++it) r.push_back(ms[1][it] / ms[0][it]);
+    std::printf("ratio composite/fused time: median %.3f\n", median(r));
+  }
+  if (a.has("profile")) print_table(table, steps * static_cast<int>(impls.size()));
+  return 0;
+}
+
+// ---- adanorm ------------------------------------------------------------------------------
+
+int cmd_adanorm(const Args& a) {
+  const int64_t s = a.integer("size", 64), c = a.integer("channels", 128), n = a.integer("batch", 6);
+  const int iters = a.integer("iters", 30);
+  const auto dt = a.str("dtype", "float") == "double" ? at::kDouble : at::kFloat;
+  const auto o = at::TensorOptions().dtype(dt);
+  at::manual_seed(0);
+  at::Tensor x = at::randn({n, c, s, s}, o).requires_grad_();
+  at::Tensor g = at::rand({n, c}, o).requires_grad_();
+  auto param = [&](double v) { return (at::full({c}, v, o) + 0.1 * at::randn({c}, o)).requires_grad_(); };
+  fas::NormParams p{param(1), param(0), at::zeros({c}, o), at::ones({c}, o), at::zeros({}, at::kLong), param(1),
+                    param(0)};
+  at::Tensor dy = at::randn({n, c, s, s}, o);
+  std::vector<at::Tensor> inputs = {x, g, p.bn_weight, p.bn_bias, p.in_weight, p.in_bias};
+  auto once = [&](fas::AdaNormImpl impl) {
+    const auto t0 = Clock::now();
+    at::Tensor y = fas::adanorm_relu(x, p, g, true, impl);
+    torch::autograd::grad({y}, inputs, {dy});
+    return ms_since(t0);
+  };
+  once(fas::AdaNormImpl::Fused);
+  once(fas::AdaNormImpl::Composite);
+  std::vector<double> f, cm, r;
+  for (int i = 0; i < iters; ++i) {
+    f.push_back(once(fas::AdaNormImpl::Fused));
+    cm.push_back(once(fas::AdaNormImpl::Composite));
+    r.push_back(cm.back() / f.back());
+  }
+  std::printf("adanorm+relu fwd+bwd N=%ld C=%ld S=%ld %s threads=%d: fused %.3f ms, composite %.3f ms, ratio %.2f\n",
+              static_cast<long>(n), static_cast<long>(c), static_cast<long>(s), dt == at::kFloat ? "float" : "double",
+              at::get_num_threads(), median(f), median(cm), median(r));
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    if (argc < 2) throw std::invalid_argument("usage: fas_profile step|adanorm [--flag value ...]");
+    const std::string cmd = argv[1];
+    Args a = parse(argc, argv);
+    at::set_num_threads(a.integer("threads", 2));
+    if (cmd == "step") return cmd_step(a);
+    if (cmd == "adanorm") return cmd_adanorm(a);
+    throw std::invalid_argument("unknown command " + cmd);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "fas_profile: %s\n", e.what());
+    return 2;
+  }
+}
