@@ -69,7 +69,7 @@ double ms_since(Clock::time_point t) { return std::chrono::duration<double, std:
 // The kind of an operation by its name and the autograd node it runs under (if any).
 std::string category(const std::string& op, const std::string& node) {
   auto has = [&](const std::string& s, const char* p) { return s.find(p) != std::string::npos; };
-  if (has(op, "autograd::engine::evaluate_function")) return "autograd engine";
+  if (op.rfind("autograd::engine::evaluate_function", 0) == 0 || op == node) return "autograd engine";
   if (op == "aten::empty" || op == "aten::empty_strided" || op == "aten::empty_like" || op == "aten::zeros" ||
       op == "aten::zeros_like" || op == "aten::ones_like" || op == "aten::resize_" || op == "aten::zero_" ||
       op == "aten::fill_" || op == "aten::full")
@@ -114,8 +114,8 @@ void accumulate(const torch::autograd::profiler::thread_event_lists& lists, Tabl
         Frame f{&e, 0, stack.empty() ? "" : stack.back().node, stack.empty() ? "(outside)" : stack.back().phase};
         const std::string name = e.name();
         if (name.rfind("phase:", 0) == 0) f.phase = name.substr(6);
-        const size_t b = name.find("Backward");
-        if (b != std::string::npos && name.find("autograd::engine") == std::string::npos) f.node = name;
+        const std::string engine = "autograd::engine::evaluate_function: ";
+        if (name.rfind(engine, 0) == 0) f.node = name.substr(engine.size());
         stack.push_back(f);
       } else if (e.kind() == EventKind::PopRange && !stack.empty()) {
         Frame f = stack.back();
@@ -124,7 +124,7 @@ void accumulate(const torch::autograd::profiler::thread_event_lists& lists, Tabl
         const std::string name = f.ev->name();
         if (!stack.empty()) stack.back().child += total;
         if (name.rfind("phase:", 0) == 0) continue;  // its self time is the loss bookkeeping
-        t->add(category(name, name == f.node ? "" : f.node), f.phase, total - f.child);
+        t->add(category(name, f.node), f.phase, total - f.child);
       }
     }
   }
