@@ -55,7 +55,8 @@ Grads differentiable_backward(const at::Tensor& dy, const at::Tensor& x, const a
                               const at::Tensor& in_b, const Saved& s, bool train) {
   const int64_t n = x.size(0), c = x.size(1);
   const double m = static_cast<double>(x.size(2) * x.size(3)), count = n * m;
-  const at::Tensor dz = y.defined() ? dy * (y.detach() > 0).to(dy.scalar_type()) : dy;
+  // Few full-size ops: every one is differentiated again in the outer backward.
+  const at::Tensor dz = y.defined() ? at::threshold_backward(dy, y.detach(), 0) : dy;
   const at::Tensor mu_i = x.mean({2, 3}, true), xc = x - mu_i;
   const at::Tensor var_i = xc.pow(2).mean({2, 3}, true), ri = (var_i + kNormEps).rsqrt();
   at::Tensor mu_b, rb;
@@ -84,7 +85,7 @@ Grads differentiable_backward(const at::Tensor& dy, const at::Tensor& x, const a
     p = p - r2;
     q = q - rb * gb * out.dbn_b / count + r2 * eb;
   }
-  out.dx = dz * (ai + ab) + xc * p + q;
+  out.dx = at::addcmul(at::addcmul(q, dz, ai + ab), xc, p);
   const at::Tensor dg = gb * tb + (bb - bi) * s0 - gi * ti;
   out.dg = g.dim() == 1 ? dg.sum(0).view({c}) : dg.view({n, c});
   for (at::Tensor* t : {&out.dbn_w, &out.dbn_b, &out.din_w, &out.din_b}) *t = t->view({c});

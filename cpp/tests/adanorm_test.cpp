@@ -31,6 +31,11 @@ void check(bool ok, const std::string& what) {
   ++failures;
 }
 
+// Prints the outcome of a group of checks that started when failures was before.
+void report(int before, const std::string& what) {
+  std::printf("%s %s\n", failures == before ? "ok  " : "FAIL", what.c_str());
+}
+
 using fas::AdaNormImpl;
 using fas::NormParams;
 using torch::autograd::grad;
@@ -51,10 +56,11 @@ struct Case {
   int64_t n, c, h, w;
   at::ScalarType dt;
   bool train, relu, per_channel;
+  at::Device dev = at::kCPU;
   std::string name() const {
     return std::to_string(n) + "x" + std::to_string(c) + "x" + std::to_string(h) + "x" + std::to_string(w) +
            (dt == at::kFloat ? " f32" : " f64") + (train ? " train" : " eval") + (relu ? " relu" : "") +
-           (per_channel ? " gate[C]" : " gate[NxC]");
+           (per_channel ? " gate[C]" : " gate[NxC]") + (dev.is_cpu() ? "" : " " + dev.str());
   }
 };
 
@@ -80,6 +86,9 @@ Inputs make_inputs(const Case& k, at::Generator& gen) {
   in.ib = rnd({k.c}, 0.3, 0).requires_grad_();
   in.rm = rnd({k.c}, 1, 0);
   in.rv = (at::rand({k.c}, gen).to(k.dt) + 0.5);
+  if (!k.dev.is_cpu())
+    for (at::Tensor* t : {&in.x, &in.g, &in.bw, &in.bb, &in.iw, &in.ib, &in.rm, &in.rv})
+      *t = t->detach().to(k.dev).requires_grad_(t->requires_grad());
   return in;
 }
 
@@ -121,7 +130,7 @@ void compare_case(const Case& k, at::Generator& gen) {
   if (!k.train) check(f.rm.equal(in.rm) && f.rv.equal(in.rv), name + ": eval leaves the running stats alone");
 
   // First order: the kernels (plain backward) and the graph-building formulas (create_graph).
-  at::Tensor dy = at::randn(f.y.sizes(), gen).to(k.dt);
+  at::Tensor dy = at::randn(f.y.sizes(), gen).to(k.dev, k.dt);
   const auto cg = grad({c.y}, in.diff(), {dy}, true, true);
   const auto fk = grad({f.y}, in.diff(), {dy}, true, false);
   const auto fg = grad({f.y}, in.diff(), {dy}, true, true);
@@ -131,8 +140,9 @@ void compare_case(const Case& k, at::Generator& gen) {
   }
   // Second order: d/d(inputs) of sum_i <w_i, grad_i>, as the meta step's outer gradient.
   auto second = [&](const std::vector<at::Tensor>& g1) {
-    at::Tensor l = at::zeros({}, k.dt);
-    for (size_t i = 0; i < g1.size(); ++i) l = l + (g1[i] * at::cos(at::arange(g1[i].numel()).to(k.dt).view_as(g1[i]) * 0.7)).sum();
+    at::Tensor l = at::zeros({}, g1[0].options());
+    for (size_t i = 0; i < g1.size(); ++i)
+      l = l + (g1[i] * at::cos(at::arange(g1[i].numel(), g1[i].options()).view_as(g1[i]) * 0.7)).sum();
     return grad({l}, in.diff(), {}, true, false, /*allow_unused=*/true);
   };
   const auto c2 = second(cg), f2 = second(fg);
@@ -147,6 +157,7 @@ void compare_case(const Case& k, at::Generator& gen) {
 
 // Random shapes, every combination of dtype, mode, ReLU and gate shape.
 void test_against_composition() {
+  const int before = failures;
   at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(7);
   const int64_t shapes[][4] = {{2, 3, 5, 4}, {3, 1, 7, 7}, {2, 9, 1, 3}, {4, 5, 8, 8}, {2, 16, 12, 12}};
   int cases = 0;
@@ -158,16 +169,26 @@ void test_against_composition() {
             compare_case({s[0], s[1], s[2], s[3], dt, train, relu, pc}, gen);
             ++cases;
           }
-  std::printf("ok   fused vs composite: %d cases (forward, running stats, grads, double backward)\n", cases);
+  report(before, "fused vs composite: " + std::to_string(cases) + " cases (forward, running stats, grads, double backward)");
+#ifdef FAS_WITH_CUDA
+  if (at::hasCUDA()) {  // the CUDA kernels, where the shim has them and a GPU is present
+    for (const auto& s : shapes)
+      for (auto dt : {at::kFloat, at::kDouble})
+        for (bool train : {true, false})
+          for (bool relu : {false, true}) compare_case({s[0], s[1], s[2], s[3], dt, train, relu, false, at::kCUDA}, gen);
+    report(before, "fused vs composite on CUDA");
+  }
+#endif
 }
 
 // Central differences in F64 of f = <w, y> (first order) and of h = <u, df/dx> + <v, df/dg>
 // (second order), by the fused op alone.
 void test_finite_differences() {
+  const int before = failures;
   at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(11);
   for (bool train : {true, false})
     for (bool pc : {false, true}) {
-      const Case k{2, 3, 3, 4, at::kDouble, train, /*relu=*/false, pc};
+      const Case k{2, 2, 2, 3, at::kDouble, train, /*relu=*/false, pc};
       const Inputs in = make_inputs(k, gen);
       const at::Tensor w = at::randn({k.n, k.c, k.h, k.w}, gen).to(at::kDouble);
       const at::Tensor u = at::randn({k.n, k.c, k.h, k.w}, gen).to(at::kDouble);
@@ -203,12 +224,13 @@ void test_finite_differences() {
                               (pc ? " gate[C]" : " gate[NxC]") + ": error ratio " + std::to_string(worst));
       }
     }
-  std::printf("ok   finite differences (F64, first and second order)\n");
+  report(before, "finite differences (F64, first and second order)");
 }
 
-// Whole trainer steps of ANRL (meta step, Adam) from the same seed with either
+// A whole trainer step of ANRL (meta step, optimizer) from the same seed with either
 // implementation: every weight, buffer, moment and center agrees to rounding.
 void test_meta_step() {
+  const int before = failures;
   for (auto dt : {at::kDouble, at::kFloat}) {
     fas::NamedTensors states[2];
     double losses[2] = {0, 0};
@@ -229,7 +251,7 @@ void test_meta_step() {
       b["images"] = at::randn({3, 4, 6, 32, 32}).to(dt);
       b["depth"] = at::rand({3, 4, 4, 4}).to(dt);
       b["labels"] = at::cat({at::zeros({3, 2}, at::kLong), at::ones({3, 2}, at::kLong)}, 1);
-      for (int s = 0; s < 2; ++s) losses[i] = t.step(b, 1e-3).stats[0].second;
+      losses[i] = t.step(b, 1e-3).stats[0].second;
       states[i++] = fas_test::snapshot(t);
     }
     const bool f64 = dt == at::kDouble;
@@ -250,7 +272,7 @@ void test_meta_step() {
     check(std::abs(losses[0] - losses[1]) <= (f64 ? 1e-10 : 1e-5) * std::abs(losses[1]),
           "meta step loss " + std::to_string(losses[0]) + " vs " + std::to_string(losses[1]));
   }
-  std::printf("ok   ANRL trainer steps: fused = composite to rounding (f64, f32)\n");
+  report(before, "ANRL trainer steps: fused = composite to rounding (f64, f32)");
 }
 
 template <typename F>
@@ -264,6 +286,7 @@ void expect_invalid(const std::string& what, F f, const std::string& needle) {
 }
 
 void test_errors() {
+  const int before = failures;
   auto p = [](int64_t c, at::ScalarType dt = at::kFloat) {
     const auto o = at::TensorOptions().dtype(dt);
     return NormParams{at::ones({c}, o), at::zeros({c}, o), at::zeros({c}, o), at::ones({c}, o),
@@ -288,7 +311,7 @@ void test_errors() {
   bool recorded = false;
   for (const auto& s : m->settings()) recorded |= s.first == "adanorm_impl" && s.second == "composite";
   check(recorded, "anrl settings record adanorm_impl");
-  std::printf("ok   errors and settings\n");
+  report(before, "errors and settings");
 }
 
 }  // namespace
