@@ -5,14 +5,14 @@
 //                    [--impl fused|composite|both] [--profile]
 //     times whole trainer steps (K = 3 domains, Adam), median ms/step and img/s; with
 //     --impl both the two implementations alternate step by step. --profile adds a table of
-//     self CPU time by kind of operation (rows) and step phase (columns), from libtorch's
-//     autograd profiler, per step.
+//     self CPU time by kind of operation (rows) and step phase (columns), per step, from
+//     libtorch's RecordFunction hooks (the ones its autograd profiler uses).
 //   fas_profile adanorm [--size 64] [--channels 128] [--batch 6] [--iters 30] [--threads 2]
 //                       [--dtype float|double]
 //     forward + backward of one AdaNorm + ReLU block, fused vs composite, alternating.
 #include <ATen/Parallel.h>
 #include <torch/csrc/autograd/autograd.h>
-#include <torch/csrc/autograd/profiler_legacy.h>
+#include <ATen/record_function.h>
 
 #include <algorithm>
 #include <chrono>
@@ -23,6 +23,7 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "adanorm.h"
@@ -105,38 +106,49 @@ struct Table {
   }
 };
 
-// Self times from the push/pop pairs of each thread; an op is attributed to the innermost
-// autograd node and phase ("phase:..." user scope) around it.
-void accumulate(const torch::autograd::profiler::thread_event_lists& lists, Table* t) {
-  using torch::autograd::profiler::EventKind;
-  using torch::autograd::profiler::LegacyEvent;
-  struct Frame {
-    const LegacyEvent* ev;
-    double child = 0;
-    std::string node, phase;
-  };
-  for (const auto& list : lists) {
-    std::vector<Frame> stack;
-    for (const auto& e : list) {
-      if (e.kind() == EventKind::PushRange) {
-        Frame f{&e, 0, stack.empty() ? "" : stack.back().node, stack.empty() ? "(outside)" : stack.back().phase};
-        const std::string name = e.name();
-        if (name.rfind("phase:", 0) == 0) f.phase = name.substr(6);
-        const std::string engine = "autograd::engine::evaluate_function: ";
-        if (name.rfind(engine, 0) == 0) f.node = name.substr(engine.size());
-        stack.push_back(f);
-      } else if (e.kind() == EventKind::PopRange && !stack.empty()) {
-        Frame f = stack.back();
-        stack.pop_back();
-        const double total = f.ev->cpuElapsedUs(e);
-        const std::string name = f.ev->name();
-        if (!stack.empty()) stack.back().child += total;
-        if (name.rfind("phase:", 0) == 0) continue;  // its self time is the loss bookkeeping
-        t->add(category(name, f.node), f.phase, total - f.child);
-      }
-    }
-  }
+// Self CPU time of every operation (process CPU time, so that other processes on a busy
+// machine do not count), attributed to the innermost autograd node and phase ("phase:..."
+// user scope) around it, from RecordFunction callbacks on the main thread.
+struct Frame {
+  std::string name;
+  double start, child;
+  std::string node, phase;
+};
+thread_local std::vector<Frame> tl_stack;
+Table* g_table = nullptr;
+std::thread::id g_main;
+
+std::unique_ptr<at::ObserverContext> on_start(const at::RecordFunction& fn) {
+  if (std::this_thread::get_id() != g_main) return nullptr;
+  const std::string name = fn.name();
+  Frame f{name, cpu_ms() * 1000, 0, tl_stack.empty() ? "" : tl_stack.back().node,
+          tl_stack.empty() ? "(outside)" : tl_stack.back().phase};
+  if (name.rfind("phase:", 0) == 0) f.phase = name.substr(6);
+  const std::string engine = "autograd::engine::evaluate_function: ";
+  if (name.rfind(engine, 0) == 0) f.node = name.substr(engine.size());
+  tl_stack.push_back(f);
+  return nullptr;
 }
+
+void on_end(const at::RecordFunction& fn, at::ObserverContext*) {
+  if (std::this_thread::get_id() != g_main || tl_stack.empty()) return;
+  Frame f = tl_stack.back();
+  tl_stack.pop_back();
+  const double total = cpu_ms() * 1000 - f.start;
+  if (!tl_stack.empty()) tl_stack.back().child += total;
+  if (f.name.rfind("phase:", 0) == 0) return;  // its self time is the loss bookkeeping
+  g_table->add(category(f.name, f.node), f.phase, total - f.child);
+}
+
+struct Profiler {
+  explicit Profiler(Table* t) {
+    g_table = t;
+    g_main = std::this_thread::get_id();
+    handle = at::addGlobalCallback(at::RecordFunctionCallback(on_start, on_end));
+  }
+  ~Profiler() { at::removeCallback(handle); }
+  at::CallbackHandle handle;
+};
 
 void print_table(const Table& t, int steps) {
   std::vector<std::string> cols = {"meta_train_forward", "inner_grad", "meta_test_forward", "backward", "optimizer"};
@@ -146,7 +158,7 @@ void print_table(const Table& t, int steps) {
   std::map<std::string, double> col_total;
   for (const auto& r : t.us)
     for (const auto& c : r.second) all += c.second, col_total[c.first] += c.second;
-  std::printf("| ms per step | total | %% |");
+  std::printf("| CPU ms per step | total | %% |");
   for (const auto& c : cols) std::printf(" %s |", c.c_str());
   std::printf("\n|---|---:|---:|");
   for (size_t i = 0; i < cols.size(); ++i) std::printf("---:|");
@@ -209,16 +221,13 @@ int cmd_step(const Args& a) {
   Table table;
   for (int it = 0; it < steps; ++it)
     for (size_t i = 0; i < impls.size(); ++i) {
-      const bool prof = a.has("profile");
-      if (prof)
-        torch::autograd::profiler::enableProfilerLegacy(
-            torch::profiler::impl::ProfilerConfig(torch::profiler::impl::ProfilerState::CPU));
+      std::unique_ptr<Profiler> prof;
+      if (a.has("profile")) prof = std::make_unique<Profiler>(&table);
       const auto t0 = Clock::now();
       const double c0 = cpu_ms();
       benches[i].trainer->step(benches[i].batch, 1e-4);
       ms[i].push_back(ms_since(t0));
       cpu[i].push_back(cpu_ms() - c0);
-      if (prof) accumulate(torch::autograd::profiler::disableProfilerLegacy(), &table);
     }
   const int imgs = 3 * 2 * b;
   for (size_t i = 0; i < impls.size(); ++i)

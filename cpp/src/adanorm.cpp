@@ -1,5 +1,6 @@
 #include "adanorm.h"
 
+#include <ATen/record_function.h>
 #include <torch/csrc/autograd/custom_function.h>
 
 #include <stdexcept>
@@ -165,6 +166,7 @@ void check_fused_args(const at::Tensor& c, const NormParams& p, const at::Tensor
 }  // namespace
 
 at::Tensor adanorm_fused(const at::Tensor& c, const NormParams& p, const at::Tensor& gate, bool train, bool relu) {
+  RECORD_FUNCTION("fas::adanorm_fused", std::vector<c10::IValue>());
   check_fused_args(c, p, gate);
   if (train) {
     if (c.size(0) * c.size(2) * c.size(3) < 2)
