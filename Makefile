@@ -5,7 +5,7 @@ GO ?= $(shell command -v go || echo /usr/local/go/bin/go)
 CMAKE_FLAGS ?=
 GOTEST_FLAGS ?=
 
-.PHONY: all deps configure shim build fas install test test-cpp test-go bench demo train clean
+.PHONY: all deps configure shim build fas install test test-cpp test-go bench bench-go demo train clean
 
 all: build
 
@@ -51,8 +51,16 @@ train: build
 	@test -n "$(CONFIG)" || { echo "make train needs CONFIG=path/to/config.yaml" >&2; exit 2; }
 	bin/fas train --nproc $(GPUS) --config $(CONFIG) $(ARGS)
 
+# make bench [BENCH_FLAGS="-runs 7 -only 'meta step' -set adanorm=composite"]: fasgo against
+# PyTorch (same libtorch, same threads) and the other side-by-side comparisons, one line each
+# (go/cmd/fasbench; README "Benchmarks"). make bench-go: every Go benchmark, three iterations.
+BENCH_FLAGS ?=
 bench: build
-	$(GO) test -run '^$$' -bench . -benchtime 3x ./go/...
+	$(GO) build -o bin/fasbench ./go/cmd/fasbench
+	bin/fasbench $(BENCH_FLAGS)
+
+bench-go: build
+	FASGO_TESTDATA=$(abspath $(BUILD))/testdata $(GO) test -run '^$$' -bench . -benchtime 3x ./go/...
 
 clean:
 	rm -rf $(BUILD) bin

@@ -80,6 +80,10 @@ StepConfig anrl_step_config(const Settings& training, bool* reset_each_epoch) {
   c.first_order = r.flag("first_order", false);
   c.textbook_fast_weights = r.flag("textbook_fast_weights", false);
   c.freeze_bn = r.flag("freeze_bn", false);
+  const std::string grouping = r.text("batch_grouping", "domain");
+  if (grouping != "domain" && grouping != "tface")
+    throw std::invalid_argument("anrl training: batch_grouping \"" + grouping + "\" (want domain or tface)");
+  c.tface_grouping = grouping == "tface";
   const std::string reset = r.text("center_reset", "epoch");
   if (reset != "epoch" && reset != "never")
     throw std::invalid_argument("anrl training: center_reset \"" + reset + "\" (want epoch or never)");

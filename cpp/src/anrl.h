@@ -35,7 +35,8 @@ class AnrlMethod : public Method {
 };
 
 // Training settings: num_domains (required), metasize, meta, meta_step_size, w_cls, w_depth,
-// w_domain, w_discri, center_momentum, first_order, textbook_fast_weights, freeze_bn, center_reset
+// w_domain, w_discri, center_momentum, first_order, textbook_fast_weights, freeze_bn,
+// batch_grouping (domain | tface), center_reset
 // (epoch | never). Batch: "images" K x 2B x 6 x S x S, "depth" K x 2B x F x F, "labels" K x 2B
 // (per domain B live = 0 then B attack = 1), optionally "domain_order" [K] (a permutation;
 // the first metasize are meta-train; absent: drawn from the trainer's generator).

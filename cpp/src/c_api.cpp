@@ -25,18 +25,116 @@ void copy_str(char* dst, size_t cap, const std::string& src) {
   std::snprintf(dst, cap, "%s", src.c_str());
 }
 
-// The borrowed input x as a tensor on the model's device and dtype, checked.
-at::Tensor input(const fas_model* m, const float* x, int64_t n, int64_t s, bool train) {
-  fas::check_not_null(x, "input");
+// The checked input x (n x c x s x s, any floating dtype) in the model's dtype and device.
+at::Tensor input_tensor(const fas_model* m, const at::Tensor& x, bool train) {
+  const int64_t n = x.size(0), s = x.size(2);
   if (n < 1) throw std::invalid_argument("batch size " + std::to_string(n) + " must be >= 1");
   if (s < 32 || s % 8 != 0 || s > (int64_t{1} << 16))
     throw std::invalid_argument("input size " + std::to_string(s) + " must be a multiple of 8 and at least 32");
   if (train && n < 2)
     throw std::invalid_argument("a training-mode forward needs at least 2 samples (batch statistics of one "
                                 "sample are degenerate)");
-  at::Tensor xt = at::from_blob(const_cast<float*>(x), {n, 6, s, s}, at::kFloat);
-  fas::check_finite(xt, "input");
-  return xt.to(m->method->store().options().requires_grad(false));
+  fas::check_finite(x, "input");
+  return x.to(m->method->store().options().requires_grad(false));
+}
+
+at::Tensor input(const fas_model* m, const float* x, int64_t n, int64_t s, bool train) {
+  fas::check_not_null(x, "input");
+  if (n < 1) throw std::invalid_argument("batch size " + std::to_string(n) + " must be >= 1");
+  if (s < 32 || s % 8 != 0 || s > (int64_t{1} << 16))
+    throw std::invalid_argument("input size " + std::to_string(s) + " must be a multiple of 8 and at least 32");
+  return input_tensor(m, at::from_blob(const_cast<float*>(x), {n, m->method->input_channels(), s, s}, at::kFloat), train);
+}
+
+// A view input: F32 or F64, n x c x s x s with a square image.
+at::Tensor input_view(const fas_model* m, const fas_tensor_view* x, bool train) {
+  fas::check_not_null(x, "input view");
+  if (x->dtype != FAS_F32 && x->dtype != FAS_F64)
+    throw std::invalid_argument(std::string("input is ") + fas::dtype_name(x->dtype) + ", want F32 or F64");
+  at::Tensor t = fas::from_view(*x);
+  const int64_t c = m->method->input_channels();
+  if (t.dim() != 4 || t.size(0) < 1 || t.size(1) != c || t.size(2) != t.size(3))
+    throw std::invalid_argument("input is " + std::string(c10::str(t.sizes())) + ", want N x " + std::to_string(c) +
+                                " x S x S");
+  return input_tensor(m, t, train);
+}
+
+std::vector<std::string> output_names(const char* const* names, int64_t num_names) {
+  if (num_names < 0 || (num_names > 0 && !names)) throw std::invalid_argument("output names: bad array");
+  std::vector<std::string> want;
+  for (int64_t i = 0; i < num_names; ++i) {
+    fas::check_not_null(names[i], "output name");
+    want.emplace_back(names[i]);
+  }
+  return want;
+}
+
+// The outputs as a list, in the model's dtype or as F32.
+fas_tensor_list* output_list(const fas::NamedTensors& o, bool model_dtype) {
+  auto l = std::make_unique<fas_tensor_list>();
+  for (const auto& t : o) {
+    fas::check_finite(t.second, "forward output " + t.first + " (are the weights finite?)");
+    fas::list_add(l.get(), t.first, model_dtype ? t.second : t.second.to(at::kFloat), false);
+  }
+  return l.release();
+}
+
+// Batch-invariant work. libtorch's fastest kernels block over the whole batch and over the
+// threads they get, so an input's result can change in its last bits with its batch
+// companions. Here every input runs as a batch of one on one thread, alone or not, so its
+// result is always the same bits; the inputs of a batch run in parallel over the model's
+// threads (one input per thread at a time). On CUDA the inputs run one after the other.
+template <typename F>
+void per_sample(const at::Tensor& xt, F one) {
+  const int64_t n = xt.size(0);
+  const int threads = at::get_num_threads();
+  auto run = [&](int64_t begin, int64_t end) {
+    at::NoGradGuard no_grad;  // thread-local: at::parallel_for does not carry it to its workers
+    at::set_num_threads(1);   // this thread's intra-op threads (the region's workers are fresh tasks)
+    for (int64_t i = begin; i < end; ++i) one(i, xt.narrow(0, i, 1));
+  };
+  struct Restore {
+    int threads;
+    ~Restore() { at::set_num_threads(threads); }
+  } restore{threads};
+  if (xt.is_cuda() || threads == 1 || n == 1)
+    run(0, n);
+  else
+    at::parallel_for(0, n, 1, run);
+}
+
+fas::NamedTensors forward_per_sample(fas_model* m, const at::Tensor& xt, const std::vector<std::string>& want,
+                                     uint64_t seed) {
+  std::vector<fas::NamedTensors> parts(static_cast<size_t>(xt.size(0)));
+  per_sample(xt, [&](int64_t i, const at::Tensor& xi) {
+    fas::NamedTensors o = m->method->forward(xi, false, want, seed);
+    for (auto& t : o) t.second = t.second.to(at::kCPU).contiguous();
+    parts[static_cast<size_t>(i)] = std::move(o);
+  });
+  fas::NamedTensors out;
+  for (size_t k = 0; k < parts[0].size(); ++k) {
+    std::vector<at::Tensor> col;
+    for (const auto& p : parts) col.push_back(p[k].second);
+    out.emplace_back(parts[0][k].first, at::cat(col, 0));
+  }
+  return out;
+}
+
+void check_flags(uint32_t flags, const char* what) {
+  if (flags & ~FAS_SCORE_BATCH_INVARIANT)
+    throw std::invalid_argument(std::string(what) + " flags " + std::to_string(flags) +
+                                ": unknown bits (known: FAS_SCORE_BATCH_INVARIANT = 1)");
+}
+
+at::Tensor score_per_sample(fas_model* m, const at::Tensor& xt, uint64_t seed) {
+  std::vector<at::Tensor> parts(static_cast<size_t>(xt.size(0)));
+  per_sample(xt, [&](int64_t i, const at::Tensor& xi) {
+    parts[static_cast<size_t>(i)] = m->method->score(xi, seed).to(at::kCPU, at::kDouble).contiguous();
+  });
+  for (const auto& p : parts)
+    if (p.dim() != 1 || p.size(0) != 1)
+      throw std::logic_error(m->method->name() + " scored " + c10::str(p.sizes()) + " for one input");
+  return at::cat(parts, 0);
 }
 
 }  // namespace
@@ -140,6 +238,7 @@ fas_status* fas_model_get_info(fas_model* m, fas_model_info* out) {
     copy_str(out->method, sizeof(out->method), me.name());
     copy_str(out->device, sizeof(out->device), m->device.str());
     out->size = me.size();
+    out->channels = me.input_channels();
     out->dtype = fas::from_scalar_type(me.store().options().dtype().toScalarType());
     for (const auto& e : me.store().entries()) {
       ++out->num_tensors;
@@ -199,20 +298,21 @@ fas_status* fas_model_import(fas_model* m, const fas_tensor_view* ts, int64_t n)
   });
 }
 
-fas_status* fas_model_forward(fas_model* m, const float* x, int64_t n, int64_t s, int train, uint64_t seed,
-                              const char* const* names, int64_t num_names, fas_tensor_list** out) {
+}  // extern "C"
+
+namespace {
+
+// The forward both entry points share; x gives the input tensor (called inside the guard).
+template <class Input>
+fas_status* forward(fas_model* m, Input x, int train, uint64_t seed, const char* const* names, int64_t num_names,
+                    bool model_dtype, fas_tensor_list** out) {
   return fas::guard([&] {
     fas::check_model(m);
     fas::check_not_null(out, "output list pointer");
     *out = nullptr;
-    if (num_names < 0 || (num_names > 0 && !names)) throw std::invalid_argument("output names: bad array");
-    std::vector<std::string> want;
-    for (int64_t i = 0; i < num_names; ++i) {
-      fas::check_not_null(names[i], "output name");
-      want.emplace_back(names[i]);
-    }
+    const std::vector<std::string> want = output_names(names, num_names);
     at::NoGradGuard no_grad;
-    at::Tensor xt = input(m, x, n, s, train != 0);
+    at::Tensor xt = x();
     fas::NamedTensors o;
     if (train) {
       auto lock = fas::write_lock(m);
@@ -221,61 +321,61 @@ fas_status* fas_model_forward(fas_model* m, const float* x, int64_t n, int64_t s
       auto lock = fas::read_lock(m);
       o = m->method->forward(xt, false, want, seed);
     }
-    auto l = std::make_unique<fas_tensor_list>();
-    for (const auto& t : o) {
-      fas::check_finite(t.second, "forward output " + t.first + " (are the weights finite?)");
-      fas::list_add(l.get(), t.first, t.second.to(at::kFloat), false);
-    }
-    *out = l.release();
+    *out = output_list(o, model_dtype);
   });
 }
 
-namespace {
+}  // namespace
 
-// Batch-invariant scores. libtorch's fastest kernels block over the whole batch and over the
-// threads they get, so an input's score can change in its last bits with its batch companions.
-// Here every input is scored as a batch of one on one thread, alone or not, so its score is
-// always the same bits; the inputs of a batch run in parallel over the model's threads (one
-// input per thread at a time). On CUDA the inputs run one after the other.
-at::Tensor score_per_sample(fas_model* m, const at::Tensor& xt, uint64_t seed) {
-  const int64_t n = xt.size(0);
-  const int threads = at::get_num_threads();
-  std::vector<at::Tensor> parts(static_cast<size_t>(n));
-  auto run = [&](int64_t begin, int64_t end) {
-    at::NoGradGuard no_grad;  // thread-local: at::parallel_for does not carry it to its workers
-    at::set_num_threads(1);   // this thread's intra-op threads (the region's workers are fresh tasks)
-    for (int64_t i = begin; i < end; ++i)
-      parts[static_cast<size_t>(i)] = m->method->score(xt.narrow(0, i, 1), seed).to(at::kCPU, at::kDouble).contiguous();
-  };
-  struct Restore {
-    int threads;
-    ~Restore() { at::set_num_threads(threads); }
-  } restore{threads};
-  if (xt.is_cuda() || threads == 1 || n == 1)
-    run(0, n);
-  else
-    at::parallel_for(0, n, 1, run);
-  for (const auto& p : parts)
-    if (p.dim() != 1 || p.size(0) != 1)
-      throw std::logic_error(m->method->name() + " scored " + c10::str(p.sizes()) + " for one input");
-  return at::cat(parts, 0);
+extern "C" {
+
+fas_status* fas_model_forward(fas_model* m, const float* x, int64_t n, int64_t s, int train, uint64_t seed,
+                              const char* const* names, int64_t num_names, fas_tensor_list** out) {
+  return forward(m, [&] { return input(m, x, n, s, train != 0); }, train, seed, names, num_names, false, out);
 }
 
-}  // namespace
+fas_status* fas_model_forward_view(fas_model* m, const fas_tensor_view* x, int train, uint64_t seed,
+                                   const char* const* names, int64_t num_names, fas_tensor_list** out) {
+  return forward(m, [&] { return input_view(m, x, train != 0); }, train, seed, names, num_names, true, out);
+}
+
+fas_status* fas_model_forward_flags(fas_model* m, const float* x, int64_t n, int64_t s, uint64_t seed, uint32_t flags,
+                                    const char* const* names, int64_t num_names, fas_tensor_list** out) {
+  return fas::guard([&] {
+    fas::check_model(m);
+    fas::check_not_null(out, "output list pointer");
+    *out = nullptr;
+    check_flags(flags, "forward");
+    const std::vector<std::string> want = output_names(names, num_names);
+    at::NoGradGuard no_grad;
+    at::Tensor xt = input(m, x, n, s, false);
+    fas::NamedTensors o;
+    {
+      auto lock = fas::read_lock(m);
+      o = (flags & FAS_SCORE_BATCH_INVARIANT) ? forward_per_sample(m, xt, want, seed)
+                                              : m->method->forward(xt, false, want, seed);
+    }
+    *out = output_list(o, false);
+  });
+}
 
 fas_status* fas_model_score(fas_model* m, const float* x, int64_t n, int64_t s, uint64_t seed, double* scores) {
   return fas_model_score_flags(m, x, n, s, seed, 0, scores);
 }
 
-fas_status* fas_model_score_flags(fas_model* m, const float* x, int64_t n, int64_t s, uint64_t seed, uint32_t flags,
-                                  double* scores) {
+}  // extern "C"
+
+namespace {
+
+template <class Input>
+fas_status* score(fas_model* m, Input x, uint64_t seed, uint32_t flags, double* scores) {
   return fas::guard([&] {
     fas::check_model(m);
     fas::check_not_null(scores, "scores");
-    if (flags & ~FAS_SCORE_BATCH_INVARIANT)
-      throw std::invalid_argument("score flags " + std::to_string(flags) + ": unknown bits (known: FAS_SCORE_BATCH_INVARIANT = 1)");
+    check_flags(flags, "score");
     at::NoGradGuard no_grad;
-    at::Tensor xt = input(m, x, n, s, false);
+    at::Tensor xt = x();
+    const int64_t n = xt.size(0);
     at::Tensor sc;
     {
       auto lock = fas::read_lock(m);
@@ -287,6 +387,20 @@ fas_status* fas_model_score_flags(fas_model* m, const float* x, int64_t n, int64
     fas::check_finite(sc, "scores (are the weights finite?)");
     std::memcpy(scores, sc.data_ptr<double>(), static_cast<size_t>(n) * sizeof(double));
   });
+}
+
+}  // namespace
+
+extern "C" {
+
+fas_status* fas_model_score_flags(fas_model* m, const float* x, int64_t n, int64_t s, uint64_t seed, uint32_t flags,
+                                  double* scores) {
+  return score(m, [&] { return input(m, x, n, s, false); }, seed, flags, scores);
+}
+
+fas_status* fas_model_score_view(fas_model* m, const fas_tensor_view* x, uint64_t seed, uint32_t flags,
+                                 double* scores) {
+  return score(m, [&] { return input_view(m, x, false); }, seed, flags, scores);
 }
 
 }  // extern "C"

@@ -7,6 +7,8 @@
 #include "capi_util.h"
 #include "face.h"
 
+static_assert(fas::kFacePoints == FAS_FACE_POINTS, "fas.h and face.h agree on the number of points");
+
 #ifdef FAS_WITH_FACE
 struct fas_face_finder {
   std::unique_ptr<fas::FaceFinder> finder;
@@ -131,6 +133,7 @@ fas_status* fas_face_find(fas_face_finder* f, const uint8_t* rgb, int width, int
       d.score = s.score;
       d.has_landmarks = s.has_landmarks;
       std::memcpy(d.landmarks, s.landmarks, sizeof(d.landmarks));
+      std::memcpy(d.points, s.points, sizeof(d.points));
     }
     *count = static_cast<int>(faces.size());
 #else

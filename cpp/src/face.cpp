@@ -211,7 +211,12 @@ std::vector<Face> FaceFinder::find(const uint8_t* rgb, int width, int height, in
     if (impl_->predictor) {
       // The unclipped box, on the full-resolution image.
       const dlib::rectangle r(std::lround(x0), std::lround(y0), std::lround(x1) - 1, std::lround(y1) - 1);
-      five_points((*impl_->predictor)(view, r), f.landmarks);
+      const dlib::full_object_detection shape = (*impl_->predictor)(view, r);
+      five_points(shape, f.landmarks);
+      for (int i = 0; i < kFacePoints; ++i) {
+        f.points[2 * i] = static_cast<float>(shape.part(i).x());
+        f.points[2 * i + 1] = static_cast<float>(shape.part(i).y());
+      }
       f.has_landmarks = true;
     }
     faces.push_back(f);

@@ -17,6 +17,8 @@
 
 namespace fas {
 
+constexpr int kFacePoints = 68;
+
 struct Face {
   // The box in pixel edges of the input: x0 <= x < x1, y0 <= y < y1, clipped to the image.
   float x0 = 0, y0 = 0, x1 = 0, y1 = 0;
@@ -25,6 +27,8 @@ struct Face {
   // Left eye, right eye, nose tip, left mouth corner, right mouth corner (left = the image's
   // left), as x, y pairs in input pixels (pixel centres at integers): the list-file order.
   float landmarks[10] = {};
+  // The 68 points of iBUG 300-W (0-based order), x, y pairs as landmarks, when has_landmarks.
+  float points[2 * kFacePoints] = {};
 };
 
 struct FaceOptions {

@@ -17,6 +17,7 @@ const std::map<std::string, MethodFactory>& registry() {
     std::map<std::string, MethodFactory> m;
     register_anrl(m);
     register_fghv(m);
+    register_minifasnet(m);
     return m;
   }();
   return r;

@@ -84,9 +84,11 @@ class Method {
   virtual std::string name() const = 0;
   virtual ParamStore& store() = 0;
   virtual int size() const = 0;
+  // Input planes C of x (N x C x S x S): 6 (RGB + HSV) unless the method says otherwise.
+  virtual int input_channels() const { return 6; }
   // The settings that rebuild this model (normalised: defaults filled in).
   virtual Settings settings() const = 0;
-  // Named outputs of a forward over x (N x 6 x S x S); names empty = all of them. seed makes
+  // Named outputs of a forward over x (N x C x S x S, C = input_channels()); names empty = all of them. seed makes
   // stochastic outputs (FGHV's latent draws) deterministic, as for score: the same x and seed
   // give the outputs that score(x, seed) combines.
   virtual NamedTensors forward(const at::Tensor& x, bool train, const std::vector<std::string>& names,
@@ -107,5 +109,6 @@ std::vector<std::string> method_names();
 // Registered from method.cpp.
 void register_anrl(std::map<std::string, MethodFactory>& registry);
 void register_fghv(std::map<std::string, MethodFactory>& registry);
+void register_minifasnet(std::map<std::string, MethodFactory>& registry);
 
 }  // namespace fas

@@ -179,13 +179,42 @@ MetaStep::DomainLoss MetaStep::domain_loss(int d, const DomainBatch& b, const Te
 at::Tensor MetaStep::phase(const std::vector<DomainBatch>& b, const std::vector<int>& domains,
                            const TensorMap* fast, at::Tensor* figures, int64_t* samples) {
   at::Tensor total;
-  for (int d : domains) {
-    DomainLoss l = domain_loss(d, b[d], fast);
+  const std::vector<DomainBatch> groups = group(b, domains);
+  for (size_t j = 0; j < domains.size(); ++j) {
+    DomainLoss l = domain_loss(domains[j], groups[j], fast);
     total = total.defined() ? total + l.loss : l.loss;
     *figures = figures->defined() ? *figures + l.figures : l.figures;
     *samples += l.n;
   }
   return total;
+}
+
+// The forwards of a phase. "domain": each domain's own batch. "tface": with m = |domains| and
+// B samples per class, row r of a class flattened batch-major ([B, m] -> [B*m]) is sample
+// r / m of domains[r % m]; forward j takes rows j*B..j*B+B-1 of the live rows, then the
+// same rows of the attack rows (TFace's mix_pos_neg and domain_select). Labels stay B zeros
+// then B ones. One domain (the usual meta-test) is the identity.
+std::vector<DomainBatch> MetaStep::group(const std::vector<DomainBatch>& b, const std::vector<int>& domains) const {
+  std::vector<DomainBatch> out;
+  if (!cfg_.tface_grouping || domains.size() < 2) {
+    for (int d : domains) out.push_back(b[d]);
+    return out;
+  }
+  const int64_t m = static_cast<int64_t>(domains.size()), per = b[domains[0]].images.size(0) / 2;
+  std::vector<at::Tensor> images, depth;
+  for (int d : domains) images.push_back(b[d].images), depth.push_back(b[d].depth);
+  const at::Tensor all_images = at::cat(images), all_depth = at::cat(depth);  // domain-major, 2B rows each
+  for (int64_t j = 0; j < m; ++j) {
+    std::vector<int64_t> idx;
+    for (int64_t cls = 0; cls < 2; ++cls)
+      for (int64_t t = 0; t < per; ++t) {
+        const int64_t r = j * per + t;
+        idx.push_back((r % m) * 2 * per + cls * per + r / m);
+      }
+    const at::Tensor rows = at::tensor(idx, at::kLong).to(all_images.device());
+    out.push_back({all_images.index_select(0, rows), all_depth.index_select(0, rows), b[domains[j]].labels});
+  }
+  return out;
 }
 
 TensorMap MetaStep::fast_weights(const at::Tensor& train_loss, const TensorMap* fast_base) {

@@ -27,6 +27,12 @@ struct StepConfig {
   bool first_order = false;      // inner gradients detached
   bool textbook_fast_weights = false;  // theta' = theta - alpha*g keeps the path to theta
   bool freeze_bn = false;  // BatchNorm in eval mode during training (running statistics, frozen)
+  // How a phase's samples are grouped into forwards. false ("domain"): forward j holds the
+  // samples of the phase's domain j (the paper). true ("tface"): TFace's mix_pos_neg +
+  // domain_select rule (docs/anrl.md, "Batch grouping"): forward j holds rows j*B..j*B+B-1 of
+  // each class of the batch flattened batch-major over the phase's domains; its centers and
+  // domain loss are still those of the phase's domain j.
+  bool tface_grouping = false;
 };
 void validate(const StepConfig& cfg);  // throws std::invalid_argument
 
@@ -89,6 +95,7 @@ class MetaStep {
   DomainLoss domain_loss(int d, const DomainBatch& b, const TensorMap* fast);
   at::Tensor phase(const std::vector<DomainBatch>& b, const std::vector<int>& domains,
                    const TensorMap* fast, at::Tensor* figures, int64_t* samples);
+  std::vector<DomainBatch> group(const std::vector<DomainBatch>& b, const std::vector<int>& domains) const;
   TensorMap fast_weights(const at::Tensor& train_loss, const TensorMap* fast_base);
 
   AnrlNet& net_;

@@ -425,15 +425,143 @@ void test_fghv() {
   expect(fas_model_new(&c, &m), FAS_ERR_INVALID_ARGUMENT, "fghv hypotheses 1", "hypotheses");
 }
 
+// MiniFASNet through the C ABI: 3 input planes, the forward flags, inference only.
+void test_minifasnet() {
+  const fas_setting st[] = {{"variant", "MiniFASNetV1SE"}};
+  fas_model_config c{};
+  c.method = "minifasnet";
+  c.size = 80;
+  c.dtype = FAS_F32;
+  c.seed = 3;
+  c.threads = 2;
+  c.settings = st;
+  c.num_settings = 1;
+  fas_model* m = nullptr;
+  expect(fas_model_new(&c, &m), FAS_OK, "minifasnet model_new");
+  fas_model_info info;
+  expect(fas_model_get_info(m, &info), FAS_OK, "minifasnet get_info");
+  check(info.channels == 3 && info.num_outputs == 2 && info.size == 80, "minifasnet: 3 planes, logits and probs");
+  const int64_t n = 3, s = 80;
+  std::vector<float> x(static_cast<size_t>(n * 3 * s * s));
+  for (size_t i = 0; i < x.size(); ++i) x[i] = static_cast<float>((i * 7919) % 256);
+  const char* names[] = {"probs"};
+  fas_tensor_list* all = nullptr;
+  expect(fas_model_forward_flags(m, x.data(), n, s, 0, FAS_SCORE_BATCH_INVARIANT, names, 1, &all), FAS_OK,
+         "forward_flags batch-invariant");
+  fas_tensor_info ti;
+  const void* pa = nullptr;
+  expect(fas_tensor_list_get(all, 0, &ti, &pa), FAS_OK, "probs of the batch");
+  check(ti.ndim == 2 && ti.shape[0] == n && ti.shape[1] == 3, "probs n x 3");
+  for (int64_t i = 0; i < n; ++i) {
+    fas_tensor_list* one = nullptr;
+    expect(fas_model_forward_flags(m, x.data() + i * 3 * s * s, 1, s, 0, FAS_SCORE_BATCH_INVARIANT, names, 1, &one),
+           FAS_OK, "forward_flags of one");
+    const void* po = nullptr;
+    expect(fas_tensor_list_get(one, 0, &ti, &po), FAS_OK, "probs of one");
+    check(std::memcmp(po, static_cast<const float*>(pa) + 3 * i, 3 * sizeof(float)) == 0,
+          "batch-invariant probs of input " + std::to_string(i) + " equal its own");
+    fas_tensor_list_free(one);
+  }
+  fas_tensor_list_free(all);
+  fas_tensor_list* out = nullptr;
+  expect(fas_model_forward_flags(m, x.data(), n, s, 0, 4u, names, 1, &out), FAS_ERR_INVALID_ARGUMENT,
+         "forward_flags unknown bits", "unknown bits");
+  expect(fas_model_forward(m, x.data(), n, s, 1, 0, names, 1, &out), FAS_ERR_INVALID_ARGUMENT,
+         "minifasnet training-mode forward", "inference only");
+  fas_train_config tc{};
+  tc.optimizer = FAS_OPT_SGD;
+  fas_trainer* t = nullptr;
+  expect(fas_trainer_new(m, &tc, &t), FAS_ERR_INVALID_ARGUMENT, "minifasnet trainer", "inference only");
+  const fas_setting bad[] = {{"variant", "MiniFASNetV3"}};
+  c.settings = bad;
+  fas_model* m2 = nullptr;
+  expect(fas_model_new(&c, &m2), FAS_ERR_INVALID_ARGUMENT, "unknown variant", "want MiniFASNetV2 or MiniFASNetV1SE");
+  fas_model_free(m);
+}
+
 }  // namespace
+
+// Inputs as views (ABI 6): an F32 view is fas_model_forward / fas_model_score bit for bit, an
+// F64 model keeps F64 input and answers in F64, and bad views fail with a status.
+void test_view_inputs() {
+  const int64_t n = 2, s = 32, shape[4] = {n, 6, s, s};
+  std::vector<float> x = input(n, s, 3);
+  std::vector<double> xd(x.begin(), x.end());
+  for (size_t i = 0; i < xd.size(); ++i) xd[i] += 1e-12 * static_cast<double>(i % 7);  // not an F32 value
+  fas_model_config c = small_config();
+  fas_model* m = nullptr;
+  expect(fas_model_new(&c, &m), FAS_OK, "model_new F32");
+  const fas_tensor_view v32{"input", FAS_F32, 4, shape, x.data()};
+  fas_tensor_list *a = nullptr, *b = nullptr;
+  expect(fas_model_forward(m, x.data(), n, s, 0, 0, nullptr, 0, &a), FAS_OK, "forward");
+  expect(fas_model_forward_view(m, &v32, 0, 0, nullptr, 0, &b), FAS_OK, "forward_view F32");
+  bool same = fas_tensor_list_len(a) == 3 && fas_tensor_list_len(b) == 3;
+  for (int64_t i = 0; same && i < 3; ++i) {
+    fas_tensor_info ia, ib;
+    const void *da = nullptr, *db = nullptr;
+    fas_status_free(fas_tensor_list_get(a, i, &ia, &da));
+    fas_status_free(fas_tensor_list_get(b, i, &ib, &db));
+    same = ib.dtype == FAS_F32 && ia.nbytes == ib.nbytes && std::memcmp(da, db, ia.nbytes) == 0;
+  }
+  check(same, "an F32 view forwards bit for bit as the float pointer");
+  fas_tensor_list_free(a);
+  fas_tensor_list_free(b);
+  std::vector<double> s1(n), s2(n);
+  expect(fas_model_score(m, x.data(), n, s, 0, s1.data()), FAS_OK, "score");
+  expect(fas_model_score_view(m, &v32, 0, 0, s2.data()), FAS_OK, "score_view F32");
+  check(std::memcmp(s1.data(), s2.data(), n * sizeof(double)) == 0, "an F32 view scores bit for bit as the float pointer");
+  const int64_t bad_shape[3] = {n, 6, s};
+  std::vector<int64_t> ints(n * 6 * s * s);
+  const fas_tensor_view bad_ndim{"input", FAS_F32, 3, bad_shape, x.data()};
+  const fas_tensor_view bad_type{"input", FAS_I64, 4, shape, ints.data()};
+  const int64_t small_shape[4] = {1, 6, 16, 16};
+  const fas_tensor_view bad_size{"input", FAS_F32, 4, small_shape, x.data()};
+  expect(fas_model_forward_view(m, &bad_ndim, 0, 0, nullptr, 0, &a), FAS_ERR_INVALID_ARGUMENT, "view of 3 dims", "want N x 6 x S x S");
+  expect(fas_model_forward_view(m, &bad_type, 0, 0, nullptr, 0, &a), FAS_ERR_INVALID_ARGUMENT, "I64 view", "input is I64, want F32 or F64");
+  expect(fas_model_forward_view(m, &bad_size, 0, 0, nullptr, 0, &a), FAS_ERR_INVALID_ARGUMENT, "16 px view", "multiple of 8");
+  expect(fas_model_forward_view(m, nullptr, 0, 0, nullptr, 0, &a), FAS_ERR_INVALID_ARGUMENT, "NULL view");
+  expect(fas_model_score_view(m, &bad_type, 0, 0, s2.data()), FAS_ERR_INVALID_ARGUMENT, "I64 view scored", "want F32 or F64");
+  fas_model_free(m);
+
+  c.dtype = FAS_F64;
+  expect(fas_model_new(&c, &m), FAS_OK, "model_new F64");
+  const fas_tensor_view v64{"input", FAS_F64, 4, shape, xd.data()};
+  const char* names[] = {"logits"};
+  fas_tensor_list *l64 = nullptr, *l32 = nullptr;
+  expect(fas_model_forward_view(m, &v64, 0, 0, names, 1, &l64), FAS_OK, "forward_view F64");
+  expect(fas_model_forward_view(m, &v32, 0, 0, names, 1, &l32), FAS_OK, "forward_view F32 on an F64 model");
+  fas_tensor_info i64, i32;
+  const void *d64 = nullptr, *d32 = nullptr;
+  fas_status_free(fas_tensor_list_get(l64, 0, &i64, &d64));
+  fas_status_free(fas_tensor_list_get(l32, 0, &i32, &d32));
+  check(i64.dtype == FAS_F64 && i32.dtype == FAS_F64, "an F64 model answers in F64");
+  const double* p64 = static_cast<const double*>(d64);
+  const double* p32 = static_cast<const double*>(d32);
+  double diff = 0;
+  for (int k = 0; k < 2 * n; ++k) diff = std::fmax(diff, std::fabs(p64[k] - p32[k]));
+  char moved[64];
+  std::snprintf(moved, sizeof moved, "%.3g", diff);
+  check(diff > 0 && diff < 1e-9, std::string("the F64 input reaches the network unrounded (logits move by ") + moved + ")");
+  std::vector<double> sc(n);
+  expect(fas_model_score_view(m, &v64, 0, 0, sc.data()), FAS_OK, "score_view F64");
+  for (int i = 0; i < n; ++i)
+    check(std::fabs(sc[i] - 1 / (1 + std::exp(p64[2 * i] - p64[2 * i + 1]))) < 1e-15, "F64 score " + std::to_string(i) + " = softmax of the F64 logits");
+  fas_tensor_list_free(l64);
+  fas_tensor_list_free(l32);
+  xd[5] = std::nan("");
+  expect(fas_model_forward_view(m, &v64, 0, 0, names, 1, &l64), FAS_ERR_NONFINITE, "NaN in an F64 view", "1 NaN");
+  fas_model_free(m);
+}
 
 int main() {
   test_guard();
   test_library();
   test_model_new();
   test_model_calls();
+  test_view_inputs();
   test_trainer();
   test_fghv();
+  test_minifasnet();
   std::printf("%d failures\n", failures);
   return failures ? 1 : 0;
 }

@@ -142,6 +142,19 @@ void test_photo(fas_face_finder* f, const Photo& p) {
              face.landmarks[2 * k + 1] > face.y0 && face.landmarks[2 * k + 1] < face.y1;
   check(inside && face.landmarks[0] < face.landmarks[2] && face.landmarks[5] < face.landmarks[7],
         "landmarks inside the box, left eye left of the right one, nose above the mouth");
+  // The 68 points: the 5 landmarks are their eye means (36-41, 42-47), nose tip 30 and mouth
+  // corners 48, 54; the jaw (0-16) runs left to right below the eyes.
+  auto mean6 = [&](int from, int c) {
+    double m = 0;
+    for (int i = from; i < from + 6; ++i) m += face.points[2 * i + c];
+    return m / 6;
+  };
+  const double five[10] = {mean6(36, 0), mean6(36, 1), mean6(42, 0), mean6(42, 1), face.points[60], face.points[61],
+                           face.points[96], face.points[97], face.points[108], face.points[109]};
+  double worst = 0;
+  for (int k = 0; k < 10; ++k) worst = std::max(worst, std::fabs(five[k] - face.landmarks[k]));
+  check(worst < 1e-3 && face.points[0] < face.points[32] && face.points[17] > face.landmarks[1],
+        "the 5 landmarks follow from the 68 points (worst " + std::to_string(worst) + ")");
 
   // Rows with padding: the same result.
   const int padded = stride + 13;

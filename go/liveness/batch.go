@@ -16,6 +16,7 @@ type request struct {
 	state atomic.Int32
 	done  chan struct{} // closed when score or err is set
 	score float64
+	probs [][]float64 // an ensemble's: per member, its class probabilities
 	err   error
 }
 
@@ -59,7 +60,7 @@ func (d *Detector) enqueue(r *request) error {
 func (d *Detector) owner() {
 	defer close(d.ownerDone)
 	s := d.spec.Size
-	per := 6 * s * s
+	per := d.per
 	x := make([]float32, d.o.maxBatch*per)
 	out := make([]float64, d.o.maxBatch)
 	batch := make([]*request, 0, d.o.maxBatch)
@@ -137,7 +138,13 @@ func (d *Detector) owner() {
 			d.o.beforeBatch(n)
 		}
 		start := time.Now()
-		err := d.model.ScoreWith(x[:n*per], n, s, shim.ScoreOptions{BatchInvariant: !d.o.fastKernels}, out[:n])
+		var err error
+		var probs [][][]float64
+		if d.ens != nil {
+			probs, err = d.ens.run(x[:n*per], n, !d.o.fastKernels)
+		} else {
+			err = d.model.ScoreWith(x[:n*per], n, s, shim.ScoreOptions{BatchInvariant: !d.o.fastKernels}, out[:n])
+		}
 		if d.o.batchObserver != nil {
 			d.o.batchObserver(BatchInfo{Size: n, Duration: time.Since(start), Err: err})
 		}
@@ -145,6 +152,9 @@ func (d *Detector) owner() {
 			if err != nil {
 				r.finish(0, fmt.Errorf("liveness: scoring a batch of %d: %w", n, err))
 			} else {
+				if probs != nil {
+					r.probs = probs[i]
+				}
 				r.finish(out[i], nil)
 			}
 		}

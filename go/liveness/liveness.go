@@ -37,6 +37,14 @@
 // detector, AtThreshold for one call. A model exported without a calibrated threshold can
 // only be opened with WithThreshold.
 //
+// Pretrained models: Open also takes the MiniFASNet models of `fas import silentface`
+// (Silent-Face-Anti-Spoofing's published weights), alone or as an ensemble (a directory
+// holding ensemble.json, or the manifest itself). Each member cuts its own scaled crop of the
+// face; the members' softmaxes are summed and the argmax decides (live when the real class
+// wins; ThresholdSource "argmax"); Liveness is the mean real probability, and WithThreshold or
+// AtThreshold replace the rule (attack when 1 - Liveness >= t). Result.Class and
+// Result.Members say what each member saw.
+//
 // The package imports no configuration, logging, data-set or training code and changes no
 // process-wide state, on import or later: the network's thread count is its own
 // (WithThreads).
@@ -53,6 +61,7 @@ import (
 	"time"
 
 	"github.com/fasgo/fasgo/go/internal/export"
+	"github.com/fasgo/fasgo/go/internal/safetensors"
 	"github.com/fasgo/fasgo/go/internal/shim"
 )
 
@@ -90,6 +99,9 @@ const (
 	ThresholdModel    = "model"    // calibrated at export (source-domain validation lists)
 	ThresholdDetector = "detector" // WithThreshold
 	ThresholdCall     = "call"     // AtThreshold
+	// ThresholdRule: an argmax model (MiniFASNet) decided by its own rule, no threshold:
+	// live when the real class has the largest (summed) probability.
+	ThresholdRule = "argmax"
 )
 
 // Point is an image position in pixels (x right, y down, from the top-left corner).
@@ -129,9 +141,18 @@ type Result struct {
 	Box       image.Rectangle
 	Crop      image.Rectangle
 	Landmarks []Point
-	// Method and ModelVersion name the model (ModelVersion: a digest of its weights).
+	// Method and ModelVersion name the model (ModelVersion: a digest of its weights; of an
+	// ensemble, a digest of its members' versions). Family is the model family ("anrl",
+	// "fghv", "minifasnet").
 	Method       string
 	ModelVersion string
+	Family       string
+	// Of an argmax model or ensemble (MiniFASNet): Class is the winning class of the summed
+	// probabilities (ModelInfo.Classes[Label]: "real", "attack_2d", "attack_3d") and
+	// Members each member's crop and probabilities. Empty otherwise.
+	Label   int
+	Class   string
+	Members []MemberScore
 }
 
 // ModelInfo describes the model a detector runs.
@@ -155,6 +176,11 @@ type ModelInfo struct {
 	ThresholdSource string
 	FasVersion      string
 	GitCommit       string
+	// Family, Classes and Members describe an argmax model or ensemble (MiniFASNet); Crop
+	// is then "scale" and Threshold 0 unless one was given (ThresholdSource "argmax").
+	Family  string
+	Classes []string
+	Members []MemberInfo
 }
 
 // Option configures Open.
@@ -236,7 +262,8 @@ func WithQueueSize(n int) Option {
 }
 
 // WithThreshold replaces the model's threshold for every call of the detector (a model
-// without a calibrated threshold needs it).
+// without a calibrated threshold needs it). For an argmax model it replaces the rule: attack
+// when 1 - liveness >= t.
 func WithThreshold(t float64) Option {
 	return func(o *options) error {
 		if math.IsNaN(t) || math.IsInf(t, 0) {
@@ -316,7 +343,9 @@ func AtThreshold(t float64) ScoreOption {
 
 // Detector scores images with one model. Safe for concurrent use.
 type Detector struct {
-	model     *shim.Model
+	model     *shim.Model // nil for an ensemble
+	ens       *ensemble
+	per       int // floats of one prepared input
 	spec      export.Spec
 	info      ModelInfo
 	o         options
@@ -336,7 +365,8 @@ type Detector struct {
 	closeOnce sync.Once
 }
 
-// Open loads an exported model (`fas export`) and starts its owner goroutine.
+// Open loads an exported model (`fas export`, `fas import silentface`) or an ensemble (a
+// manifest, or a directory holding ensemble.json) and starts its owner goroutine.
 func Open(path string, opts ...Option) (*Detector, error) {
 	o := options{maxBatch: 8, maxWait: 2 * time.Millisecond, maxSide: 8192, maxPixels: 40_000_000,
 		prepLimit: runtime.GOMAXPROCS(0)}
@@ -365,10 +395,22 @@ func Open(path string, opts ...Option) (*Detector, error) {
 		}
 		finder = nativeFinder{own}
 	}
-	f, spec, err := export.Read(path)
-	if err != nil {
-		own.Close()
-		return nil, fmt.Errorf("liveness: open %w", err)
+	var f *safetensors.File
+	var spec export.Spec
+	var ens *ensemble
+	var err error
+	if !export.IsEnsemble(path) {
+		if f, spec, err = export.Read(path); err != nil {
+			own.Close()
+			return nil, fmt.Errorf("liveness: open %w", err)
+		}
+	}
+	if export.IsEnsemble(path) || isArgmax(spec) {
+		if ens, err = openEnsemble(path, o); err != nil {
+			own.Close()
+			return nil, fmt.Errorf("liveness: open %s: %w", path, err)
+		}
+		return startEnsemble(ens, o, finder, own), nil
 	}
 	d := &Detector{spec: spec, o: o, finder: finder, own: own, prep: make(chan struct{}, o.prepLimit),
 		queue: make(chan *request, o.queue), closing: make(chan struct{}), ownerDone: make(chan struct{})}
@@ -397,11 +439,35 @@ func Open(path string, opts ...Option) (*Detector, error) {
 	if t := spec.Threshold; t != nil {
 		d.info.Calibrated, d.info.ModelThreshold, d.info.ThresholdFrom, d.info.ThresholdProtocol = true, t.Value, t.From, t.Protocol
 	}
-	per := 6 * spec.Size * spec.Size
-	d.inputs.New = func() any { x := make([]float32, per); return &x }
-	d.pool.New = func() any { return newPrepWork(spec) }
-	go d.owner()
+	d.info.Family = spec.FamilyOf()
+	d.start(6 * spec.Size * spec.Size)
 	return d, nil
+}
+
+// startEnsemble is Open's end for an argmax model or ensemble.
+func startEnsemble(e *ensemble, o options, finder FaceFinder, own *shim.FaceFinder) *Detector {
+	first := e.members[0]
+	spec := first.spec
+	d := &Detector{ens: e, spec: spec, o: o, finder: finder, own: own, prep: make(chan struct{}, o.prepLimit),
+		queue: make(chan *request, o.queue), closing: make(chan struct{}), ownerDone: make(chan struct{})}
+	d.thrSource = ThresholdRule
+	if o.threshold != nil {
+		d.threshold, d.thrSource = *o.threshold, ThresholdDetector
+	}
+	mi := first.model.Info()
+	d.info = ModelInfo{Method: mi.Method, Settings: mi.Settings, Size: e.size, Device: mi.Device, Threads: mi.Threads,
+		ModelVersion: e.version(), Crop: spec.Crop, Threshold: d.threshold, ThresholdSource: d.thrSource,
+		FasVersion: spec.FasVersion, GitCommit: spec.GitCommit, Family: spec.FamilyOf(), Classes: e.classes,
+		Members: e.info()}
+	d.start(e.per())
+	return d
+}
+
+func (d *Detector) start(per int) {
+	d.per = per
+	d.inputs.New = func() any { x := make([]float32, per); return &x }
+	d.pool.New = func() any { return newPrepWork(d.spec) }
+	go d.owner()
 }
 
 // Info describes the model and the threshold a call without AtThreshold uses.
@@ -451,6 +517,9 @@ func (d *Detector) Close() error {
 		d.drain(nil) // the queued calls fail now, not after the batch in flight
 		<-d.ownerDone
 		d.model.Close()
+		if d.ens != nil {
+			d.ens.close()
+		}
 		d.own.Close()
 	})
 	return nil
@@ -513,7 +582,7 @@ func (d *Detector) score(ctx context.Context, src []source, opts []ScoreOption) 
 			return nil, err
 		}
 		res.Threshold, res.ThresholdSource = thr, thrSource
-		res.Method, res.ModelVersion = d.info.Method, d.info.ModelVersion
+		res.Method, res.ModelVersion, res.Family = d.info.Method, d.info.ModelVersion, d.info.Family
 		results[i] = res
 		if x == nil { // no face
 			continue
@@ -544,6 +613,10 @@ func (d *Detector) score(ctx context.Context, src []source, opts []ScoreOption) 
 			return nil, r.err
 		}
 		res := &results[i]
+		if d.ens != nil {
+			d.ens.decide(res, r.probs, thr, thrSource)
+			continue
+		}
 		res.AttackScore, res.Liveness = r.score, 1-r.score
 		res.Decision = Live
 		if r.score >= thr {

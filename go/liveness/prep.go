@@ -126,6 +126,16 @@ func (d *Detector) prepare(ctx context.Context, s source) (Result, []float32, er
 	if face.HasLandmarks {
 		res.Landmarks = append([]Point(nil), face.Landmarks[:]...)
 	}
+	if d.ens != nil {
+		x := d.getInput()
+		ms, err := d.ens.prepare(w, face.Box, x)
+		if err != nil {
+			d.putInput(x)
+			return Result{}, nil, err
+		}
+		res.Members, res.Crop = ms, ms[0].Crop
+		return res, x, nil
+	}
 	crop, err := d.cropBox(face, w.rgb.W, w.rgb.H)
 	if err != nil {
 		return Result{}, nil, err

@@ -32,7 +32,7 @@ DEFAULTS = {
     "metasize": 2, "meta": True, "meta_step_size": 1e-4, "w_cls": 1.0, "w_depth": 0.1,
     "w_domain": 1e-3, "w_discri": 1e-3, "center_momentum": 0.9, "first_order": False,
     "textbook_fast_weights": False, "decoupled_weight_decay": False, "momentum": 0.0,
-    "nesterov": False, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8,
+    "nesterov": False, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8, "batch_grouping": "domain",
 }
 ALIASES = {"textbook": "textbook_fast_weights", "alpha": "meta_step_size"}
 
@@ -43,7 +43,9 @@ def parse_set(cfg, kv):
     if key not in cfg:
         raise SystemExit("unknown --set key %r" % key)
     old = cfg[key]
-    if isinstance(old, bool):
+    if isinstance(old, str):
+        cfg[key] = val
+    elif isinstance(old, bool):
         cfg[key] = val.lower() in ("1", "true", "t")
     elif isinstance(old, int):
         cfg[key] = int(val)
@@ -60,15 +62,16 @@ class Step:
         self.center_real = torch.ones(k, c, dtype=images.dtype)
         self.center_fake = torch.ones(k, c, dtype=images.dtype)
 
-    def domain(self, d, fast=None):
-        """Loss of domain d and its figures (cls, depth, domain, discri, correct)."""
-        cfg, x, y = self.cfg, self.images[d], self.labels[d]
+    def domain(self, d, x, y, target, fast=None):
+        """Loss of the forward of x with the centers of domain d, and its figures (cls, depth,
+        domain, discri, correct)."""
+        cfg = self.cfg
         if fast is None:
             logits, dep, feat = self.model(x)
         else:
             logits, dep, feat = functional_call(self.model, fast, (x,))
         l_cls = F.cross_entropy(logits, y)
-        l_dep = F.mse_loss(dep, self.depth[d])
+        l_dep = F.mse_loss(dep, target)
         pooled = F.adaptive_avg_pool2d(feat, 1).flatten(1)
         real, fake = pooled[y == 0], pooled[y == 1]
         m = cfg["center_momentum"]
@@ -87,13 +90,38 @@ class Step:
         correct = (logits.argmax(1) == y).sum().item()
         return loss, [l_cls.item(), l_dep.item(), l_dom.item(), l_dis.item(), correct]
 
+    def forwards(self, domains):
+        """The phase's forwards as (domain, images, labels, depth). domain: each domain's own
+        samples. tface: the released code's mix_pos_neg + domain_select, written as it does it:
+        each class's [B, m] batch flattened batch-major and concatenated, live then attack;
+        forward j takes rows j*B..j*B+B-1 of each class and the centers of domains[j]."""
+        if self.cfg["batch_grouping"] == "domain":
+            return [(d, self.images[d], self.labels[d], self.depth[d]) for d in domains]
+        assert self.cfg["batch_grouping"] == "tface", self.cfg["batch_grouping"]
+        b = self.images.shape[1] // 2
+
+        def mix(t):  # t: K x 2B x ... -> [B*m live rows, then B*m attack rows]
+            pos = torch.cat([t[d, :b].unsqueeze(1) for d in domains], 1)  # B x m x ...
+            neg = torch.cat([t[d, b:].unsqueeze(1) for d in domains], 1)
+            return torch.cat([pos.reshape(-1, *t.shape[2:]), neg.reshape(-1, *t.shape[2:])], 0)
+
+        images, labels, depth = mix(self.images), mix(self.labels), mix(self.depth)
+        batch = images.shape[0] // 2
+        length = batch // len(domains)
+        out = []
+        for j, d in enumerate(domains):
+            sel = list(range(j * length, j * length + length)) + \
+                list(range(j * length + batch, j * length + length + batch))
+            out.append((d, images[sel], labels[sel], depth[sel]))
+        return out
+
     def phase(self, domains, fast=None):
         total, figs, n = None, [0.0] * 5, 0
-        for d in domains:
-            loss, f = self.domain(d, fast)
+        for d, x, y, target in self.forwards(domains):
+            loss, f = self.domain(d, x, y, target, fast)
             total = loss if total is None else total + loss
             figs = [a + b for a, b in zip(figs, f)]
-            n += self.images[d].shape[0]
+            n += x.shape[0]
         stats = dict(zip(["cls", "depth", "domain", "discri"], figs[:4]))
         stats["acc"] = figs[4] / n
         stats["loss"] = total.item()

@@ -9,7 +9,12 @@ with /usr/bin/python3). Images travel as raw bytes (HWC uint8) with their size o
   interp IN W H DW DH OUT              torch F.interpolate(bilinear, align_corners=False), float32
   imdecode_color FILE OUT              cv2.imdecode(IMREAD_COLOR) -> RGB; prints "W H"
   imdecode_gray FILE OUT               cv2.imdecode(IMREAD_GRAYSCALE); prints "W H"
-  encode FMT IN W H C OUT [QUALITY]    cv2.imencode of an RGB/gray raw image (FMT = .png or .jpg)
+  imread_color FILE OUT                cv2.imread(IMREAD_COLOR) -> RGB (the reference pipeline's
+                                       call); prints "W H"
+  encode FMT IN W H C OUT [QUALITY [OPTS]]
+                                       cv2.imencode of an RGB/gray raw image (FMT = .png or .jpg);
+                                       OPTS, comma-separated: progressive, 444 (chroma quality
+                                       one below luma, which makes OpenCV write 4:4:4), rst
   batch                                run the JSON list of argument lists on stdin in one
                                        process; prints the JSON list of their outputs
 """
@@ -62,6 +67,10 @@ def run(op, a):
         t = torch.from_numpy(img.copy()).view(1, 1, img.shape[0], img.shape[1]).type(torch.float32)
         out = F.interpolate(t, (int(a[4]), int(a[3])), mode="bilinear", align_corners=False)
         out.numpy().astype(np.float32).tofile(a[5])
+    elif op == "imread_color":
+        img = cv2.cvtColor(cv2.imread(a[0], cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+        img.tofile(a[1])
+        print(img.shape[1], img.shape[0])
     elif op in ("imdecode_color", "imdecode_gray"):
         buf = np.fromfile(a[0], dtype=np.uint8)
         if op == "imdecode_color":
@@ -75,6 +84,15 @@ def run(op, a):
         if img.ndim == 3:
             img = cv2.cvtColor(img, cv2.COLOR_RGB2BGR)
         params = [cv2.IMWRITE_JPEG_QUALITY, int(a[6])] if len(a) > 6 else []
+        for opt in (a[7].split(",") if len(a) > 7 and a[7] else []):
+            if opt == "progressive":
+                params += [cv2.IMWRITE_JPEG_PROGRESSIVE, 1]
+            elif opt == "444":  # grfmt_jpeg.cpp turns subsampling off when the qualities differ
+                params += [cv2.IMWRITE_JPEG_LUMA_QUALITY, int(a[6]), cv2.IMWRITE_JPEG_CHROMA_QUALITY, int(a[6]) - 1]
+            elif opt == "rst":
+                params += [cv2.IMWRITE_JPEG_RST_INTERVAL, 3]
+            else:
+                sys.exit("unknown encode option " + opt)
         ok, enc = cv2.imencode(a[0], img, params)
         assert ok
         enc.tofile(a[5])

@@ -28,7 +28,7 @@ extern "C" {
 
 /* The version of this interface: bumped on every incompatible change. A caller compares
  * fas_abi_version() with the FAS_ABI_VERSION it was compiled against. */
-#define FAS_ABI_VERSION 5
+#define FAS_ABI_VERSION 7
 int fas_abi_version(void);
 
 /* ---- status ------------------------------------------------------------------------- */
@@ -107,7 +107,7 @@ typedef struct {
 
 /* ---- model -------------------------------------------------------------------------- */
 typedef struct {
-  const char* method;          /* "anrl" */
+  const char* method;          /* "anrl", "fghv", "minifasnet" */
   int size;                    /* input size S */
   int dtype;                   /* FAS_F32 (default) or FAS_F64 */
   const char* device;          /* "cpu", "cuda", "cuda:N"; NULL = cpu */
@@ -127,6 +127,8 @@ typedef struct {
   int64_t num_tensors;  /* parameters and buffers */
   int64_t num_settings; /* fas_model_get_setting 0..num_settings-1 */
   int64_t num_outputs;  /* fas_model_get_output_name 0..num_outputs-1 */
+  int channels;         /* input planes C of x (n x C x s x s): 6 for anrl and fghv (RGB + HSV),
+                           3 for minifasnet (B, G, R); ABI 6 added it */
 } fas_model_info;
 
 typedef struct fas_model fas_model;
@@ -144,13 +146,18 @@ fas_status* fas_model_export(fas_model* m, fas_tensor_list** out);
  * a message listing every one of them, and the model is left unchanged. */
 fas_status* fas_model_import(fas_model* m, const fas_tensor_view* ts, int64_t n);
 
-/* x: n x 6 x s x s float32. Named outputs (anrl: logits n x 2, depth n x F x F, features
+/* x: n x C x s x s float32 (C = fas_model_info.channels). Named outputs (anrl: logits n x 2, depth n x F x F, features
  * n x C x F x F with F = s/8; fghv: docs/fghv.md) as a list, in the order asked for; names
  * NULL = all. train != 0 normalises with batch statistics and updates the BN running
  * statistics. seed makes stochastic outputs deterministic: an eval-mode forward with seed s
  * gives the parts that fas_model_score with seed s combines (ABI 3 added it). */
 fas_status* fas_model_forward(fas_model* m, const float* x, int64_t n, int64_t s, int train, uint64_t seed,
                               const char* const* names, int64_t num_names, fas_tensor_list** out);
+
+/* An eval-mode fas_model_forward with flags (FAS_SCORE_*, below): FAS_SCORE_BATCH_INVARIANT
+ * makes every input's outputs the bits it gets alone (ABI 6 added it). */
+fas_status* fas_model_forward_flags(fas_model* m, const float* x, int64_t n, int64_t s, uint64_t seed, uint32_t flags,
+                                    const char* const* names, int64_t num_names, fas_tensor_list** out);
 
 /* N attack scores in [0, 1] (higher = attack) into scores[0..n-1], eval mode, for any
  * method; seed makes a stochastic score (FGHV's latent draws) deterministic. */
@@ -167,6 +174,15 @@ fas_status* fas_model_score(fas_model* m, const float* x, int64_t n, int64_t s, 
  * are FAS_ERR_INVALID_ARGUMENT. (Added in ABI 3; a compatible addition.) */
 fas_status* fas_model_score_flags(fas_model* m, const float* x, int64_t n, int64_t s, uint64_t seed,
                                   uint32_t flags, double* scores);
+
+/* fas_model_forward and fas_model_score_flags with the input x as a view (F32 or F64,
+ * n x 6 x s x s; its name is ignored), converted to the model's dtype, so an F64 model sees
+ * F64 input unrounded. fas_model_forward_view returns the outputs in the model's dtype
+ * (F64 for an F64 model). (Added in ABI 6; a compatible addition.) */
+fas_status* fas_model_forward_view(fas_model* m, const fas_tensor_view* x, int train, uint64_t seed,
+                                   const char* const* names, int64_t num_names, fas_tensor_list** out);
+fas_status* fas_model_score_view(fas_model* m, const fas_tensor_view* x, uint64_t seed, uint32_t flags,
+                                 double* scores);
 
 /* ---- trainer ------------------------------------------------------------------------ */
 typedef enum { FAS_OPT_ADAM = 0, FAS_OPT_SGD = 1 } fas_optimizer;
@@ -292,12 +308,17 @@ typedef struct {
  * the image. score: dlib's detection confidence (an SVM margin: > 0 is a detection, ~1 and
  * more a clear frontal face). landmarks (when has_landmarks): left eye centre, right eye
  * centre, nose tip, left mouth corner, right mouth corner ("left" = the image's left) as
- * x, y pairs in input pixels, pixel centres at integers: the order of the list files. */
+ * x, y pairs in input pixels, pixel centres at integers: the order of the list files.
+ * points (when has_landmarks): all 68 points of the shape predictor, x, y pairs in the same
+ * coordinates, in iBUG 300-W order (0-based: 0-16 jaw, 17-26 brows, 27-35 nose, 36-47 eyes,
+ * 48-67 mouth), from which the 5 landmarks follow. (ABI 7 added points.) */
+#define FAS_FACE_POINTS 68
 typedef struct {
   float x0, y0, x1, y1;
   float score;
   int has_landmarks;
   float landmarks[10];
+  float points[2 * FAS_FACE_POINTS];
 } fas_face;
 
 /* Finds every face in an RGB8 image: height rows of stride bytes, each width pixels of 3

@@ -31,7 +31,7 @@ func init() {
 	register("data", checkCommand, dumpCommand)
 }
 
-var depthRuleFlag = &cli.StringSliceFlag{Name: "depth-rule", Usage: "image key -> depth key substitution `FROM=TO` (repeatable; the first match applies once)"}
+var depthRuleFlag = &cli.StringSliceFlag{Name: "depth-rule", Usage: "image key -> depth key substitution `FROM=TO` (repeatable; the first match applies once), or the preset tface (TFace's rule)"}
 
 func packCommand() *cli.Command {
 	return &cli.Command{

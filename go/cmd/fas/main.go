@@ -19,8 +19,9 @@ var groups = map[string][]func() *cli.Command{}
 
 // groupUsage holds the one-line usage of each parent command.
 var groupUsage = map[string]string{
-	"model": "inspect, initialise and run models (cross-checking tools)",
-	"data":  "inspect and check data sets",
+	"model":  "inspect, initialise and run models (cross-checking tools)",
+	"data":   "inspect and check data sets",
+	"import": "import pretrained models published elsewhere",
 }
 
 // register adds commands under parent ("" for top level).

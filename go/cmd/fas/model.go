@@ -182,8 +182,10 @@ func modelForwardCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "forward",
 		Usage: "run a network on the tensor \"input\" of a safetensors file",
-		Description: "Reads input (N x 6 x S x S, F32 or F64) and writes every named output of the method as F32\n" +
-			"(anrl: logits N x 2, depth N x F x F, features N x C x F x F, F = S/8; fghv: feature, depth,\n" +
+		Description: "Reads input (N x 6 x S x S, F32 or F64; minifasnet: N x 3 x S x S, B, G, R 0..255), given to the\n" +
+			"network at the weights' precision, and writes every named output of the method in the weights' precision\n" +
+			"(F32, or F64 for F64 weights) (anrl: logits N x 2, depth N x F x F, features N x C x F x F, F = S/8;\n" +
+			"minifasnet: logits, probs N x 3; fghv: feature, depth,\n" +
 			"corr_real, corr_attack, space_score, corr_spread, kl_before, kl_real, kl_attack, delta_kl,\n" +
 			"fused_score, see docs/fghv.md) and the attack score \"score\" (N, F64); --seed seeds the\n" +
 			"stochastic outputs and the score alike. The method and its settings come from the weights' metadata and shapes\n" +
@@ -220,14 +222,14 @@ func runForward(c *cli.Context) error {
 		return fmt.Errorf("model forward: %w", err)
 	}
 	defer m.Close()
-	ts, err := m.ForwardSeed(x, n, s, c.Bool("train"), c.Uint64("seed"))
+	ts, err := m.ForwardView(x, c.Bool("train"), c.Uint64("seed"))
 	if err != nil {
 		return fmt.Errorf("model forward: %s: %w", c.String("input"), err)
 	}
 	mode := map[bool]string{false: "eval", true: "train"}[c.Bool("train")]
 	if !c.Bool("train") { // a train-mode forward changed the statistics the score would use
 		scores := make([]float64, n)
-		if err := m.Score(x, n, s, c.Uint64("seed"), scores); err != nil {
+		if err := m.ScoreView(x, shim.ScoreOptions{Seed: c.Uint64("seed")}, scores); err != nil {
 			return fmt.Errorf("model forward: %s: %w", c.String("input"), err)
 		}
 		ts = append(ts, safetensors.FromFloat64("score", []int64{int64(n)}, scores))
@@ -243,12 +245,14 @@ func runForward(c *cli.Context) error {
 	return err
 }
 
-// readInput reads the tensor "input" (N x 6 x S x S, F32 or F64), or the "image" (6 x S x S)
-// that `fas data dump` writes, as a batch of one.
-func readInput(path string) ([]float32, int, int, error) {
+// readInput reads the tensor "input" (N x 6 x S x S, or N x 3 x S x S for minifasnet; F32 or
+// F64), or the "image" (6 x S x S) that `fas data dump` writes, as a batch of one, as a view in
+// the file's own dtype (the shim converts it to the model's, so an F64 model gets F64 input
+// unrounded).
+func readInput(path string) (shim.View, int, int, error) {
 	f, err := safetensors.Read(path)
 	if err != nil {
-		return nil, 0, 0, err
+		return shim.View{}, 0, 0, err
 	}
 	t, ok := f.Get("input")
 	if !ok {
@@ -256,22 +260,23 @@ func readInput(path string) ([]float32, int, int, error) {
 		if !isDump {
 			names := f.Names()
 			sort.Strings(names)
-			return nil, 0, 0, fmt.Errorf("%s: no tensor named \"input\" (N x 6 x S x S) or \"image\" (6 x S x S, from fas data dump); it has %q", path, names)
+			return shim.View{}, 0, 0, fmt.Errorf("%s: no tensor named \"input\" (N x 6 x S x S) or \"image\" (6 x S x S, from fas data dump); it has %q", path, names)
 		}
 		one := *img
 		one.Shape = append([]int64{1}, img.Shape...)
 		t = &one
 	}
 	sh := t.Shape
-	if len(sh) != 4 || sh[0] < 1 || sh[1] != 6 || sh[2] != sh[3] || sh[2] < 32 || sh[2]%8 != 0 || sh[2] > 1<<16 {
-		return nil, 0, 0, fmt.Errorf("%s: input has shape %v, want N x 6 x S x S with S a multiple of 8, at least 32", path, sh)
+	if len(sh) != 4 || sh[0] < 1 || (sh[1] != 6 && sh[1] != 3) || sh[2] != sh[3] || sh[2] < 32 || sh[2]%8 != 0 || sh[2] > 1<<16 {
+		return shim.View{}, 0, 0, fmt.Errorf("%s: input has shape %v, want N x 6 x S x S (minifasnet: N x 3 x S x S) with S a multiple of 8, at least 32", path, sh)
 	}
 	if t.DType != safetensors.F32 && t.DType != safetensors.F64 {
-		return nil, 0, 0, fmt.Errorf("%s: input is %s, want F32 or F64", path, t.DType)
+		return shim.View{}, 0, 0, fmt.Errorf("%s: input is %s, want F32 or F64", path, t.DType)
 	}
-	x, err := t.Float32()
+	t.Name = "input"
+	x, err := shim.FromFile(t)
 	if err != nil {
-		return nil, 0, 0, fmt.Errorf("%s: %w", path, err)
+		return shim.View{}, 0, 0, fmt.Errorf("%s: %w", path, err)
 	}
 	return x, int(sh[0]), int(sh[2]), nil
 }

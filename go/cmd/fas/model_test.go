@@ -199,8 +199,9 @@ func TestModelForwardErrors(t *testing.T) {
 		train             bool
 	}{
 		{"no input tensor", write("x.safetensors", safetensors.FromFloat32("pixels", []int64{1}, []float32{0})), `no tensor named "input"`, false},
-		{"a dump's image of the wrong shape", write("img.safetensors", safetensors.FromFloat32("image", []int64{3, 32, 32}, make([]float32, 3*32*32))), "want N x 6 x S x S", false},
-		{"bad shape", write("shape.safetensors", safetensors.FromFloat32("input", []int64{1, 3, 32, 32}, make([]float32, 3*32*32))), "want N x 6 x S x S", false},
+		{"a dump's image of the wrong shape", write("img.safetensors", safetensors.FromFloat32("image", []int64{5, 32, 32}, make([]float32, 5*32*32))), "want N x 6 x S x S", false},
+		{"bad shape", write("shape.safetensors", safetensors.FromFloat32("input", []int64{1, 5, 32, 32}, make([]float32, 5*32*32))), "want N x 6 x S x S", false},
+		{"3 planes for a 6-plane network", write("bgr.safetensors", safetensors.FromFloat32("input", []int64{1, 3, 32, 32}, make([]float32, 3*32*32))), "want N x 6 x S x S", false},
 		{"S not a multiple of 8", write("s36.safetensors", safetensors.FromFloat32("input", []int64{1, 6, 36, 36}, make([]float32, 6*36*36))), "multiple of 8", false},
 		{"integer input", write("int.safetensors", safetensors.FromInt64("input", []int64{1, 6, 32, 32}, make([]int64, 6*32*32))), "want F32 or F64", false},
 		{"size differs from the weights", s64, "records input size 32", false},

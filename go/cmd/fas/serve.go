@@ -29,10 +29,10 @@ func serveCommand() *cli.Command {
 			"200 once the model is loaded. SIGTERM or SIGINT: new requests get 503, the requests in flight\n" +
 			"finish, then the process exits.",
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "model", Aliases: []string{"m"}, Required: true, Usage: "exported model (fas export)"},
+			&cli.StringFlag{Name: "model", Aliases: []string{"m"}, Required: true, Usage: "exported model (fas export), or an ensemble: a directory or manifest (fas import silentface)"},
 			&cli.StringFlag{Name: "addr", Value: ":8080", Usage: "listen address"},
 			&cli.BoolFlag{Name: "face-crops", Usage: "every request is a face crop framed as the training images (no face detection)"},
-			&cli.Float64Flag{Name: "threshold", Usage: "decision threshold instead of the model's calibrated one"},
+			&cli.Float64Flag{Name: "threshold", Usage: "decision threshold instead of the model's calibrated one (or of an argmax model's rule)"},
 			&cli.IntFlag{Name: "max-batch", Value: 8, Usage: "most images per network call"},
 			&cli.DurationFlag{Name: "max-wait", Value: 2 * time.Millisecond, Usage: "how long the first image of a batch waits for more"},
 			&cli.IntFlag{Name: "queue", Usage: "images waiting for the network before requests get 503 (default 4 × --max-batch)"},

@@ -31,7 +31,8 @@ func modelStepCommand() *cli.Command {
 			"--set KEY=VALUE (repeatable) sets an optimizer option (" + strings.Join(optimizerKeys(), ", ") + ")\n" +
 			"or one of the method's training settings (anrl: metasize, meta, meta_step_size (alias alpha),\n" +
 			"w_cls, w_depth, w_domain, w_discri, center_momentum, first_order, textbook_fast_weights\n" +
-			"(alias textbook), center_reset; fghv: rcc, rcc_margin, w_rcc, w_var, w_ddc, w_depth, w_cls,\n" +
+			"(alias textbook), freeze_bn, batch_grouping (domain or tface), center_reset; fghv: rcc,\n" +
+			"rcc_margin, w_rcc, w_var, w_ddc, w_depth, w_cls,\n" +
 			"meta, metasize, meta_step_size, meta_params, first_order — its latents come from the\n" +
 			"trainer's seed); the shim names the known ones when a key is unknown.",
 		Flags: []cli.Flag{

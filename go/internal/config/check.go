@@ -98,6 +98,9 @@ func (c *checker) value(key string, t reflect.Type, v any) (any, bool) {
 		}
 		return c.section(key, t, m), true
 	case reflect.Slice:
+		if s, ok := v.(string); ok && t == reflect.TypeFor[[]DepthRule]() {
+			v = []any{map[string]any{"preset": s}} // depth_rule: tface
+		}
 		return c.list(key, t, v)
 	}
 	nv, err := scalar(t, v)

@@ -60,10 +60,14 @@ type Dataset struct {
 	Test                []DomainList `koanf:"test"`     // unseen target domain(s)
 }
 
-// DepthRule is one substring replacement from an image key to its depth key.
+// DepthRule is one substring replacement from an image key to its depth key ({from, to}:
+// the first matching one applies once), or a named preset ({preset: tface}: the TFace
+// reference's rule, see dataset.DepthPreset). `depth_rule: tface` is short for
+// `depth_rule: [{preset: tface}]`.
 type DepthRule struct {
-	From string `koanf:"from"`
-	To   string `koanf:"to"`
+	From   string `koanf:"from"`
+	To     string `koanf:"to"`
+	Preset string `koanf:"preset"`
 }
 
 // DomainList is one domain's pair of list files (paths relative to Dataset.Root).
@@ -93,14 +97,17 @@ type Model struct {
 
 // ANRL is the method section of ANRL (spec: adaptive BN/IN gate, meta-learning).
 type ANRL struct {
-	Gate                string   `koanf:"gate"`                  // 1layer | 2layer | clamp  (default 1layer)
-	Meta                bool     `koanf:"meta"`                  // false = plain supervised step on all sources (default true)
-	Metasize            int      `koanf:"metasize"`              // meta-train domains per step, 1..K-1 (default 2)
-	MetaStepSize        float64  `koanf:"meta_step_size"`        // alpha, > 0 (default 1e-4)
-	FirstOrder          bool     `koanf:"first_order"`           // only with meta
-	TextbookFastWeights bool     `koanf:"textbook_fast_weights"` // only with meta
-	FreezeBN            bool     `koanf:"freeze_bn"`             // BatchNorm in eval mode while training
-	Loss                ANRLLoss `koanf:"loss"`
+	Gate                string  `koanf:"gate"`                  // 1layer | 2layer | clamp  (default 1layer)
+	Meta                bool    `koanf:"meta"`                  // false = plain supervised step on all sources (default true)
+	Metasize            int     `koanf:"metasize"`              // meta-train domains per step, 1..K-1 (default 2)
+	MetaStepSize        float64 `koanf:"meta_step_size"`        // alpha, > 0 (default 1e-4)
+	FirstOrder          bool    `koanf:"first_order"`           // only with meta
+	TextbookFastWeights bool    `koanf:"textbook_fast_weights"` // only with meta
+	FreezeBN            bool    `koanf:"freeze_bn"`             // BatchNorm in eval mode while training
+	// BatchGrouping is how a phase's samples are grouped into forwards: domain (each domain
+	// its own forward, the paper) | tface (the released code's mix_pos_neg + domain_select).
+	BatchGrouping string   `koanf:"batch_grouping"`
+	Loss          ANRLLoss `koanf:"loss"`
 	// CenterMomentum m of the EMA domain centers: center <- m·center + (1-m)·batch mean.
 	CenterMomentum float64 `koanf:"center_momentum"` // [0, 1), default 0.9
 	CenterReset    string  `koanf:"center_reset"`    // epoch | never (default epoch)
@@ -257,7 +264,7 @@ func Default() *Config {
 		ANRL: ANRL{
 			Gate: "1layer", Meta: true, Metasize: 2, MetaStepSize: 1e-4,
 			Loss:           ANRLLoss{Cls: 1, Depth: 0.1, Domain: 0.001, Discri: 0.001},
-			CenterMomentum: 0.9, CenterReset: "epoch",
+			CenterMomentum: 0.9, CenterReset: "epoch", BatchGrouping: "domain",
 		},
 		FGHV: FGHV{
 			Backbone:  FGHVBackbone{AdaNorm: false, Gate: "1layer"},

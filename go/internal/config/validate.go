@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/fasgo/fasgo/go/internal/dataset"
 	"github.com/fasgo/fasgo/go/internal/metrics"
 )
 
@@ -118,6 +119,12 @@ func (c *Config) validateDataset(v *validator) {
 	v.need(d.LMDB != "", "dataset.lmdb", d.LMDB, "must not be empty")
 	v.need(len(d.DepthRule) > 0, "dataset.depth_rule", nil, "needs at least one {from, to} rule (depth keys of live samples)")
 	for i, r := range d.DepthRule {
+		if r.Preset != "" {
+			_, err := dataset.DepthPreset(r.Preset)
+			v.need(err == nil, fmt.Sprintf("dataset.depth_rule[%d].preset", i), r.Preset, fmt.Sprint(err))
+			v.need(r.From == "" && r.To == "", fmt.Sprintf("dataset.depth_rule[%d].from", i), r.From, "must be empty with a preset (one or the other)")
+			continue
+		}
 		v.need(r.From != "", fmt.Sprintf("dataset.depth_rule[%d].from", i), r.From, "must not be empty")
 		v.need(r.To != "" && r.To != r.From, fmt.Sprintf("dataset.depth_rule[%d].to", i), r.To, "must be non-empty and differ from `from`")
 	}
@@ -188,6 +195,7 @@ func (c *Config) validateANRL(v *validator) {
 		"must be a finite number (a negative weight flips the inter-class term, as TFace's first release had it)")
 	v.need(a.CenterMomentum >= 0 && a.CenterMomentum < 1, "anrl.center_momentum", a.CenterMomentum, "must be in [0, 1)")
 	v.oneOf("anrl.center_reset", a.CenterReset, "epoch", "never")
+	v.oneOf("anrl.batch_grouping", a.BatchGrouping, "domain", "tface")
 }
 
 // validateFGHV checks the fghv section's own value ranges always, and what depends on other

@@ -55,12 +55,26 @@ func toNode(v reflect.Value) (*yaml.Node, error) {
 			}
 			if e.Kind == yaml.MappingNode {
 				e.Style = yaml.FlowStyle
+				e.Content = dropEmptyStrings(e.Content)
 			}
 			n.Content = append(n.Content, e)
 		}
 		return n, nil
 	}
 	return scalarNode(v)
+}
+
+// dropEmptyStrings leaves the empty strings out of a list element's key, value pairs: they
+// are the fields' defaults, and a {from, to} depth rule reads better without `preset: ""`.
+func dropEmptyStrings(kv []*yaml.Node) []*yaml.Node {
+	var out []*yaml.Node
+	for i := 0; i+1 < len(kv); i += 2 {
+		if v := kv[i+1]; v.Kind == yaml.ScalarNode && v.Tag == "!!str" && v.Value == "" {
+			continue
+		}
+		out = append(out, kv[i], kv[i+1])
+	}
+	return out
 }
 
 func scalarNode(v reflect.Value) (*yaml.Node, error) {

@@ -3,6 +3,8 @@ package dataset
 import (
 	"strings"
 	"testing"
+
+	"github.com/fasgo/fasgo/go/internal/pyref"
 )
 
 func TestParseList(t *testing.T) {
@@ -84,4 +86,43 @@ func FuzzParseList(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestTFaceDepthRule: the tface preset gives the depth key the TFace reference's
+// _convert_to_depth gives (run in Python), for keys with none, one, several and repeated
+// data set names; a key none matches has no depth key (TFace read the image itself).
+func TestTFaceDepthRule(t *testing.T) {
+	keys := []string{
+		"replayattack/train/real/client001/0006.png",
+		"/data/replayattack/replayattack_x/f.jpg",
+		"CASIA_database/train_release/1/HR_1/0006.png",
+		"MSU-MFSD/scene01/real/real_client002_android_SD_scene01/0012.png",
+		"Oulu_NPU/Train_files/1_1_01_1/0006.png",
+		"root/Oulu_NPU/CASIA_database/MSU-MFSD/replayattack/f.png",
+		"Oulu_NPU_depth/already/f.png",
+	}
+	want := strings.Split(strings.TrimSpace(string(pyref.Run(t, []byte(strings.Join(keys, "\n")), "tface_depth.py"))), "\n")
+	for _, src := range [][]string{{"tface"}, {"oulu/=x/", "tface"}} {
+		r, err := ParseDepthRule(src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, k := range keys {
+			got, ok := r.DepthKey(k)
+			if !ok || got != want[i] {
+				t.Errorf("%v: DepthKey(%q) = %q, %v; TFace gives %q", src, k, got, ok, want[i])
+			}
+		}
+	}
+	if k, ok := TFaceDepthRule.DepthKey("msu/x.png"); ok {
+		t.Errorf("tface matched a key without a data set name: %q", k)
+	}
+	if _, err := ParseDepthRule([]string{"tfac"}); err == nil || !strings.Contains(err.Error(), "tface") {
+		t.Errorf("an unknown preset: error %v, want one naming the known presets", err)
+	}
+	// A chained step followed by a plain one: the plain one sees the chained result.
+	r := DepthRule{{From: "a", To: "b", All: true}, {From: "bb", To: "c"}}
+	if k, ok := r.DepthKey("aab/aa"); !ok || k != "cb/bb" {
+		t.Errorf("chain then first-match: %q, %v; want cb/bb", k, ok)
+	}
 }

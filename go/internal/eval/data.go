@@ -88,10 +88,15 @@ func Transform(cfg *config.Config) (dataset.Transform, error) {
 	return t, nil
 }
 
-// DepthRule is the config's dataset.depth_rule.
+// DepthRule is the config's dataset.depth_rule, presets expanded (Load validated their names).
 func DepthRule(cfg *config.Config) dataset.DepthRule {
 	var r dataset.DepthRule
 	for _, d := range cfg.Dataset.DepthRule {
+		if d.Preset != "" {
+			p, _ := dataset.DepthPreset(d.Preset)
+			r = append(r, p...)
+			continue
+		}
 		r = append(r, dataset.Replace{From: d.From, To: d.To})
 	}
 	return r

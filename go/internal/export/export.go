@@ -18,6 +18,8 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"os"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -61,17 +63,36 @@ const (
 	KeyGitCommitFrom  = "git_commit_from"      // where git_commit was read
 	KeyPreprocessFrom = "preprocess_from"      // where the transform and crop keys came from
 	KeyThresholdOrig  = "threshold_recomputed" // "true" when the threshold was recomputed from per-unit scores
+	KeyFamily         = "family"               // the model family (the method; "minifasnet")
+	KeyCropScale      = "crop_scale"           // CropScale's factor
+	KeyDecision       = "decision"             // DecisionThreshold (absent) or DecisionArgmax
+	KeyClassNames     = "class_names"          // JSON ["attack_2d", "real", "attack_3d"]: what each output class means
+	KeyRealClass      = "real_class"           // the index of the live class among class_names
+	KeyLicense        = "license"              // the license of imported weights
+	KeySourceSHA256   = "source_sha256"        // SHA-256 of the imported file
 )
 
 // The input layouts a reader knows.
 const (
 	InputRGBHSV = "rgb+hsv" // 6 planes: R, G, B, then OpenCV 8-bit HSV (H in [0,180)), each normalised
+	InputBGR255 = "bgr255"  // 3 planes B, G, R, the raw 0..255 values (no normalisation): MiniFASNet
+)
+
+// The decision rules.
+const (
+	DecisionThreshold = "threshold" // attack when the attack score is at or above the threshold
+	// DecisionArgmax: the class of the largest probability (of the sum over an ensemble's
+	// members) decides; live when it is real_class (Silent-Face's rule). No threshold.
+	DecisionArgmax = "argmax"
 )
 
 // The crop rules.
 const (
 	CropNone    = "none"    // the model saw whole frames: the image is the model input
 	Crop5Points = "5points" // the landmarks' bounding square grown by int(side*margin/2) per side, clipped
+	// CropScale: the face box scaled by crop_scale around its centre, the scale reduced so
+	// that the crop fits the image, shifted inside at the border (Silent-Face's rule).
+	CropScale = "scale"
 )
 
 // Threshold is a calibrated decision threshold and its provenance.
@@ -97,6 +118,15 @@ type Spec struct {
 	Std      [3]float64
 	Crop     string
 	Margin   float64
+	Scale    float64 // CropScale's factor
+	// Decision is DecisionThreshold ("" reads as it) or DecisionArgmax; ClassNames and
+	// RealClass say what the outputs of an argmax model mean.
+	Decision   string
+	ClassNames []string
+	RealClass  int
+	Family     string // "" = Method (FamilyOf)
+	License    string
+	SourceSHA  string
 	// Threshold is nil for a model without a calibrated threshold: the caller must give one.
 	Threshold *Threshold
 
@@ -121,10 +151,10 @@ func (s *Spec) Validate() error {
 	if s.Size < 32 || s.Size%8 != 0 {
 		bad = append(bad, fmt.Sprintf("input size %d is not a multiple of 8 of at least 32", s.Size))
 	}
-	if s.Input != InputRGBHSV {
-		bad = append(bad, fmt.Sprintf("input layout %q is not %q", s.Input, InputRGBHSV))
+	if s.Input != InputRGBHSV && s.Input != InputBGR255 {
+		bad = append(bad, fmt.Sprintf("input layout %q is neither %q nor %q", s.Input, InputRGBHSV, InputBGR255))
 	}
-	for c := 0; c < 3; c++ {
+	for c := 0; c < 3 && s.Input != InputBGR255; c++ {
 		if !(s.Std[c] > 0) || math.IsInf(s.Std[c], 0) || math.IsNaN(s.Mean[c]) || math.IsInf(s.Mean[c], 0) {
 			bad = append(bad, fmt.Sprintf("normalisation mean %v std %v: std must be positive and both finite", s.Mean, s.Std))
 			break
@@ -132,12 +162,28 @@ func (s *Spec) Validate() error {
 	}
 	switch s.Crop {
 	case CropNone:
+	case CropScale:
+		if !(s.Scale > 0) || math.IsInf(s.Scale, 0) {
+			bad = append(bad, fmt.Sprintf("crop scale %v must be finite and > 0", s.Scale))
+		}
 	case Crop5Points:
 		if !(s.Margin >= 0) || math.IsInf(s.Margin, 0) {
 			bad = append(bad, fmt.Sprintf("crop margin %v must be finite and >= 0", s.Margin))
 		}
 	default:
-		bad = append(bad, fmt.Sprintf("crop rule %q is neither %q nor %q", s.Crop, CropNone, Crop5Points))
+		bad = append(bad, fmt.Sprintf("crop rule %q is not %q, %q or %q", s.Crop, CropNone, Crop5Points, CropScale))
+	}
+	switch s.Decision {
+	case "", DecisionThreshold:
+	case DecisionArgmax:
+		if s.RealClass < 0 || s.RealClass >= len(s.ClassNames) {
+			bad = append(bad, fmt.Sprintf("real class %d outside the %d class names %v", s.RealClass, len(s.ClassNames), s.ClassNames))
+		}
+		if s.Threshold != nil {
+			bad = append(bad, "an argmax model with a calibrated threshold")
+		}
+	default:
+		bad = append(bad, fmt.Sprintf("decision rule %q is neither %q nor %q", s.Decision, DecisionThreshold, DecisionArgmax))
 	}
 	if t := s.Threshold; t != nil {
 		if math.IsNaN(t.Value) || math.IsInf(t.Value, 0) {
@@ -178,15 +224,27 @@ func (s *Spec) Metadata(ts []safetensors.Tensor) (map[string]string, error) {
 	}
 	fields := [][2]string{
 		{KeyFormat, "fasgo"}, {KeyExport, FormatVersion}, {KeyMethod, s.Method}, {KeySize, strconv.Itoa(s.Size)},
-		{KeySettings, string(settings)}, {KeyInput, s.Input}, {KeyMean, string(mean)}, {KeyStd, string(std)},
+		{KeySettings, string(settings)}, {KeyInput, s.Input},
 		{KeyCrop, s.Crop}, {KeyCalibrated, strconv.FormatBool(s.Threshold != nil)},
+		{KeyFamily, s.Family}, {KeyLicense, s.License}, {KeySourceSHA256, s.SourceSHA},
 		{KeyFasVersion, s.FasVersion}, {KeyGitCommit, s.GitCommit}, {KeyGitCommitFrom, s.GitCommitFrom},
 		{KeyExporterCommit, s.ExporterCommit}, {KeyConfigDigest, s.ConfigSHA256}, {KeySource, s.Source},
 		{KeyPreprocessFrom, s.PreprocessFrom}, {KeyStep, s.Step}, {KeyEpoch, s.Epoch},
 		{KeyModelVersion, Digest(ts)},
 	}
+	if s.Input != InputBGR255 {
+		fields = append(fields, [][2]string{{KeyMean, string(mean)}, {KeyStd, string(std)}}...)
+	}
 	if s.Crop == Crop5Points {
 		fields = append(fields, [2]string{KeyMargin, num(s.Margin)})
+	}
+	if s.Crop == CropScale {
+		fields = append(fields, [2]string{KeyCropScale, num(s.Scale)})
+	}
+	if s.Decision == DecisionArgmax {
+		names, _ := json.Marshal(s.ClassNames)
+		fields = append(fields, [][2]string{{KeyDecision, s.Decision}, {KeyClassNames, string(names)},
+			{KeyRealClass, strconv.Itoa(s.RealClass)}}...)
 	}
 	if t := s.Threshold; t != nil {
 		fields = append(fields, [][2]string{{KeyThreshold, num(t.Value)}, {KeyThresholdFrom, t.From},
@@ -291,7 +349,8 @@ func Parse(f *safetensors.File) (Spec, error) {
 	s := Spec{Method: need(KeyMethod), Input: need(KeyInput), Crop: need(KeyCrop),
 		FasVersion: md[KeyFasVersion], GitCommit: md[KeyGitCommit], GitCommitFrom: md[KeyGitCommitFrom],
 		ExporterCommit: md[KeyExporterCommit], ConfigSHA256: md[KeyConfigDigest], Source: md[KeySource],
-		PreprocessFrom: md[KeyPreprocessFrom], Step: md[KeyStep], Epoch: md[KeyEpoch], ModelVersion: need(KeyModelVersion)}
+		PreprocessFrom: md[KeyPreprocessFrom], Step: md[KeyStep], Epoch: md[KeyEpoch], ModelVersion: need(KeyModelVersion),
+		Family: md[KeyFamily], License: md[KeyLicense], SourceSHA: md[KeySourceSHA256], Decision: md[KeyDecision]}
 	if v := need(KeySize); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil {
@@ -320,8 +379,10 @@ func Parse(f *safetensors.File) (Spec, error) {
 		}
 		copy(dst[:], xs)
 	}
-	triple(KeyMean, &s.Mean)
-	triple(KeyStd, &s.Std)
+	if s.Input != InputBGR255 {
+		triple(KeyMean, &s.Mean)
+		triple(KeyStd, &s.Std)
+	}
 	float := func(k string) float64 {
 		v := need(k)
 		x, err := strconv.ParseFloat(v, 64)
@@ -332,6 +393,23 @@ func Parse(f *safetensors.File) (Spec, error) {
 	}
 	if s.Crop == Crop5Points {
 		s.Margin = float(KeyMargin)
+	}
+	if s.Crop == CropScale {
+		s.Scale = float(KeyCropScale)
+	}
+	if s.Decision == DecisionArgmax {
+		if v := need(KeyClassNames); v != "" {
+			if err := json.Unmarshal([]byte(v), &s.ClassNames); err != nil {
+				bad = append(bad, fmt.Sprintf("%s %q is not a JSON list of names", KeyClassNames, v))
+			}
+		}
+		if v := need(KeyRealClass); v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				bad = append(bad, fmt.Sprintf("%s %q is not an integer", KeyRealClass, v))
+			}
+			s.RealClass = n
+		}
 	}
 	switch c := need(KeyCalibrated); c {
 	case "true":
@@ -360,4 +438,83 @@ func Parse(f *safetensors.File) (Spec, error) {
 		return Spec{}, fmt.Errorf("exported model metadata: %s", strings.Join(bad, "; "))
 	}
 	return s, nil
+}
+
+// An ensemble is a manifest (JSON) naming exported member models that score the same face
+// together: each member cuts its own crop, and the members' class probabilities are summed
+// and the argmax decides (Silent-Face's rule). A directory that holds ManifestName is the
+// ensemble it describes.
+const (
+	EnsembleFormat = "fasgo-ensemble/1"
+	ManifestName   = "ensemble.json"
+	CombineSum     = "sum_softmax" // sum of the members' softmaxes; argmax; liveness = sum[real]/members
+)
+
+// Manifest is an ensemble's JSON.
+type Manifest struct {
+	Format  string   `json:"format"`
+	Family  string   `json:"family"`
+	Combine string   `json:"combine"`
+	Members []string `json:"members"` // exported model files, relative to the manifest's directory
+}
+
+// IsEnsemble reports whether path names an ensemble: a directory or a .json file.
+func IsEnsemble(path string) bool {
+	if strings.HasSuffix(strings.ToLower(path), ".json") {
+		return true
+	}
+	st, err := os.Stat(path)
+	return err == nil && st.IsDir()
+}
+
+// ReadManifest reads an ensemble (a manifest file or a directory holding ManifestName) and
+// returns it with its members' paths resolved.
+func ReadManifest(path string) (Manifest, []string, error) {
+	if st, err := os.Stat(path); err == nil && st.IsDir() {
+		path = filepath.Join(path, ManifestName)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return Manifest{}, nil, fmt.Errorf("ensemble: %w", err)
+	}
+	var m Manifest
+	dec := json.NewDecoder(strings.NewReader(string(b)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&m); err != nil {
+		return Manifest{}, nil, fmt.Errorf("ensemble %s: not a manifest: %w", path, err)
+	}
+	switch {
+	case m.Format != EnsembleFormat:
+		return Manifest{}, nil, fmt.Errorf("ensemble %s: format %q, this build reads %q", path, m.Format, EnsembleFormat)
+	case m.Combine != CombineSum:
+		return Manifest{}, nil, fmt.Errorf("ensemble %s: combine %q, this build knows %q", path, m.Combine, CombineSum)
+	case len(m.Members) == 0:
+		return Manifest{}, nil, fmt.Errorf("ensemble %s: no members", path)
+	}
+	paths := make([]string, len(m.Members))
+	for i, f := range m.Members {
+		if filepath.IsAbs(f) {
+			paths[i] = f
+		} else {
+			paths[i] = filepath.Join(filepath.Dir(path), f)
+		}
+	}
+	return m, paths, nil
+}
+
+// WriteManifest writes m atomically.
+func WriteManifest(path string, m Manifest) error {
+	b, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return err
+	}
+	return safetensors.WriteFileAtomic(path, append(b, '\n'))
+}
+
+// FamilyOf is the model family of s: its Family, else its method.
+func (s *Spec) FamilyOf() string {
+	if s.Family != "" {
+		return s.Family
+	}
+	return s.Method
 }

@@ -38,6 +38,17 @@ func Crop(photo *imgproc.Image, f shim.Face, margin float64, dst *imgproc.Image)
 	return b, imgproc.Crop(photo, b[0], b[1], b[2], b[3], dst)
 }
 
+// ToCrop maps x, y pairs of a photo, in place, into the pixels of its crop box b resized to
+// size×size (as Crop then a resize to size makes it): the landmarks and the 68 points of a
+// stored crop.
+func ToCrop(xy []float64, b [4]int, size int) {
+	sx, sy := float64(size)/float64(b[2]-b[0]), float64(size)/float64(b[3]-b[1])
+	for i := 0; i+1 < len(xy); i += 2 {
+		xy[i] = (xy[i] - float64(b[0])) * sx
+		xy[i+1] = (xy[i+1] - float64(b[1])) * sy
+	}
+}
+
 // Input writes the model's 6×S×S input for face f of photo (RGB) into out, with p's
 // transform (size, mean, std) and its margin (dataset.margin), and returns the crop box.
 // It is what training saw for a list entry with these landmarks and

@@ -299,3 +299,16 @@ func TestBoxRule(t *testing.T) {
 		t.Errorf("Subject of a weak detection: %v", err)
 	}
 }
+
+// TestToCrop: the crop box's corners go to the resized crop's corners, its centre to the
+// centre, each axis scaled by its own factor.
+func TestToCrop(t *testing.T) {
+	xy := []float64{10, 20, 110, 70, 60, 45, 35, 57.5}
+	ToCrop(xy, [4]int{10, 20, 110, 70}, 64)
+	want := []float64{0, 0, 64, 64, 32, 32, 16, 48}
+	for i := range xy {
+		if math.Abs(xy[i]-want[i]) > 1e-12 {
+			t.Errorf("coordinate %d: %v, want %v", i, xy[i], want[i])
+		}
+	}
+}

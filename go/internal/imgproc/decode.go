@@ -41,18 +41,20 @@ func Sniff(b []byte) Format {
 // ErrFormat reports bytes that are neither JPEG nor PNG.
 var ErrFormat = errors.New("not a JPEG or PNG image")
 
-// decode runs the standard library decoder after checking the signature and the size.
-func decode(b []byte) (img image.Image, err error) {
+// sniff returns b's format, or ErrFormat naming its first bytes.
+func sniff(b []byte) (Format, error) {
 	f := Sniff(b)
 	if f == Unknown {
-		head := b[:min(len(b), 8)]
-		return nil, fmt.Errorf("%w (first bytes % x)", ErrFormat, head)
+		return f, fmt.Errorf("%w (first bytes % x)", ErrFormat, b[:min(len(b), 8)])
 	}
-	dec, cfgDec := jpeg.Decode, jpeg.DecodeConfig
-	if f == PNG {
-		dec, cfgDec = png.Decode, png.DecodeConfig
-	}
-	cfg, err := cfgDec(bytes.NewReader(b))
+	return f, nil
+}
+
+// decodePNG runs the standard library's PNG decoder (exact, as PNG is lossless) after
+// checking the size.
+func decodePNG(b []byte) (img image.Image, err error) {
+	const f = PNG
+	cfg, err := png.DecodeConfig(bytes.NewReader(b))
 	if err != nil {
 		return nil, fmt.Errorf("%s header: %w", f, err)
 	}
@@ -64,26 +66,43 @@ func decode(b []byte) (img image.Image, err error) {
 			img, err = nil, fmt.Errorf("%s decoder failed: %v", f, p)
 		}
 	}()
-	img, err = dec(bytes.NewReader(b))
+	img, err = png.Decode(bytes.NewReader(b))
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", f, err)
 	}
 	return img, nil
 }
 
-// DecodeRGB decodes a JPEG or PNG into dst as 8-bit RGB, as cv2.imdecode(IMREAD_COLOR)
-// followed by BGR->RGB: alpha is dropped (not composited), 16-bit samples keep their high
-// byte, gray is replicated, a JPEG's EXIF orientation is applied. JPEG chroma is upsampled and converted with libjpeg's
-// arithmetic; the inverse DCT is Go's, so JPEG pixels can differ from libjpeg's by a few
-// levels (see docs/readme/40-data.md for the measured difference).
+// DecodeRGB decodes a JPEG or PNG into dst (reusing its buffer) as 8-bit RGB, equal bit
+// for bit to cv2.imdecode(IMREAD_COLOR) followed by BGR->RGB: a JPEG goes through libjpeg
+// with OpenCV's settings and gets its EXIF orientation applied; a PNG's alpha is dropped
+// (not composited), 16-bit samples keep their high byte, gray is replicated. A corrupt or
+// truncated JPEG is an error (libjpeg's warnings included, where OpenCV would fill gray).
 func DecodeRGB(b []byte, dst *Image) error {
-	img, err := decode(b)
+	return decodeInto(b, dst, 3)
+}
+
+// decodeInto decodes into c = 3 (RGB) or 1 (gray) channels.
+func decodeInto(b []byte, dst *Image, c int) error {
+	f, err := sniff(b)
 	if err != nil {
 		return err
 	}
-	toRGB(img, dst)
-	if Sniff(b) == JPEG {
+	if f == JPEG {
+		if err := decodeJPEG(b, dst, c); err != nil {
+			return err
+		}
 		orient(dst, jpegOrientation(b))
+		return nil
+	}
+	img, err := decodePNG(b)
+	if err != nil {
+		return err
+	}
+	if c == 3 {
+		toRGB(img, dst)
+	} else {
+		pngGray(img, dst)
 	}
 	return nil
 }
@@ -117,14 +136,16 @@ func ToRGB(img image.Image, dst *Image) {
 	toRGB(img, dst)
 }
 
-// DecodeGray decodes into a one-channel image as cv2.imdecode(IMREAD_GRAYSCALE): gray
-// stays, a JPEG gives its luma plane (what libjpeg outputs for grayscale), colour PNG goes
-// through libpng's rgb_to_gray weights (0.299, 0.587, rest) in 15-bit fixed point.
+// DecodeGray decodes into a one-channel image as cv2.imdecode(IMREAD_GRAYSCALE): a JPEG
+// gives libjpeg's grayscale output (the luma plane of YCbCr), EXIF orientation applied; gray
+// PNG stays, colour PNG goes through libpng's rgb_to_gray weights (0.299, 0.587, rest) in
+// 15-bit fixed point.
 func DecodeGray(b []byte, dst *Image) error {
-	img, err := decode(b)
-	if err != nil {
-		return err
-	}
+	return decodeInto(b, dst, 1)
+}
+
+// pngGray converts a decoded PNG to one channel as libpng's rgb_to_gray.
+func pngGray(img image.Image, dst *Image) {
 	r := img.Bounds()
 	w, h := r.Dx(), r.Dy()
 	dst.Reshape(w, h, 1)
@@ -145,10 +166,6 @@ func DecodeGray(b []byte, dst *Image) error {
 			dst.Pix[i] = uint8((9798*int32(p[0]) + 19235*int32(p[1]) + 3735*int32(p[2]) + 16384) >> 15)
 		}
 	}
-	if Sniff(b) == JPEG {
-		orient(dst, jpegOrientation(b))
-	}
-	return nil
 }
 
 // toRGB converts any decoded image to 8-bit RGB without compositing alpha.
@@ -223,10 +240,10 @@ func genericRGB(img image.Image, dst *Image) {
 
 // FromImage converts a decoded image to 8-bit RGB in dst with the conventions of DecodeRGB
 // (alpha dropped, not composited; 16-bit samples keep their high byte; gray replicated). The
-// image's own bounds are kept (its Min corner becomes 0,0). A JPEG decoded by image/jpeg
-// converts exactly as DecodeRGB converts its bytes (EXIF orientation aside, which only the
-// bytes carry); a YCbCr sub-image that does not start at 0,0 goes through Go's colour
-// conversion instead of libjpeg's chroma upsampling.
+// image's own bounds are kept (its Min corner becomes 0,0). A YCbCr image (Go's image/jpeg
+// output) gets libjpeg's chroma upsampling and colour arithmetic, but Go's inverse DCT, so
+// it can differ from DecodeRGB of the same bytes by a few levels; a YCbCr sub-image that
+// does not start at 0,0 goes through Go's colour conversion instead.
 func FromImage(img image.Image, dst *Image) {
 	if m, ok := img.(*image.YCbCr); ok && m.Rect.Min != (image.Point{}) {
 		dst.Reshape(m.Rect.Dx(), m.Rect.Dy(), 3)
@@ -240,9 +257,9 @@ func FromImage(img image.Image, dst *Image) {
 // height (before any EXIF orientation, which may swap them). It decodes no pixels, so it is
 // the check to run on untrusted bytes before DecodeRGB.
 func DecodeConfig(b []byte) (Format, int, int, error) {
-	f := Sniff(b)
-	if f == Unknown {
-		return f, 0, 0, fmt.Errorf("%w (first bytes % x)", ErrFormat, b[:min(len(b), 8)])
+	f, err := sniff(b)
+	if err != nil {
+		return f, 0, 0, err
 	}
 	cfgDec := jpeg.DecodeConfig
 	if f == PNG {

@@ -91,8 +91,12 @@ func orient(m *Image, o int) {
 	}
 }
 
+// transposeScratch keeps transpose from allocating per image.
+var transposeScratch = newFreeList(16, func() *Image { return new(Image) })
+
 func transpose(m *Image) {
-	var t Image
+	t := transposeScratch.get()
+	defer transposeScratch.put(t)
 	t.Reshape(m.H, m.W, m.C)
 	c := m.C
 	for y := 0; y < m.H; y++ {

@@ -35,6 +35,7 @@ func (anrl) TrainSettings(c *config.Config, k int) shim.Settings {
 		{Key: "first_order", Value: strconv.FormatBool(a.FirstOrder)},
 		{Key: "textbook_fast_weights", Value: strconv.FormatBool(a.TextbookFastWeights)},
 		{Key: "freeze_bn", Value: strconv.FormatBool(a.FreezeBN)},
+		{Key: "batch_grouping", Value: a.BatchGrouping},
 		{Key: "w_cls", Value: num(a.Loss.Cls)},
 		{Key: "w_depth", Value: num(a.Loss.Depth)},
 		{Key: "w_domain", Value: num(a.Loss.Domain)},

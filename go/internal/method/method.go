@@ -122,6 +122,7 @@ func register(m Method) { registry[m.Name()] = m }
 func init() {
 	register(anrl{})
 	register(fghv{})
+	register(minifasnet{})
 }
 
 // Get returns the method called name.

@@ -108,7 +108,7 @@ func TestTrainConfigOptimizers(t *testing.T) {
 		t.Errorf("unknown optimizer: %v", err)
 	}
 	c.Method = "fghv2"
-	if _, err := ModelConfig(c, 1); err == nil || !strings.Contains(err.Error(), `unknown method "fghv2" (known: anrl, fghv)`) {
+	if _, err := ModelConfig(c, 1); err == nil || !strings.Contains(err.Error(), `unknown method "fghv2" (known: anrl, fghv, minifasnet)`) {
 		t.Errorf("unknown method: %v", err)
 	}
 }

@@ -153,8 +153,12 @@ func (s *Server) Handler() http.Handler {
 			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "loading the model"})
 		default:
 			i := s.det.Load().Info()
-			writeJSON(w, http.StatusOK, map[string]any{"status": "ready", "method": i.Method, "model_version": i.ModelVersion,
-				"threshold": i.Threshold, "threshold_source": i.ThresholdSource})
+			ready := map[string]any{"status": "ready", "method": i.Method, "model_version": i.ModelVersion,
+				"threshold": i.Threshold, "threshold_source": i.ThresholdSource, "family": i.Family}
+			if len(i.Members) > 0 {
+				ready["members"], ready["classes"] = i.Members, i.Classes
+			}
+			writeJSON(w, http.StatusOK, ready)
 		}
 	})
 	mux.Handle("/metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{}))
@@ -256,6 +260,19 @@ type Response struct {
 	Landmarks       [][2]float64 `json:"landmarks"`
 	Method          string       `json:"method"`
 	ModelVersion    string       `json:"model_version"`
+	Family          string       `json:"family"`
+	// Of an argmax model or ensemble (MiniFASNet): the winning class and every member's part.
+	Class   string   `json:"class,omitempty"`
+	Members []Member `json:"members,omitempty"`
+}
+
+// Member is one ensemble member's part of a Response.
+type Member struct {
+	Variant      string    `json:"variant"`
+	Scale        float64   `json:"crop_scale"`
+	Crop         Box       `json:"crop"`
+	Probs        []float64 `json:"probs"`
+	ModelVersion string    `json:"model_version"`
 }
 
 // ErrorResponse is the JSON of every error.
@@ -357,9 +374,15 @@ func (s *Server) scoreError(w http.ResponseWriter, r *http.Request, err error) {
 
 func response(res liveness.Result) Response {
 	out := Response{Decision: string(res.Decision), Threshold: res.Threshold, ThresholdSource: res.ThresholdSource,
-		Faces: res.Faces, Method: res.Method, ModelVersion: res.ModelVersion}
+		Faces: res.Faces, Method: res.Method, ModelVersion: res.ModelVersion, Family: res.Family}
 	if res.Decision == liveness.NoFace {
 		return out
+	}
+	out.Class = res.Class
+	for _, m := range res.Members {
+		c := m.Crop
+		out.Members = append(out.Members, Member{Variant: m.Variant, Scale: m.Scale, Crop: Box{c.Min.X, c.Min.Y, c.Dx(), c.Dy()},
+			Probs: m.Probs, ModelVersion: m.ModelVersion})
 	}
 	a, l := res.AttackScore, res.Liveness
 	out.AttackScore, out.Liveness = &a, &l
@@ -509,7 +532,8 @@ func (s *Server) Run(ctx context.Context, ln net.Listener, load func() (*livenes
 		d, err := load()
 		if err == nil {
 			s.SetDetector(d)
-			s.log.Info("model loaded", zap.String("method", d.Info().Method), zap.String("model_version", d.Info().ModelVersion),
+			s.log.Info("model loaded", zap.String("method", d.Info().Method), zap.String("family", d.Info().Family),
+				zap.Int("members", len(d.Info().Members)), zap.String("model_version", d.Info().ModelVersion),
 				zap.Float64("threshold", d.Info().Threshold), zap.String("threshold_source", d.Info().ThresholdSource))
 		}
 		loaded <- err

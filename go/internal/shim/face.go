@@ -31,6 +31,27 @@ type Face struct {
 	// and right mouth corner ("left" = the image's left), pixel centres at integers: the
 	// order and meaning of the 10 numbers of a list file (docs/design.md).
 	Landmarks [10]float64
+	// Points are the 68 points of the shape predictor (when HasLandmarks), x, y pairs in the
+	// same coordinates, in iBUG 300-W order (0-based: 0-16 jaw, 17-26 brows, 27-35 nose,
+	// 36-47 eyes, 48-67 mouth); the 5 landmarks follow from them.
+	Points [2 * FacePoints]float64
+}
+
+// FacePoints is the number of points of the shape predictor's shape (Face.Points).
+const FacePoints = C.FAS_FACE_POINTS
+
+// Shift moves the face (box, landmarks, points) by d.
+func (f Face) Shift(d image.Point) Face {
+	f.Box = f.Box.Add(d)
+	for i := 0; i < len(f.Landmarks); i += 2 {
+		f.Landmarks[i] += float64(d.X)
+		f.Landmarks[i+1] += float64(d.Y)
+	}
+	for i := 0; i < len(f.Points); i += 2 {
+		f.Points[i] += float64(d.X)
+		f.Points[i+1] += float64(d.Y)
+	}
+	return f
 }
 
 // Point is landmark i (0 left eye, 1 right eye, 2 nose tip, 3 left and 4 right mouth
@@ -54,17 +75,18 @@ func Largest(faces []Face) (Face, bool) {
 	return faces[best], true
 }
 
-// FindOptions tune a search; the zero value is the default.
+// FindOptions tune a search; the zero value is the default. The JSON names are those of
+// the manifests that record them (fas prep).
 type FindOptions struct {
 	// Upsample 0..2 doubles the image that many times first: the smallest face found is
 	// about 80 px at 0, 40 px at 1, 20 px at 2, for 4× the work each.
-	Upsample int
+	Upsample int `json:"upsample"`
 	// MaxSide: detect on a copy scaled down so its longer side is at most this many pixels
 	// (landmarks still come from the full image); 0 = DefaultMaxSide, < 0 = never scale.
 	// A 12-megapixel photo takes about a second unscaled.
-	MaxSide int
+	MaxSide int `json:"max_side"`
 	// MinScore keeps detections scoring at least this (dlib's adjust_threshold; default 0).
-	MinScore float64
+	MinScore float64 `json:"min_score"`
 }
 
 // DefaultMaxSide is the longer side detection scales large images down to (FindOptions.MaxSide 0).
@@ -184,11 +206,7 @@ func (f *FaceFinder) FindWith(img image.Image, o FindOptions) ([]Face, error) {
 		return faces, err
 	}
 	for i := range faces {
-		faces[i].Box = faces[i].Box.Add(r.Min)
-		for k := 0; k < 5; k++ {
-			faces[i].Landmarks[2*k] += float64(r.Min.X)
-			faces[i].Landmarks[2*k+1] += float64(r.Min.Y)
-		}
+		faces[i] = faces[i].Shift(r.Min)
 	}
 	return faces, nil
 }
@@ -248,6 +266,9 @@ func (f *FaceFinder) FindRGB(pix []byte, width, height, stride int, o FindOption
 		if fc.HasLandmarks {
 			for k := range fc.Landmarks {
 				fc.Landmarks[k] = float64(c.landmarks[k])
+			}
+			for k := range fc.Points {
+				fc.Points[k] = float64(c.points[k])
 			}
 		}
 		faces[i] = fc

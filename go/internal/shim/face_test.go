@@ -181,6 +181,25 @@ func TestFaceFinderOnPhotos(t *testing.T) {
 				t.Errorf("%s: OpenCV eye %v is %.1f px from both eye landmarks (> %.1f)", name, e, d, eyeTol*side)
 			}
 		}
+		// The 68 points: the 5 landmarks are the eyes' means (36-41, 42-47), the nose tip 30
+		// and the mouth corners 48, 54; the jaw spans the box.
+		pt := f.Points
+		mean := func(from, c int) float64 {
+			m := 0.0
+			for i := from; i < from+6; i++ {
+				m += pt[2*i+c]
+			}
+			return m / 6
+		}
+		five := []float64{mean(36, 0), mean(36, 1), mean(42, 0), mean(42, 1), pt[60], pt[61], pt[96], pt[97], pt[108], pt[109]}
+		for k, v := range five {
+			if math.Abs(v-lm[k]) > 1e-3 {
+				t.Errorf("%s: landmark coordinate %d %.3f, from the 68 points %.3f", name, k, lm[k], v)
+			}
+		}
+		if jaw := pt[32] - pt[0]; jaw < 0.6*side || jaw > 1.3*side || pt[17] < lm[5] {
+			t.Errorf("%s: jaw from x %.1f to %.1f, chin y %.1f, in a box %v", name, pt[0], pt[32], pt[17], f.Box)
+		}
 		// The list-file order: eyes left then right, above the nose, above the mouth corners.
 		if !(lm[0] < lm[2] && lm[6] < lm[8] && math.Max(lm[1], lm[3]) < lm[5] && lm[5] < math.Min(lm[7], lm[9])) {
 			t.Errorf("%s: landmarks %v are not left eye, right eye, nose, left and right mouth corner", name, lm)
@@ -241,6 +260,13 @@ func TestFaceFinderImageKinds(t *testing.T) {
 	for k := 0; k < 5; k++ {
 		moved.Landmarks[2*k] += float64(r.Min.X)
 		moved.Landmarks[2*k+1] += float64(r.Min.Y)
+	}
+	for k := 0; k < FacePoints; k++ {
+		moved.Points[2*k] += float64(r.Min.X)
+		moved.Points[2*k+1] += float64(r.Min.Y)
+	}
+	if moved != alone[0].Shift(r.Min) {
+		t.Errorf("Face.Shift: %v, want %v", alone[0].Shift(r.Min), moved)
 	}
 	for _, c := range []struct {
 		name string

@@ -54,6 +54,16 @@ func TestStepMatchesPyTorch(t *testing.T) {
 				shim.Setting{Key: "meta_step_size", Value: "0.1"}, shim.Setting{Key: "center_momentum", Value: "0.5"}), 0.1,
 			[]string{"--optimizer", "sgd", "--lr", "0.1", "--set", "textbook=true", "--set", "first_order=true",
 				"--set", "metasize=1", "--set", "alpha=0.1", "--set", "center_momentum=0.5"}, 1e-9, 1e-9},
+		// TFace's grouping (docs/anrl.md, "Batch grouping"): B = 3 mixes samples of both
+		// meta-train domains in each forward; K = 4 with metasize 2 also regroups meta-test.
+		{"tface-grouping-f64", "1layer", safetensors.F64, 3, 3, []int64{1, 2, 0},
+			train(3, "sgd", 0, false, 0, false, shim.Setting{Key: "batch_grouping", Value: "tface"},
+				shim.Setting{Key: "w_domain", Value: "0.5"}, shim.Setting{Key: "w_discri", Value: "0.5"}), 0.05,
+			[]string{"--optimizer", "sgd", "--lr", "0.05", "--set", "batch_grouping=tface", "--set", "w_domain=0.5",
+				"--set", "w_discri=0.5"}, 1e-9, 1e-9},
+		{"tface-grouping-K4-f32", "2layer", safetensors.F32, 4, 2, []int64{3, 0, 2, 1},
+			train(4, "sgd", 0, false, 0, false, shim.Setting{Key: "batch_grouping", Value: "tface"}), 0.01,
+			[]string{"--optimizer", "sgd", "--lr", "0.01", "--set", "batch_grouping=tface"}, 1e-5, 1e-4},
 	}
 	for i, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -57,6 +57,7 @@ type Config struct {
 type ModelInfo struct {
 	Method, Device  string
 	Size            int
+	Channels        int // input planes C of x (N×C×S×S): 6 (RGB + HSV) for anrl and fghv, 3 for minifasnet
 	DType           safetensors.DType
 	Threads         int
 	Settings        Settings // the settings that rebuild it, defaults filled in
@@ -172,7 +173,7 @@ func (m *Model) queryInfo() (ModelInfo, error) {
 			return err
 		}
 		info = ModelInfo{Method: C.GoString(&ci.method[0]), Device: C.GoString(&ci.device[0]),
-			Size: int(ci.size), DType: dt, NumParams: int64(ci.num_params),
+			Size: int(ci.size), Channels: int(ci.channels), DType: dt, NumParams: int64(ci.num_params),
 			NumParamTensors: int64(ci.num_param_tensors), NumTensors: int64(ci.num_tensors)}
 		for i := range int64(ci.num_settings) {
 			var si C.fas_setting_info
@@ -230,18 +231,22 @@ func (m *Model) Import(ts []safetensors.Tensor) error {
 	})
 }
 
-// checkInput checks x against N×6×S×S.
-func checkInput(op string, x []float32, n, s int) error {
+// checkInput checks x against N×C×S×S, C the model's input planes.
+func (m *Model) checkInput(op string, x []float32, n, s int) error {
+	if m == nil {
+		return fmt.Errorf("%s: nil model: %w", op, ErrClosed)
+	}
 	if n < 1 || s < 1 || s > 1<<16 || n > math.MaxInt32 {
 		return fmt.Errorf("%s: batch %d of size %d: %w", op, n, s, ErrInvalidArgument)
 	}
-	if want := int64(n) * 6 * int64(s) * int64(s); int64(len(x)) != want {
-		return fmt.Errorf("%s: input has %d values, want N×6×S×S = %d×6×%d×%d = %d: %w", op, len(x), n, s, s, want, ErrInvalidArgument)
+	c := int64(m.Info().Channels)
+	if want := int64(n) * c * int64(s) * int64(s); int64(len(x)) != want {
+		return fmt.Errorf("%s: input has %d values, want N×C×S×S = %d×%d×%d×%d = %d: %w", op, len(x), n, c, s, s, want, ErrInvalidArgument)
 	}
 	return nil
 }
 
-// Forward runs the network on x (N×6×S×S, row-major) and returns the named outputs asked
+// Forward runs the network on x (N×C×S×S, row-major, C = Info().Channels) and returns the named outputs asked
 // for (all of Info().Outputs when names is empty), as F32 tensors. S may differ from the size
 // the model was built for (the network is fully convolutional) but must be a multiple of 8,
 // >= 32. train: normalise with batch statistics and update the BN running statistics (needs
@@ -254,8 +259,29 @@ func (m *Model) Forward(x []float32, n, s int, train bool, names ...string) ([]s
 // ForwardSeed is Forward with the seed of the method's stochastic outputs: an eval-mode
 // forward with seed s gives exactly the parts that Score with seed s combines.
 func (m *Model) ForwardSeed(x []float32, n, s int, train bool, seed uint64, names ...string) ([]safetensors.Tensor, error) {
+	return m.forward(x, n, s, train, seed, nil, names)
+}
+
+// ForwardOptions steer ForwardWith.
+type ForwardOptions struct {
+	Seed uint64
+	// BatchInvariant: every input's outputs are the bits it gets alone (ScoreOptions).
+	BatchInvariant bool
+}
+
+// ForwardWith is an eval-mode Forward with options.
+func (m *Model) ForwardWith(x []float32, n, s int, o ForwardOptions, names ...string) ([]safetensors.Tensor, error) {
+	var flags C.uint32_t
+	if o.BatchInvariant {
+		flags |= C.FAS_SCORE_BATCH_INVARIANT
+	}
+	return m.forward(x, n, s, false, o.Seed, &flags, names)
+}
+
+// forward calls fas_model_forward, or fas_model_forward_flags when flags is not nil.
+func (m *Model) forward(x []float32, n, s int, train bool, seed uint64, flags *C.uint32_t, names []string) ([]safetensors.Tensor, error) {
 	const op = "forward"
-	if err := checkInput(op, x, n, s); err != nil {
+	if err := m.checkInput(op, x, n, s); err != nil {
 		return nil, err
 	}
 	cnames := make([]*C.char, len(names))
@@ -271,6 +297,10 @@ func (m *Model) ForwardSeed(x []float32, n, s int, train bool, seed uint64, name
 	}
 	var l *C.fas_tensor_list
 	err := m.use(op, func(p *C.fas_model) error {
+		if flags != nil {
+			return statusError(op, C.fas_model_forward_flags(p, (*C.float)(&x[0]), C.int64_t(n), C.int64_t(s),
+				C.uint64_t(seed), *flags, pnames, C.int64_t(len(names)), &l))
+		}
 		return statusError(op, C.fas_model_forward(p, (*C.float)(&x[0]), C.int64_t(n), C.int64_t(s), cbool(train),
 			C.uint64_t(seed), pnames, C.int64_t(len(names)), &l))
 	})
@@ -285,11 +315,63 @@ func (m *Model) ForwardSeed(x []float32, n, s int, train bool, seed uint64, name
 	return tensorsOf(st), nil
 }
 
-// Score returns N attack scores in [0, 1] (higher = attack) for x (N×6×S×S) in eval mode, into
+// ForwardView is ForwardSeed with the input as a view (F32 or F64, N×C×S×S): it reaches the
+// network in the model's dtype, unrounded for an F64 model, and the outputs come back in the
+// model's dtype.
+func (m *Model) ForwardView(x View, train bool, seed uint64, names ...string) ([]safetensors.Tensor, error) {
+	const op = "forward"
+	cnames := make([]*C.char, len(names))
+	for i, nm := range names {
+		cnames[i] = C.CString(nm)
+		defer C.free(unsafe.Pointer(cnames[i]))
+	}
+	var pnames **C.char
+	if len(cnames) > 0 {
+		pnames = (**C.char)(C.calloc(C.size_t(len(cnames)), C.size_t(unsafe.Sizeof(cnames[0]))))
+		defer C.free(unsafe.Pointer(pnames))
+		copy(unsafe.Slice(pnames, len(cnames)), cnames)
+	}
+	var l *C.fas_tensor_list
+	err := m.use(op, func(p *C.fas_model) error {
+		return withViews([]View{x}, func(v *C.fas_tensor_view, _ C.int64_t) error {
+			return statusError(op, C.fas_model_forward_view(p, v, cbool(train), C.uint64_t(seed), pnames,
+				C.int64_t(len(names)), &l))
+		})
+	})
+	if err != nil {
+		return nil, err
+	}
+	st, err := takeList(op, l)
+	if err != nil {
+		return nil, err
+	}
+	return tensorsOf(st), nil
+}
+
+// ScoreView is ScoreWith with the input as a view (F32 or F64, N×C×S×S) in the model's dtype.
+func (m *Model) ScoreView(x View, o ScoreOptions, out []float64) error {
+	const op = "score"
+	if len(x.Shape) != 4 || int64(len(out)) != x.Shape[0] {
+		return fmt.Errorf("%s: %d score slots for input %v: %w", op, len(out), x.Shape, ErrInvalidArgument)
+	}
+	var flags C.uint32_t
+	if o.BatchInvariant {
+		flags |= C.FAS_SCORE_BATCH_INVARIANT
+	}
+	err := m.use(op, func(p *C.fas_model) error {
+		return withViews([]View{x}, func(v *C.fas_tensor_view, _ C.int64_t) error {
+			return statusError(op, C.fas_model_score_view(p, v, C.uint64_t(o.Seed), flags, (*C.double)(&out[0])))
+		})
+	})
+	runtime.KeepAlive(out)
+	return err
+}
+
+// Score returns N attack scores in [0, 1] (higher = attack) for x (N×C×S×S) in eval mode, into
 // out (len N). seed makes a stochastic score deterministic; ANRL's does not use it.
 func (m *Model) Score(x []float32, n, s int, seed uint64, out []float64) error {
 	const op = "score"
-	if err := checkInput(op, x, n, s); err != nil {
+	if err := m.checkInput(op, x, n, s); err != nil {
 		return err
 	}
 	if len(out) != n {
@@ -318,7 +400,7 @@ type ScoreOptions struct {
 // ScoreWith is Score with options.
 func (m *Model) ScoreWith(x []float32, n, s int, o ScoreOptions, out []float64) error {
 	const op = "score"
-	if err := checkInput(op, x, n, s); err != nil {
+	if err := m.checkInput(op, x, n, s); err != nil {
 		return err
 	}
 	if len(out) != n {

@@ -1,0 +1,162 @@
+package main
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/fasgo/fasgo/go/internal/bench"
+	"github.com/fasgo/fasgo/go/internal/shim"
+)
+
+const domains = 3 // K of the meta step: 2 meta-train + 1 meta-test, as the spec's benchmarks
+
+// adanormKey is the model setting that chooses the AdaNorm implementation; the comparison
+// is skipped when the shim does not know it.
+const adanormKey = "adanorm"
+
+func (o *options) script(name string) string { return filepath.Join(o.root, "bench", name) }
+
+// pyNet is the PyTorch side of a network comparison.
+func (o *options) pyNet(mode string, s, batch int) bench.Side {
+	return bench.Python("pytorch", o.python, o.script("anrl_bench.py"), mode, "--size", fmt.Sprint(s),
+		"--batch", fmt.Sprint(batch), "--domains", fmt.Sprint(domains), "--width", fmt.Sprint(o.width),
+		"--threads", fmt.Sprint(o.threads), "--min-time", fmt.Sprint(o.minTime))
+}
+
+// model builds the fasgo ANRL with the width, the -set settings and extra ones (which win).
+func (o *options) model(s int, extra ...shim.Setting) (*shim.Model, error) {
+	set := shim.Settings{{Key: "width", Value: fmt.Sprint(o.width)}}
+	for _, kv := range append(append(shim.Settings{}, o.settings...), extra...) {
+		set = withSetting(set, kv)
+	}
+	return shim.NewModel(shim.Config{Method: "anrl", Size: s, Threads: o.threads, Seed: 1, Settings: set})
+}
+
+func withSetting(set shim.Settings, kv shim.Setting) shim.Settings {
+	out := shim.Settings{}
+	for _, x := range set {
+		if x.Key != kv.Key {
+			out = append(out, x)
+		}
+	}
+	return append(out, kv)
+}
+
+// stepper is one fasgo model + trainer with a fixed random batch.
+type stepper struct {
+	m     *shim.Model
+	tr    *shim.Trainer
+	views []shim.View
+	n     int // images per step
+}
+
+func newStepper(o *options, s, per int, extra ...shim.Setting) (*stepper, error) {
+	m, err := o.model(s, extra...)
+	if err != nil {
+		return nil, err
+	}
+	cfg := shim.DefaultTrainConfig()
+	cfg.Settings = shim.Settings{{Key: "num_domains", Value: fmt.Sprint(domains)}}
+	tr, err := shim.NewTrainer(m, cfg)
+	if err != nil {
+		m.Close()
+		return nil, err
+	}
+	k, n, f := domains, 2*per, s/8
+	r := rand.New(rand.NewPCG(1, 1))
+	images, depth, labels := make([]float32, k*n*6*s*s), make([]float32, k*n*f*f), make([]int64, k*n)
+	for i := range images {
+		images[i] = float32(r.NormFloat64())
+	}
+	for i := range depth {
+		depth[i] = r.Float32()
+	}
+	for i := range labels {
+		labels[i] = int64(i % n / per) // per domain: B live, then B attack
+	}
+	views := []shim.View{shim.F32("images", []int64{int64(k), int64(n), 6, int64(s), int64(s)}, images),
+		shim.F32("depth", []int64{int64(k), int64(n), int64(f), int64(f)}, depth),
+		shim.I64("labels", []int64{int64(k), int64(n)}, labels)}
+	return &stepper{m, tr, views, k * n}, nil
+}
+
+func (st *stepper) close() { st.tr.Close(); st.m.Close() }
+
+func (st *stepper) side(name string, minTime float64) bench.Side {
+	return bench.Side{Name: name, Run: func() (float64, error) {
+		return timed(minTime, st.n, func() error { _, err := st.tr.Step(st.views, 1e-4); return err })
+	}}
+}
+
+// timed runs f once to warm up, then until minTime seconds have passed (at least once), and
+// returns images per second, as the Python scripts do.
+func timed(minTime float64, perCall int, f func() error) (float64, error) {
+	if err := f(); err != nil {
+		return 0, err
+	}
+	t0, calls := time.Now(), 0
+	for {
+		if err := f(); err != nil {
+			return 0, err
+		}
+		calls++
+		if dt := time.Since(t0).Seconds(); dt >= minTime {
+			return float64(calls*perCall) / dt, nil
+		}
+	}
+}
+
+func stepComparison(o *options, s, per int) bench.Comparison {
+	return bench.Comparison{Label: fmt.Sprintf("meta step S=%d B=%d", s, per), Unit: "img/s",
+		Setup: func() (bench.Side, bench.Side, func(), error) {
+			st, err := newStepper(o, s, per)
+			if err != nil {
+				return bench.Side{}, bench.Side{}, nil, err
+			}
+			return st.side("fasgo", o.minTime), o.pyNet("step", s, per), st.close, nil
+		}}
+}
+
+func forwardComparison(o *options, s, n int) bench.Comparison {
+	return bench.Comparison{Label: fmt.Sprintf("forward S=%d N=%d", s, n), Unit: "img/s",
+		Setup: func() (bench.Side, bench.Side, func(), error) {
+			m, err := o.model(s)
+			if err != nil {
+				return bench.Side{}, bench.Side{}, nil, err
+			}
+			r := rand.New(rand.NewPCG(2, 2))
+			x, scores := make([]float32, n*6*s*s), make([]float64, n)
+			for i := range x {
+				x[i] = float32(r.NormFloat64())
+			}
+			fas := bench.Side{Name: "fasgo", Run: func() (float64, error) {
+				return timed(o.minTime, n, func() error { return m.Score(x, n, s, 0, scores) })
+			}}
+			return fas, o.pyNet("forward", s, n), func() { m.Close() }, nil
+		}}
+}
+
+// adanormComparison times the whole meta step with the fused AdaNorm op against the
+// composition of ATen ops, both in fasgo.
+func adanormComparison(o *options, s, per int) bench.Comparison {
+	return bench.Comparison{Label: fmt.Sprintf("adanorm meta step S=%d B=%d", s, per), Unit: "img/s",
+		Setup: func() (bench.Side, bench.Side, func(), error) {
+			fused, err := newStepper(o, s, per, shim.Setting{Key: adanormKey, Value: "fused"})
+			if err != nil {
+				if strings.Contains(err.Error(), "unknown setting") && strings.Contains(err.Error(), adanormKey) {
+					err = fmt.Errorf("this shim has no model setting %s=fused|composite: %w", adanormKey, bench.ErrSkip)
+				}
+				return bench.Side{}, bench.Side{}, nil, err
+			}
+			comp, err := newStepper(o, s, per, shim.Setting{Key: adanormKey, Value: "composite"})
+			if err != nil {
+				fused.close()
+				return bench.Side{}, bench.Side{}, nil, err
+			}
+			done := func() { fused.close(); comp.close() }
+			return fused.side("fused", o.minTime), comp.side("composite", o.minTime), done, nil
+		}}
+}
