@@ -22,7 +22,7 @@ int64_t grain(int64_t m) { return std::max<int64_t>(1, 32768 / std::max<int64_t>
 
 // Shifted sums of one slice: s1 = sum(x - k), s2 = sum((x - k)^2) with k = x[0].
 template <typename T>
-void slice_moments(const T* x, int64_t m, double* mean, double* m2) {
+__attribute__((always_inline)) inline void slice_moments_body(const T* x, int64_t m, double* mean, double* m2) {
   const double k = x[0];
   double s1 = 0, s2 = 0;
 #pragma omp simd reduction(+ : s1, s2)
@@ -36,7 +36,7 @@ void slice_moments(const T* x, int64_t m, double* mean, double* m2) {
 }
 
 template <typename T>
-void slice_affine(const T* x, T* y, int64_t m, T shift, T a, T b, bool relu) {
+__attribute__((always_inline)) inline void slice_affine_body(const T* x, T* y, int64_t m, T shift, T a, T b, bool relu) {
   if (relu) {
 #pragma omp simd
     for (int64_t i = 0; i < m; ++i) {
@@ -51,7 +51,7 @@ void slice_affine(const T* x, T* y, int64_t m, T shift, T a, T b, bool relu) {
 
 // dz = dy masked by y > 0 (the fused ReLU's derivative) when y is given.
 template <typename T>
-void slice_grad_sums(const T* dy, const T* y, const T* x, int64_t m, T shift, double* s0, double* s1) {
+__attribute__((always_inline)) inline void slice_grad_sums_body(const T* dy, const T* y, const T* x, int64_t m, T shift, double* s0, double* s1) {
   double a = 0, b = 0;
   if (y) {
 #pragma omp simd reduction(+ : a, b)
@@ -72,7 +72,7 @@ void slice_grad_sums(const T* dy, const T* y, const T* x, int64_t m, T shift, do
 }
 
 template <typename T>
-void slice_grad_input(const T* dy, const T* y, const T* x, T* dx, int64_t m, T shift, T a, T p, T q) {
+__attribute__((always_inline)) inline void slice_grad_input_body(const T* dy, const T* y, const T* x, T* dx, int64_t m, T shift, T a, T p, T q) {
   if (y) {
 #pragma omp simd
     for (int64_t i = 0; i < m; ++i) {
@@ -84,6 +84,27 @@ void slice_grad_input(const T* dy, const T* y, const T* x, T* dx, int64_t m, T s
     for (int64_t i = 0; i < m; ++i) dx[i] = dy[i] * a + (x[i] - shift) * p + q;
   }
 }
+
+// The loops compiled for AVX-512 and AVX2 as well as the baseline, chosen at load time (GCC ifunc).
+#define FAS_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#define FAS_WRAP(T)                                                                                  \
+  FAS_CLONES void slice_moments(const T* x, int64_t m, double* mean, double* m2) {                   \
+    slice_moments_body(x, m, mean, m2);                                                              \
+  }                                                                                                  \
+  FAS_CLONES void slice_affine(const T* x, T* y, int64_t m, T shift, T a, T b, bool relu) {          \
+    slice_affine_body(x, y, m, shift, a, b, relu);                                                   \
+  }                                                                                                  \
+  FAS_CLONES void slice_grad_sums(const T* dy, const T* y, const T* x, int64_t m, T shift, double* s0, \
+                                  double* s1) {                                                      \
+    slice_grad_sums_body(dy, y, x, m, shift, s0, s1);                                                \
+  }                                                                                                  \
+  FAS_CLONES void slice_grad_input(const T* dy, const T* y, const T* x, T* dx, int64_t m, T shift, T a, \
+                                   T p, T q) {                                                       \
+    slice_grad_input_body(dy, y, x, dx, m, shift, a, p, q);                                          \
+  }
+FAS_WRAP(float)
+FAS_WRAP(double)
+#undef FAS_WRAP
 
 // A 1-D parameter (or the gate) as doubles.
 std::vector<double> doubles(const at::Tensor& t) {
