@@ -1,6 +1,31 @@
 #include "adanorm.h"
 
+#include <ATen/record_function.h>
+#include <torch/csrc/autograd/custom_function.h>
+
+#include <stdexcept>
+
+#include "adanorm_kernels.h"
+
 namespace fas {
+
+using adanorm_detail::Grads;
+using adanorm_detail::Saved;
+
+AdaNormImpl parse_adanorm_impl(const std::string& s) {
+  if (s == "fused") return AdaNormImpl::Fused;
+  if (s == "composite") return AdaNormImpl::Composite;
+  throw std::invalid_argument("unknown adanorm_impl \"" + s + "\" (want fused or composite)");
+}
+
+const char* adanorm_impl_name(AdaNormImpl impl) { return impl == AdaNormImpl::Fused ? "fused" : "composite"; }
+
+bool fused_adanorm_supported(const at::Device& device) {
+#ifdef FAS_WITH_CUDA
+  if (device.is_cuda()) return true;
+#endif
+  return device.is_cpu();
+}
 
 at::Tensor batch_norm(const at::Tensor& c, const NormParams& p, bool train) {
   if (train) {
@@ -18,6 +43,146 @@ at::Tensor adanorm(const at::Tensor& c, const NormParams& p, const at::Tensor& g
                                     kBnMomentum, kNormEps, /*cudnn_enabled=*/true);
   at::Tensor g = gate.dim() == 1 ? gate.view({1, -1, 1, 1}) : gate.view({gate.size(0), -1, 1, 1});
   return g * bn + (1 - g) * in;
+}
+
+namespace {
+
+// The first-order gradients in differentiable ATen ops, for a backward that builds a graph
+// (create_graph: the meta step differentiates them again). The same formulas as the kernels
+// (adanorm_cpu.cpp), with the statistics recomputed from x so that their dependence on x is
+// in the graph; in eval mode the running statistics are constants.
+Grads differentiable_backward(const at::Tensor& dy, const at::Tensor& x, const at::Tensor& y, const at::Tensor& g,
+                              const at::Tensor& bn_w, const at::Tensor& bn_b, const at::Tensor& in_w,
+                              const at::Tensor& in_b, const Saved& s, bool train) {
+  const int64_t n = x.size(0), c = x.size(1);
+  const double m = static_cast<double>(x.size(2) * x.size(3)), count = n * m;
+  // Few full-size ops: every one is differentiated again in the outer backward.
+  const at::Tensor dz = y.defined() ? at::threshold_backward(dy, y.detach(), 0) : dy;
+  const at::Tensor mu_i = x.mean({2, 3}, true), xc = x - mu_i;
+  const at::Tensor var_i = xc.pow(2).mean({2, 3}, true), ri = (var_i + kNormEps).rsqrt();
+  at::Tensor mu_b, rb;
+  if (train) {
+    mu_b = mu_i.mean(0, true);
+    rb = ((var_i + (mu_i - mu_b).pow(2)).mean(0, true) + kNormEps).rsqrt();
+  } else {
+    mu_b = s.mean_bn.to(x.scalar_type()).view({1, c, 1, 1});
+    rb = s.rstd_bn.to(x.scalar_type()).view({1, c, 1, 1});
+  }
+  const at::Tensor eb = mu_b - mu_i;  // x - mu_b = xc - eb
+  const at::Tensor s0 = dz.sum({2, 3}, true), s1 = (dz * xc).sum({2, 3}, true);
+  const at::Tensor ti = ri * s1, tb = rb * (s1 - eb * s0);  // sums of dz * xhat (IN, BN)
+  auto chan = [c](const at::Tensor& t) { return t.view({1, c, 1, 1}); };
+  const at::Tensor G = g.dim() == 1 ? chan(g) : g.view({n, c, 1, 1});
+  const at::Tensor gb = chan(bn_w), bb = chan(bn_b), gi = chan(in_w), bi = chan(in_b);
+  const at::Tensor ai = (1 - G) * gi * ri, ab = G * gb * rb;
+  Grads out;
+  out.dbn_b = (G * s0).sum(0, true);
+  out.dbn_w = (G * tb).sum(0, true);
+  out.din_b = ((1 - G) * s0).sum(0, true);
+  out.din_w = ((1 - G) * ti).sum(0, true);
+  at::Tensor p = -ai * ri * ti / m, q = -ai * s0 / m;
+  if (train) {
+    const at::Tensor r2 = rb * rb * gb * out.dbn_w / count;
+    p = p - r2;
+    q = q - rb * gb * out.dbn_b / count + r2 * eb;
+  }
+  out.dx = at::addcmul(at::addcmul(q, dz, ai + ab), xc, p);
+  const at::Tensor dg = gb * tb + (bb - bi) * s0 - gi * ti;
+  out.dg = g.dim() == 1 ? dg.sum(0).view({c}) : dg.view({n, c});
+  for (at::Tensor* t : {&out.dbn_w, &out.dbn_b, &out.din_w, &out.din_b}) *t = t->view({c});
+  return out;
+}
+
+// Inputs: x, g, bn_w, bn_b, in_w, in_b, running_mean, running_var (updated in train mode; no
+// gradient), then train and relu.
+struct AdaNormFn : public torch::autograd::Function<AdaNormFn> {
+  static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& x, const at::Tensor& g,
+                            const at::Tensor& bn_w, const at::Tensor& bn_b, const at::Tensor& in_w,
+                            const at::Tensor& in_b, const at::Tensor& running_mean, const at::Tensor& running_var,
+                            bool train, bool relu) {
+    Saved s;
+    at::Tensor y;
+#ifdef FAS_WITH_CUDA
+    if (x.is_cuda())
+      y = adanorm_detail::forward_cuda(x, g, bn_w, bn_b, in_w, in_b, running_mean, running_var, train, kBnMomentum,
+                                       kNormEps, &s, relu);
+    else
+#endif
+      y = adanorm_detail::forward_cpu(x, g, bn_w, bn_b, in_w, in_b, running_mean, running_var, train, kBnMomentum,
+                                      kNormEps, &s, relu);
+    ctx->save_for_backward({x, g, bn_w, bn_b, in_w, in_b, relu ? y : at::Tensor(), s.mean_in, s.rstd_in, s.mean_bn,
+                            s.rstd_bn});
+    ctx->saved_data["train"] = train;
+    return y;
+  }
+
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grads) {
+    const auto v = ctx->get_saved_variables();
+    const Saved s{v[7], v[8], v[9], v[10]};
+    const bool train = ctx->saved_data["train"].toBool();
+    const at::Tensor dy = grads[0].contiguous();
+    Grads d;
+    if (at::GradMode::is_enabled()) {
+      d = differentiable_backward(dy, v[0], v[6], v[1], v[2], v[3], v[4], v[5], s, train);
+    } else {
+#ifdef FAS_WITH_CUDA
+      if (dy.is_cuda())
+        d = adanorm_detail::backward_cuda(dy, v[0], v[6], v[1], v[2], v[3], v[4], v[5], s, train);
+      else
+#endif
+        d = adanorm_detail::backward_cpu(dy, v[0], v[6], v[1], v[2], v[3], v[4], v[5], s, train);
+    }
+    return {d.dx, d.dg, d.dbn_w, d.dbn_b, d.din_w, d.din_b, at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor()};
+  }
+};
+
+void check_fused_args(const at::Tensor& c, const NormParams& p, const at::Tensor& gate) {
+  auto bad = [](const std::string& what) { throw std::invalid_argument("fused adanorm: " + what); };
+  if (c.dim() != 4 || c.numel() == 0) bad("input must be a non-empty N x C x H x W tensor, got " + c10::str(c.sizes()));
+  if (c.scalar_type() != at::kFloat && c.scalar_type() != at::kDouble)
+    bad(std::string("input must be float or double, got ") + c10::toString(c.scalar_type()));
+  if (!fused_adanorm_supported(c.device()))
+    bad("no kernel for device " + c.device().str() + " in this build (use adanorm_impl composite)");
+  const int64_t n = c.size(0), ch = c.size(1);
+  if (!(gate.dim() == 1 && gate.size(0) == ch) && !(gate.dim() == 2 && gate.size(0) == n && gate.size(1) == ch))
+    bad("gate is " + c10::str(gate.sizes()) + ", want [" + std::to_string(n) + ", " + std::to_string(ch) + "] or [" +
+        std::to_string(ch) + "]");
+  const std::pair<const char*, const at::Tensor*> ts[] = {
+      {"gate", &gate},           {"BN weight", &p.bn_weight}, {"BN bias", &p.bn_bias},
+      {"IN weight", &p.in_weight}, {"IN bias", &p.in_bias},   {"running mean", &p.running_mean},
+      {"running var", &p.running_var}};
+  for (const auto& t : ts) {
+    const at::Tensor& x = *t.second;
+    if (!x.defined()) bad(std::string(t.first) + " is missing");
+    if (x.scalar_type() != c.scalar_type() || x.device() != c.device())
+      bad(std::string(t.first) + " is " + c10::toString(x.scalar_type()) + " on " + x.device().str() + ", input " +
+          c10::toString(c.scalar_type()) + " on " + c.device().str());
+    if (t.second != &gate && !x.sizes().equals({ch}))
+      bad(std::string(t.first) + " is " + c10::str(x.sizes()) + ", want [" + std::to_string(ch) + "]");
+  }
+}
+
+}  // namespace
+
+at::Tensor adanorm_fused(const at::Tensor& c, const NormParams& p, const at::Tensor& gate, bool train, bool relu) {
+  RECORD_FUNCTION("fas::adanorm_fused", std::vector<c10::IValue>());
+  check_fused_args(c, p, gate);
+  if (train) {
+    if (c.size(0) * c.size(2) * c.size(3) < 2)
+      throw std::invalid_argument("fused adanorm: batch statistics need more than one value per channel, got input " +
+                                  c10::str(c.sizes()));
+    at::NoGradGuard no_grad;
+    p.num_batches_tracked.add_(1);
+  }
+  return AdaNormFn::apply(c.contiguous(), gate.contiguous(), p.bn_weight, p.bn_bias, p.in_weight, p.in_bias,
+                          p.running_mean, p.running_var, train, relu);
+}
+
+at::Tensor adanorm_relu(const at::Tensor& c, const NormParams& p, const at::Tensor& gate, bool train,
+                        AdaNormImpl impl) {
+  if (impl == AdaNormImpl::Fused) return adanorm_fused(c, p, gate, train, /*relu=*/true);
+  return at::relu(adanorm(c, p, gate, train));
 }
 
 }  // namespace fas

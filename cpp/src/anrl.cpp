@@ -23,13 +23,19 @@ AnrlMethod::AnrlMethod(const ModelSpec& spec, const Settings& settings) {
   nc.size = spec.size;
   nc.width = r.number("width", 1.0);
   nc.gate = parse_gate(r.text("gate", "1layer"));
+  nc.adanorm_impl = parse_adanorm_impl(r.text("adanorm_impl", adanorm_impl_name(kDefaultAdaNormImpl)));
   r.finish();
+  if (nc.adanorm_impl == AdaNormImpl::Fused && !fused_adanorm_supported(spec.options.device()))
+    throw std::invalid_argument("anrl model: adanorm_impl fused has no kernel for device " +
+                                spec.options.device().str() + " in this build (use composite)");
   net_ = std::make_unique<AnrlNet>(nc, spec.options);
   net_->init(spec.seed);
 }
 
 Settings AnrlMethod::settings() const {
-  return {{"width", format_number(net_->config().width)}, {"gate", gate_name(net_->config().gate)}};
+  return {{"width", format_number(net_->config().width)},
+          {"gate", gate_name(net_->config().gate)},
+          {"adanorm_impl", adanorm_impl_name(net_->config().adanorm_impl)}};
 }
 
 NamedTensors AnrlMethod::forward(const at::Tensor& x, bool train, const std::vector<std::string>& names,

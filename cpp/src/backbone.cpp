@@ -5,14 +5,14 @@ namespace fas {
 Backbone::Backbone(ParamStore& s, const BackboneConfig& cfg) : cfg_(cfg) {
   auto ch = [&](int c) { return scaled_channels(c, cfg_.width); };
   const std::string fe = "FeatExtractor.";
-  stages_[0] = {add_conv_block(s, fe + "inc.", 6, ch(64), cfg_.adaptive, cfg_.gate)};
+  stages_[0] = {add_conv_block(s, fe + "inc.", 6, ch(64), cfg_.adaptive, cfg_.gate, cfg_.adanorm_impl)};
   int in = ch(64);
   for (int d = 1; d <= 3; ++d) {
     const std::string p = fe + "down" + std::to_string(d) + ".";
     const int widths[3][2] = {{in, ch(128)}, {ch(128), ch(196)}, {ch(196), ch(128)}};
     for (int b = 0; b < 3; ++b)
       stages_[d].push_back(add_conv_block(s, p + "conv_block" + std::to_string(b + 1) + ".", widths[b][0],
-                                          widths[b][1], cfg_.adaptive, cfg_.gate));
+                                          widths[b][1], cfg_.adaptive, cfg_.gate, cfg_.adanorm_impl));
     in = ch(128);
   }
 }

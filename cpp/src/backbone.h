@@ -16,6 +16,7 @@ struct BackboneConfig {
   double width = 1.0;   // channel multiplier
   bool adaptive = true; // AdaNorm blocks (false: BatchNorm)
   Gate gate = Gate::OneLayer;
+  AdaNormImpl adanorm_impl = kDefaultAdaNormImpl;
 };
 
 // "FeatExtractor.": inc, then three stages of three conv blocks and a 2x2 max-pool; the

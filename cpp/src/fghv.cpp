@@ -52,6 +52,13 @@ FghvConfig read_config(const ModelSpec& spec, const Settings& settings) {
   if (!gate.empty() && !c.adanorm)
     throw std::invalid_argument("fghv model: gate applies only with adanorm = true");
   c.gate = parse_gate(gate.empty() ? "1layer" : gate);
+  const std::string impl = r.text("adanorm_impl", "");
+  if (!impl.empty() && !c.adanorm)
+    throw std::invalid_argument("fghv model: adanorm_impl applies only with adanorm = true");
+  c.adanorm_impl = impl.empty() ? kDefaultAdaNormImpl : parse_adanorm_impl(impl);
+  if (c.adanorm && c.adanorm_impl == AdaNormImpl::Fused && !fused_adanorm_supported(spec.options.device()))
+    throw std::invalid_argument("fghv model: adanorm_impl fused has no kernel for device " +
+                                spec.options.device().str() + " in this build (use composite)");
   c.latent_dim = static_cast<int>(r.integer("latent_dim", c.latent_dim));
   c.hypotheses = static_cast<int>(r.integer("hypotheses", c.hypotheses));
   c.tau = r.number("tau", c.tau);
@@ -199,7 +206,7 @@ LatentFit fit_latents(const ParamStore& s, const FeatureGenerator& g, const at::
 FghvMethod::FghvMethod(const ModelSpec& spec, const Settings& settings)
     : cfg_(read_config(spec, settings)),
       store_(spec.options),
-      backbone_(store_, {cfg_.width, cfg_.adanorm, cfg_.gate}),
+      backbone_(store_, {cfg_.width, cfg_.adanorm, cfg_.gate, cfg_.adanorm_impl}),
       embedder_(store_, backbone_.channels(), cfg_.width, cfg_.cls_head),
       depth_(store_, backbone_.channels(), cfg_.width),
       real_(store_, "RealFGN.", cfg_.latent_dim, embedder_.dim(), embedder_.dim()),
@@ -214,7 +221,10 @@ FghvMethod::FghvMethod(const ModelSpec& spec, const Settings& settings)
 
 Settings FghvMethod::settings() const {
   Settings s = {{"width", format_number(cfg_.width)}, {"adanorm", cfg_.adanorm ? "true" : "false"}};
-  if (cfg_.adanorm) s.emplace_back("gate", gate_name(cfg_.gate));
+  if (cfg_.adanorm) {
+    s.emplace_back("gate", gate_name(cfg_.gate));
+    s.emplace_back("adanorm_impl", adanorm_impl_name(cfg_.adanorm_impl));
+  }
   s.insert(s.end(), {{"latent_dim", std::to_string(cfg_.latent_dim)},
                      {"hypotheses", std::to_string(cfg_.hypotheses)},
                      {"tau", format_number(cfg_.tau)},

@@ -29,6 +29,7 @@ struct FghvConfig {
   double width = 1.0;  // channel multiplier of backbone, embedder and depth head (f has round(512 w) dims)
   bool adanorm = false;          // AdaNorm blocks in the backbone (ANRL's) instead of BatchNorm
   Gate gate = Gate::OneLayer;    // AdaNorm gate (only with adanorm)
+  AdaNormImpl adanorm_impl = kDefaultAdaNormImpl;  // how AdaNorm is computed (only with adanorm)
   int latent_dim = 128;          // z in R^latent_dim
   int hypotheses = 16;           // N hypotheses per FGN
   double tau = 0.1;              // temperature of the relative correlation

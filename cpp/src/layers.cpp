@@ -32,7 +32,8 @@ const char* gate_name(Gate g) {
 
 int scaled_channels(int c, double width) { return std::max(1, static_cast<int>(std::lround(c * width))); }
 
-ConvBlock add_conv_block(ParamStore& s, const std::string& p, int in, int out, bool adaptive, Gate gate) {
+ConvBlock add_conv_block(ParamStore& s, const std::string& p, int in, int out, bool adaptive, Gate gate,
+                         AdaNormImpl impl) {
   const auto ft = s.options().dtype().toScalarType();
   if (adaptive && gate == Gate::Clamp) {
     s.add(p + "gate_weight", {out}, true, ft);
@@ -59,7 +60,7 @@ ConvBlock add_conv_block(ParamStore& s, const std::string& p, int in, int out, b
       s.add(p + "AttentionNet_fc2.bias", {out}, true, ft);
     }
   }
-  return {p, in, out, adaptive, gate};
+  return {p, in, out, adaptive, gate, impl};
 }
 
 bool is_gate_param(const std::string& name) {
@@ -102,7 +103,7 @@ at::Tensor conv_block(const ParamStore& s, const ConvBlock& b, const at::Tensor&
   if (!b.adaptive) return at::relu(batch_norm(c, np, train));
   np.in_weight = s.param(p + "IN.weight", fast);
   np.in_bias = s.param(p + "IN.bias", fast);
-  return at::relu(adanorm(c, np, gate_values(s, c, b, fast), train));
+  return adanorm_relu(c, np, gate_values(s, c, b, fast), train, b.impl);
 }
 
 // Iterates in state-dict order with one generator, so the draws are the reference's.

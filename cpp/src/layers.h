@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <string>
 
+#include "adanorm.h"
 #include "params.h"
 
 namespace fas {
@@ -28,11 +29,13 @@ struct ConvBlock {
   int in, out;
   bool adaptive;  // AdaNorm (BN/IN mixed by a gate) instead of plain BatchNorm
   Gate gate;
+  AdaNormImpl impl = kDefaultAdaNormImpl;  // how an adaptive block computes AdaNorm
 };
 
 // Registers the block's tensors in the order PyTorch's state_dict lists them: a module's own
 // parameters first, then its children in registration order (conv, BN, IN, AttentionNet).
-ConvBlock add_conv_block(ParamStore& store, const std::string& prefix, int in, int out, bool adaptive, Gate gate);
+ConvBlock add_conv_block(ParamStore& store, const std::string& prefix, int in, int out, bool adaptive, Gate gate,
+                         AdaNormImpl impl = kDefaultAdaNormImpl);
 
 // relu(norm(conv(x))); train: batch statistics and BN running-stat updates.
 at::Tensor conv_block(const ParamStore& store, const ConvBlock& b, const at::Tensor& x, bool train,

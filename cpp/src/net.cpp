@@ -51,7 +51,7 @@ at::Tensor Classifier::forward(const ParamStore& s, const at::Tensor& feat, bool
 AnrlNet::AnrlNet(const NetConfig& cfg, const at::TensorOptions& opts)
     : cfg_(validated(cfg)),
       store_(opts),
-      backbone_(store_, {cfg.width, true, cfg.gate}),
+      backbone_(store_, {cfg.width, true, cfg.gate, cfg.adanorm_impl}),
       classifier_(store_, backbone_.channels(), cfg.width),
       depth_(store_, backbone_.channels(), cfg.width) {}
 

@@ -19,6 +19,7 @@ struct NetConfig {
   int size = 256;      // input S, multiple of 8, >= 32 (the classifier pools F twice)
   double width = 1.0;  // channel multiplier
   Gate gate = Gate::OneLayer;
+  AdaNormImpl adanorm_impl = kDefaultAdaNormImpl;
 };
 void validate(const NetConfig& cfg);  // throws std::invalid_argument
 // Throws std::invalid_argument unless x is N x 6 x S x S with S a multiple of 8, >= 32 (and

@@ -1,5 +1,6 @@
 #include "step.h"
 
+#include <ATen/record_function.h>
 #include <torch/csrc/autograd/autograd.h>
 
 #include <cmath>
@@ -247,10 +248,20 @@ MetaLoss MetaStep::loss(const std::vector<DomainBatch>& b, const std::vector<int
   at::Tensor fig_train, fig_test;
   int64_t n_train = 0, n_test = 0;
   MetaLoss out;
-  at::Tensor train_loss = phase(b, train, nullptr, &fig_train, &n_train);
+  // The user scopes name the phases in a profile (fas_profile); free when no profiler runs.
+  at::Tensor train_loss;
+  {
+    RECORD_USER_SCOPE("phase:meta_train_forward");
+    train_loss = phase(b, train, nullptr, &fig_train, &n_train);
+  }
   at::Tensor test_loss;
   if (cfg_.meta) {
-    TensorMap fast = fast_weights(train_loss, fast_base);
+    TensorMap fast;
+    {
+      RECORD_USER_SCOPE("phase:inner_grad");
+      fast = fast_weights(train_loss, fast_base);
+    }
+    RECORD_USER_SCOPE("phase:meta_test_forward");
     test_loss = phase(b, test, &fast, &fig_test, &n_test);
     out.total = train_loss + test_loss;
   } else {

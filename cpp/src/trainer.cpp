@@ -1,6 +1,7 @@
 #include "trainer.h"
 
 #include <ATen/CPUGeneratorImpl.h>
+#include <ATen/record_function.h>
 #include <torch/csrc/autograd/autograd.h>
 
 #include <cmath>
@@ -101,12 +102,19 @@ StepResult Trainer::step(const Batch& b, double lr) {
     }
     for (auto& t : l.info) r.info.emplace_back(t.first, t.second.detach().cpu());
     std::vector<at::Tensor> params = store.parameters();
-    std::vector<at::Tensor> grads = torch::autograd::grad({l.total}, params, {}, /*retain_graph=*/false,
-                                                          /*create_graph=*/false, /*allow_unused=*/true);
+    std::vector<at::Tensor> grads;
+    {
+      RECORD_USER_SCOPE("phase:backward");
+      grads = torch::autograd::grad({l.total}, params, {}, /*retain_graph=*/false, /*create_graph=*/false,
+                                    /*allow_unused=*/true);
+    }
     if (reducer_) reducer_(grads);
     check_finite_grads(grads);
     if (state_reducer_) reduce_state();
-    optim_.step(params, grads, lr);
+    {
+      RECORD_USER_SCOPE("phase:optimizer");
+      optim_.step(params, grads, lr);
+    }
     r.step = optim_.steps();
     return r;
   } catch (...) {

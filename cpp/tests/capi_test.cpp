@@ -153,14 +153,16 @@ void test_model_calls() {
   fas_model_info info;
   expect(fas_model_get_info(m, &info), FAS_OK, "get_info");
   check(info.size == 32 && std::string(info.method) == "anrl" && std::string(info.device) == "cpu" &&
-            info.num_settings == 2 && info.num_outputs == 3,
+            info.num_settings == 3 && info.num_outputs == 3,
         "info fields");
   fas_setting_info si;
   expect(fas_model_get_setting(m, 0, &si), FAS_OK, "get_setting 0");
   check(std::string(si.key) == "width" && std::string(si.value) == "0.25", "setting width = 0.25");
   expect(fas_model_get_setting(m, 1, &si), FAS_OK, "get_setting 1");
   check(std::string(si.key) == "gate" && std::string(si.value) == "1layer", "setting gate = 1layer");
-  expect(fas_model_get_setting(m, 2, &si), FAS_ERR_NOT_FOUND, "get_setting out of range");
+  expect(fas_model_get_setting(m, 2, &si), FAS_OK, "get_setting 2");
+  check(std::string(si.key) == "adanorm_impl" && std::string(si.value) == "fused", "setting adanorm_impl = fused");
+  expect(fas_model_get_setting(m, 3, &si), FAS_ERR_NOT_FOUND, "get_setting out of range");
   char oname[FAS_MAX_NAME];
   expect(fas_model_get_output_name(m, 2, oname), FAS_OK, "output name 2");
   check(std::string(oname) == "features", "output 2 is features");

@@ -32,7 +32,7 @@ type options struct {
 	python   string
 	root     string
 	only     *regexp.Regexp
-	settings shim.Settings // passed to every fasgo model (e.g. adanorm=composite)
+	settings shim.Settings // passed to every fasgo model (e.g. adanorm_impl=composite)
 	quick    bool          // tiny sizes: the smoke test
 }
 
@@ -78,7 +78,7 @@ func parse(args []string) (*options, error) {
 	fs.IntVar(&o.workers, "workers", 1, "data pipeline workers, both sides (1 = per core)")
 	fs.StringVar(&o.python, "python", "/usr/bin/python3", "the Python with torch and cv2 (Debian python3-torch)")
 	fs.StringVar(&o.root, "root", "", "repository root (holds bench/); default: the nearest go.mod above the working directory")
-	fs.Var(settingsFlag{&o.settings}, "set", "model setting key=value for every fasgo model (repeatable), e.g. adanorm=composite")
+	fs.Var(settingsFlag{&o.settings}, "set", "model setting key=value for every fasgo model (repeatable), e.g. adanorm_impl=composite")
 	fs.BoolVar(&o.quick, "quick", false, "tiny sizes, one short run: checks that everything runs")
 	if err := fs.Parse(args); err != nil {
 		return nil, err

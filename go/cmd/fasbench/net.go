@@ -15,7 +15,7 @@ const domains = 3 // K of the meta step: 2 meta-train + 1 meta-test, as the spec
 
 // adanormKey is the model setting that chooses the AdaNorm implementation; the comparison
 // is skipped when the shim does not know it.
-const adanormKey = "adanorm"
+const adanormKey = "adanorm_impl"
 
 func (o *options) script(name string) string { return filepath.Join(o.root, "bench", name) }
 

@@ -89,6 +89,10 @@ type Transform struct {
 // Model is the shared backbone.
 type Model struct {
 	Width float64 `koanf:"width"` // channel multiplier, (0, 16]; 1 = the paper's network
+	// AdaNormImpl computes ANRL's AdaNorm blocks (anrl; fghv with fghv.backbone.adanorm): fused
+	// (one op, docs/readme/22-speed.md) | composite (ATen's batch_norm and instance_norm).
+	// Equal to rounding; a choice of speed, not of network (default fused).
+	AdaNormImpl string `koanf:"adanorm_impl"`
 }
 
 // ANRL is the method section of ANRL (spec: adaptive BN/IN gate, meta-learning).
@@ -244,7 +248,7 @@ func Default() *Config {
 			HSVJitterP: 0.1,
 			FlipP:      0.5,
 		},
-		Model: Model{Width: 1},
+		Model: Model{Width: 1, AdaNormImpl: "fused"},
 		Optimizer: Optimizer{Name: "Adam", Params: OptimizerParams{
 			LR: 1e-4, WeightDecay: 1e-5, Betas: []float64{0.9, 0.999}, Eps: 1e-8,
 		}},

@@ -273,6 +273,7 @@ func TestBadValuesNameKeyAndSource(t *testing.T) {
 		{"fghv gates without adanorm", good, []string{"method=fghv", "fghv.meta=true", "fghv.meta_params=gates"}, nil, []string{"fghv.meta_params", "adanorm"}},
 		{"fghv gate without adanorm", good, []string{"method=fghv", "fghv.backbone.gate=clamp"}, nil, []string{"fghv.backbone.gate", "adanorm: true"}},
 		{"fghv meta params", good, []string{"fghv.meta_params=head"}, nil, []string{"fghv.meta_params", "auto, gates, embedder, fgn, all"}},
+		{"adanorm impl", good, []string{"model.adanorm_impl=fast"}, nil, []string{"model.adanorm_impl", "fused, composite"}},
 		{"device", good, []string{"run.device=gpu"}, nil, []string{"run.device", "cpu, cuda or cuda:N"}},
 		{"run name", good, []string{"run.name=a/b"}, nil, []string{"run.name", "one directory name"}},
 		{"protocols", good, []string{"eval.protocols=[paper, paper]"}, nil, []string{"eval.protocols[1]", "twice"}},

@@ -168,6 +168,7 @@ func (c *Config) validateTransform(v *validator) {
 func (c *Config) validateModel(v *validator) {
 	w := c.Model.Width
 	v.need(w > 0 && w <= 16, "model.width", w, "must be in (0, 16] (channel multiplier, 1 = paper)")
+	v.oneOf("model.adanorm_impl", c.Model.AdaNormImpl, "fused", "composite")
 }
 
 // validateANRL checks the anrl section's own value ranges always, and what depends on other

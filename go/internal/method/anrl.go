@@ -12,7 +12,8 @@ import (
 	"github.com/fasgo/fasgo/go/internal/shim"
 )
 
-// anrl is ANRL (docs/anrl.md): config section anrl, model settings width and gate.
+// anrl is ANRL (docs/anrl.md): config section anrl, model settings width, gate and
+// adanorm_impl (how AdaNorm is computed; not a property of the weights).
 type anrl struct{}
 
 func (anrl) Name() string { return "anrl" }
@@ -20,7 +21,8 @@ func (anrl) Name() string { return "anrl" }
 func num(x float64) string { return strconv.FormatFloat(x, 'g', -1, 64) }
 
 func (anrl) ModelSettings(c *config.Config) shim.Settings {
-	return shim.Settings{{Key: "width", Value: num(c.Model.Width)}, {Key: "gate", Value: c.ANRL.Gate}}
+	return shim.Settings{{Key: "width", Value: num(c.Model.Width)}, {Key: "gate", Value: c.ANRL.Gate},
+		{Key: "adanorm_impl", Value: c.Model.AdaNormImpl}}
 }
 
 func (anrl) TrainSettings(c *config.Config, k int) shim.Settings {

@@ -14,7 +14,7 @@ import (
 )
 
 // fghv is FGHV (docs/fghv.md): config section fghv; model settings width, adanorm, gate
-// (with adanorm), latent_dim, hypotheses, tau, cls_head, draws, latent_steps, latent_lr,
+// and adanorm_impl (with adanorm), latent_dim, hypotheses, tau, cls_head, draws, latent_steps, latent_lr,
 // delta_kl, lambda.
 type fghv struct{}
 
@@ -26,7 +26,8 @@ func (fghv) ModelSettings(c *config.Config) shim.Settings {
 	f := c.FGHV
 	s := shim.Settings{{Key: "width", Value: num(c.Model.Width)}, {Key: "adanorm", Value: strconv.FormatBool(f.Backbone.AdaNorm)}}
 	if f.Backbone.AdaNorm {
-		s = append(s, shim.Setting{Key: "gate", Value: f.Backbone.Gate})
+		s = append(s, shim.Setting{Key: "gate", Value: f.Backbone.Gate},
+			shim.Setting{Key: "adanorm_impl", Value: c.Model.AdaNormImpl})
 	}
 	s = append(s,
 		shim.Setting{Key: "latent_dim", Value: strconv.Itoa(f.LatentDim)},

@@ -32,7 +32,7 @@ func TestEveryFGHVKeyReachesTheShim(t *testing.T) {
 		edit     func(f *config.FGHV)
 		settings []string
 	}{
-		"fghv.backbone.adanorm":     {func(f *config.FGHV) { f.Backbone.AdaNorm = true }, []string{"adanorm", "gate"}},
+		"fghv.backbone.adanorm":     {func(f *config.FGHV) { f.Backbone.AdaNorm = true }, []string{"adanorm", "gate", "adanorm_impl"}},
 		"fghv.latent_dim":           {func(f *config.FGHV) { f.LatentDim = 7 }, []string{"latent_dim"}},
 		"fghv.hypotheses":           {func(f *config.FGHV) { f.Hypotheses = 3 }, []string{"hypotheses"}},
 		"fghv.tau":                  {func(f *config.FGHV) { f.Tau = 0.3 }, []string{"tau"}},
@@ -90,6 +90,12 @@ func TestEveryFGHVKeyReachesTheShim(t *testing.T) {
 	g := fghv{}.ModelSettings(fghvConfig(func(c *config.Config) { c.FGHV.Backbone = config.FGHVBackbone{AdaNorm: true, Gate: "clamp"} }))
 	if v, _ := g.Get("gate"); v != "clamp" {
 		t.Errorf("gate with adanorm: %s", g)
+	}
+	g = fghv{}.ModelSettings(fghvConfig(func(c *config.Config) {
+		c.FGHV.Backbone.AdaNorm, c.Model.AdaNormImpl = true, "composite"
+	}))
+	if v, _ := g.Get("adanorm_impl"); v != "composite" {
+		t.Errorf("model.adanorm_impl with adanorm: %s", g)
 	}
 	if _, ok := (fghv{}).ModelSettings(fghvConfig(nil)).Get("lambda"); ok {
 		t.Error("a config that fits lambda decides it")

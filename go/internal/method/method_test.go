@@ -58,6 +58,8 @@ func setConfig(c *config.Config, key, v string) error {
 		a.CenterReset = "never"
 	case "model.width":
 		c.Model.Width = 0.5
+	case "model.adanorm_impl":
+		c.Model.AdaNormImpl = "composite"
 	case "optimizer.name":
 		c.Optimizer.Name = v
 	}
@@ -85,8 +87,8 @@ func TestEveryANRLKeyReachesTheShim(t *testing.T) {
 	if k, _ := base.Settings.Get("num_domains"); k != "3" {
 		t.Errorf("num_domains = %s, want the 3 sources", k)
 	}
-	ms, _ := settingsOf(t, "model.width", "anrl.gate=clamp")
-	if ms.String() != "width=0.5 gate=clamp" {
+	ms, _ := settingsOf(t, "model.width", "anrl.gate=clamp", "model.adanorm_impl")
+	if ms.String() != "width=0.5 gate=clamp adanorm_impl=composite" {
 		t.Errorf("model settings %s", ms)
 	}
 }

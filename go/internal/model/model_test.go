@@ -91,6 +91,12 @@ func readFloats(t *testing.T, f *safetensors.File, name string) []float32 {
 // close1e5 compares within 1e-5, relative for magnitudes above 1.
 func close1e5(t *testing.T, what string, got, want []float32) {
 	t.Helper()
+	closeTol(t, what, got, want, 1e-5)
+}
+
+// closeTol compares within tol, relative for magnitudes above 1.
+func closeTol(t *testing.T, what string, got, want []float32, tol float64) {
+	t.Helper()
 	if len(got) != len(want) {
 		t.Fatalf("%s: %d values, reference has %d", what, len(got), len(want))
 	}
@@ -101,7 +107,7 @@ func close1e5(t *testing.T, what string, got, want []float32) {
 			worst, at = d, i
 		}
 	}
-	if !(worst <= 1e-5) {
+	if !(worst <= tol) {
 		t.Errorf("%s: differs from PyTorch by %.3g at %d (%g vs %g)", what, worst, at, got[at], want[at])
 	}
 }
@@ -172,9 +178,18 @@ func checkGolden(t *testing.T, c golden) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		close1e5(t, mode+" logits", got.Logits, readFloats(t, want, mode+".logits"))
-		close1e5(t, mode+" depth", got.Depth, readFloats(t, want, mode+".depth"))
-		close1e5(t, mode+" features", got.Features, readFloats(t, want, mode+".features"))
+		// Training mode normalises with batch statistics over tiny batches (the classifier's
+		// last block sees one value per sample at S = 32), which amplifies float rounding by
+		// up to ~100x; the fused AdaNorm (the default) rounds in another order than PyTorch's
+		// batch_norm + instance_norm, so the outputs agree to ~2e-5 there. The F64 step test
+		// (shim) holds the same computation to 1e-9.
+		tol := 1e-5
+		if mode == "train" {
+			tol = 1e-4
+		}
+		closeTol(t, mode+" logits", got.Logits, readFloats(t, want, mode+".logits"), tol)
+		closeTol(t, mode+" depth", got.Depth, readFloats(t, want, mode+".depth"), tol)
+		closeTol(t, mode+" features", got.Features, readFloats(t, want, mode+".features"), tol)
 		if mode == "train" {
 			compareState(t, m, want)
 		}

@@ -41,9 +41,13 @@ func TestStepMatchesPyTorch(t *testing.T) {
 			[]string{"--optimizer", "sgd", "--lr", "0.01", "--weight-decay", "0.01", "--set", "momentum=0.9",
 				"--set", "nesterov=true", "--set", "decoupled_weight_decay=true", "--set", "meta_step_size=0.05",
 				"--set", "w_domain=0.5", "--set", "w_discri=0.5"}, 1e-5, 1e-4},
+		// Decoupled decay leaves the conv biases before a normalisation a gradient that is zero
+		// up to rounding, which Adam scales to steps of lr·noise/eps: there the fused AdaNorm
+		// (another order of float operations than PyTorch's) differs by ~1e-9 from PyTorch's
+		// noise, so the weights are held to 1e-8, still five orders below the step (1e-3).
 		{"adamw-plain-clamp-f64", "clamp", safetensors.F64, 3, 2, []int64{1, 2, 0},
 			train(3, "adam", 0.1, true, 0, false, shim.Setting{Key: "meta", Value: "false"}), 1e-3,
-			[]string{"--lr", "1e-3", "--weight-decay", "0.1", "--set", "decoupled_weight_decay=true", "--set", "meta=false"}, 1e-9, 1e-9},
+			[]string{"--lr", "1e-3", "--weight-decay", "0.1", "--set", "decoupled_weight_decay=true", "--set", "meta=false"}, 1e-8, 1e-9},
 		{"textbook-first-order-metasize1-f64", "1layer", safetensors.F64, 3, 3, []int64{0, 2, 1},
 			train(3, "sgd", 0, false, 0, false, shim.Setting{Key: "textbook_fast_weights", Value: "true"},
 				shim.Setting{Key: "first_order", Value: "true"}, shim.Setting{Key: "metasize", Value: "1"},

@@ -198,7 +198,7 @@ func TestModelInfo(t *testing.T) {
 		t.Errorf("params %d in %d tensors (%d with buffers), want 4390909 in 106 (154)", i.NumParams, i.NumParamTensors, i.NumTensors)
 	}
 	if i.Method != "anrl" || i.Device != "cpu" || i.Size != 256 || i.DType != safetensors.F32 ||
-		i.Settings.String() != "width=1 gate=1layer" || fmt.Sprint(i.Outputs) != "[logits depth features]" ||
+		i.Settings.String() != "width=1 gate=1layer adanorm_impl=fused" || fmt.Sprint(i.Outputs) != "[logits depth features]" ||
 		i.Threads != DefaultThreads() {
 		t.Errorf("info %+v", i)
 	}
