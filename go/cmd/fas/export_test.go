@@ -127,7 +127,7 @@ func TestExportFromRun(t *testing.T) {
 	md := f.Metadata
 	want := map[string]string{
 		"format": "fasgo", "export_format": export.FormatVersion, "method": "anrl", "size": "32", "width": "0.125", "gate": "1layer",
-		"model_settings": `[["width","0.125"],["gate","1layer"]]`, "input": "rgb+hsv", "transform_mean": "[0.5,0.5,0.5]",
+		"model_settings": `[["width","0.125"],["gate","1layer"],["adanorm_impl","fused"]]`, "input": "rgb+hsv", "transform_mean": "[0.5,0.5,0.5]",
 		"transform_std": "[0.5,0.5,0.5]", "crop": "none", "calibrated": "true", "threshold_protocol": "lodo_dom0",
 		"train_config_sha256": hex.EncodeToString(sum[:]), "source": filepath.Join(best.Dir, "model.safetensors"),
 		"git_commit_from": filepath.Join(run, "versions.json"), "threshold_level": "video",
