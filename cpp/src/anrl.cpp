@@ -42,15 +42,7 @@ NamedTensors AnrlMethod::forward(const at::Tensor& x, bool train, const std::vec
                                  uint64_t /*seed: deterministic*/) {
   NetOutput o = net_->forward(x, train);
   NamedTensors all = {{"logits", o.logits}, {"depth", o.depth}, {"features", o.features}};
-  if (names.empty()) return all;
-  NamedTensors out;
-  for (const auto& n : names) {
-    bool found = false;
-    for (const auto& t : all)
-      if (t.first == n) out.push_back(t), found = true;
-    if (!found) throw std::invalid_argument("anrl has no output \"" + n + "\" (outputs: logits, depth, features)");
-  }
-  return out;
+  return select_outputs("anrl", all, names);
 }
 
 at::Tensor AnrlMethod::score(const at::Tensor& x, uint64_t /*seed: the score is deterministic*/) {

@@ -2,6 +2,7 @@
 
 #include <ATen/CPUGeneratorImpl.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <cstdlib>
@@ -57,6 +58,21 @@ std::string format_number(double v) {
   char buf[64];
   auto r = std::to_chars(buf, buf + sizeof(buf), v);
   return std::string(buf, r.ptr);
+}
+
+NamedTensors select_outputs(const std::string& method, const NamedTensors& all, const std::vector<std::string>& names) {
+  if (names.empty()) return all;
+  NamedTensors out;
+  for (const auto& n : names) {
+    auto it = std::find_if(all.begin(), all.end(), [&](const auto& t) { return t.first == n; });
+    if (it == all.end()) {
+      std::vector<std::string> have;
+      for (const auto& t : all) have.push_back(t.first);
+      throw std::invalid_argument(method + " has no output \"" + n + "\" (outputs: " + join(have) + ")");
+    }
+    out.push_back(*it);
+  }
+  return out;
 }
 
 const at::Tensor& batch_get(const Batch& b, const std::string& key) {

@@ -50,6 +50,9 @@ const at::Tensor& batch_get(const Batch& b, const std::string& key);
 std::vector<int> draw_order(int k, at::Generator& gen);
 // The shortest text that reads back as the same double (settings() values).
 std::string format_number(double v);
+// The outputs of all that names asks for, in its order (all of them when names is empty);
+// an unknown name throws, naming the method and its outputs.
+NamedTensors select_outputs(const std::string& method, const NamedTensors& all, const std::vector<std::string>& names);
 
 struct StepLoss {
   at::Tensor total;    // the loss to back-propagate, with its graph

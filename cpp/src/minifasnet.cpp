@@ -169,15 +169,7 @@ NamedTensors MiniFasMethod::forward(const at::Tensor& x, bool train, const std::
   if (x.size(1) != 3) throw std::invalid_argument("minifasnet: input has " + std::to_string(x.size(1)) + " channels, want 3 (B, G, R)");
   at::Tensor l = logits(x);
   NamedTensors all = {{"logits", l}, {"probs", at::softmax(l, 1)}};
-  if (names.empty()) return all;
-  NamedTensors out;
-  for (const auto& n : names) {
-    bool found = false;
-    for (const auto& t : all)
-      if (t.first == n) out.push_back(t), found = true;
-    if (!found) throw std::invalid_argument("minifasnet has no output \"" + n + "\" (outputs: logits, probs)");
-  }
-  return out;
+  return select_outputs("minifasnet", all, names);
 }
 
 at::Tensor MiniFasMethod::score(const at::Tensor& x, uint64_t /*seed*/) {

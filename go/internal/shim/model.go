@@ -278,23 +278,32 @@ func (m *Model) ForwardWith(x []float32, n, s int, o ForwardOptions, names ...st
 	return m.forward(x, n, s, false, o.Seed, &flags, names)
 }
 
+// cStrings copies names into a C array of C strings (nil when empty), freed by free.
+func cStrings(names []string) (arr **C.char, free func()) {
+	if len(names) == 0 {
+		return nil, func() {}
+	}
+	arr = (**C.char)(C.calloc(C.size_t(len(names)), C.size_t(unsafe.Sizeof((*C.char)(nil)))))
+	cs := unsafe.Slice(arr, len(names))
+	for i, nm := range names {
+		cs[i] = C.CString(nm)
+	}
+	return arr, func() {
+		for _, c := range cs {
+			C.free(unsafe.Pointer(c))
+		}
+		C.free(unsafe.Pointer(arr))
+	}
+}
+
 // forward calls fas_model_forward, or fas_model_forward_flags when flags is not nil.
 func (m *Model) forward(x []float32, n, s int, train bool, seed uint64, flags *C.uint32_t, names []string) ([]safetensors.Tensor, error) {
 	const op = "forward"
 	if err := m.checkInput(op, x, n, s); err != nil {
 		return nil, err
 	}
-	cnames := make([]*C.char, len(names))
-	for i, nm := range names {
-		cnames[i] = C.CString(nm)
-		defer C.free(unsafe.Pointer(cnames[i]))
-	}
-	var pnames **C.char
-	if len(cnames) > 0 {
-		pnames = (**C.char)(C.calloc(C.size_t(len(cnames)), C.size_t(unsafe.Sizeof(cnames[0]))))
-		defer C.free(unsafe.Pointer(pnames))
-		copy(unsafe.Slice(pnames, len(cnames)), cnames)
-	}
+	pnames, free := cStrings(names)
+	defer free()
 	var l *C.fas_tensor_list
 	err := m.use(op, func(p *C.fas_model) error {
 		if flags != nil {
@@ -320,17 +329,8 @@ func (m *Model) forward(x []float32, n, s int, train bool, seed uint64, flags *C
 // model's dtype.
 func (m *Model) ForwardView(x View, train bool, seed uint64, names ...string) ([]safetensors.Tensor, error) {
 	const op = "forward"
-	cnames := make([]*C.char, len(names))
-	for i, nm := range names {
-		cnames[i] = C.CString(nm)
-		defer C.free(unsafe.Pointer(cnames[i]))
-	}
-	var pnames **C.char
-	if len(cnames) > 0 {
-		pnames = (**C.char)(C.calloc(C.size_t(len(cnames)), C.size_t(unsafe.Sizeof(cnames[0]))))
-		defer C.free(unsafe.Pointer(pnames))
-		copy(unsafe.Slice(pnames, len(cnames)), cnames)
-	}
+	pnames, free := cStrings(names)
+	defer free()
 	var l *C.fas_tensor_list
 	err := m.use(op, func(p *C.fas_model) error {
 		return withViews([]View{x}, func(v *C.fas_tensor_view, _ C.int64_t) error {
