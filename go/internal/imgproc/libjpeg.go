@@ -33,7 +33,7 @@ var jpegDecoders = newFreeList(64, func() *jpegDecoder {
 // them at a GC or at random (as sync.Pool does under the race detector), so a steady worker
 // allocates nothing; values beyond the capacity are left to the GC.
 type freeList[T any] struct {
-	c   chan T
+	c  chan T
 	mk func() T
 }
 
