@@ -12,15 +12,12 @@
 
 #include "capi_util.h"
 #include "fas/fas.h"
+#include "check.h"
 
 namespace {
 
-int failures = 0;
-
-void check(bool ok, const std::string& what) {
-  std::printf("%s %s\n", ok ? "ok  " : "FAIL", what.c_str());
-  if (!ok) ++failures;
-}
+using fas_test::check;
+using fas_test::failures;
 
 // Checks that s has the code (and a message containing needle), then frees it.
 void expect(fas_status* s, fas_code code, const std::string& what, const char* needle = "") {

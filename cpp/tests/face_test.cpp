@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "fas/fas.h"
+#include "check.h"
 
 // CMake defines FAS_WITH_FACE for this test when the shim has face detection (and so links
 // dlib, whose loader reads the photo).
@@ -20,12 +21,8 @@
 
 namespace {
 
-int failures = 0;
-
-void check(bool ok, const std::string& what) {
-  std::printf("%s %s\n", ok ? "ok  " : "FAIL", what.c_str());
-  if (!ok) ++failures;
-}
+using fas_test::check;
+using fas_test::failures;
 
 void expect(fas_status* s, fas_code code, const std::string& what, const char* needle = "") {
   const fas_code got = fas_status_code(s);

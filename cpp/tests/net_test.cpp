@@ -5,15 +5,12 @@
 
 #include "method.h"
 #include "net.h"
+#include "check.h"
 
 namespace {
 
-int failures = 0;
-
-void check(bool ok, const std::string& what) {
-  std::printf("%s %s\n", ok ? "ok  " : "FAIL", what.c_str());
-  if (!ok) ++failures;
-}
+using fas_test::check;
+using fas_test::failures;
 
 template <class F>
 bool throws_invalid(F&& f) {

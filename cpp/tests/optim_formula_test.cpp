@@ -8,15 +8,12 @@
 #include <vector>
 
 #include "optim.h"
+#include "check.h"
 
 namespace {
 
-int failures = 0;
-
-void check(bool ok, const std::string& what) {
-  std::printf("%s %s\n", ok ? "ok  " : "FAIL", what.c_str());
-  if (!ok) ++failures;
-}
+using fas_test::check;
+using fas_test::failures;
 
 const std::vector<std::vector<double>> kGrads = {{0.5, -0.1, 0.0}, {0.2, 0.3, -2.0}, {-0.4, 0.05, 1.5}, {0.1, -0.7, 0.2}};
 const std::vector<double> kInit = {1.0, -2.0, 0.5};

@@ -19,15 +19,12 @@
 
 #include "net.h"
 #include "step.h"
+#include "check.h"
 
 namespace {
 
-int failures = 0;
-
-void check(bool ok, const std::string& what) {
-  std::printf("%s %s\n", ok ? "ok  " : "FAIL", what.c_str());
-  if (!ok) ++failures;
-}
+using fas_test::check;
+using fas_test::failures;
 
 using fas::AnrlNet;
 using fas::DomainBatch;

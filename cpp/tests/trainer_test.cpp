@@ -13,15 +13,12 @@
 #include "anrl.h"
 #include "state_compare.h"
 #include "trainer.h"
+#include "check.h"
 
 namespace {
 
-int failures = 0;
-
-void check(bool ok, const std::string& what) {
-  std::printf("%s %s\n", ok ? "ok  " : "FAIL", what.c_str());
-  if (!ok) ++failures;
-}
+using fas_test::check;
+using fas_test::failures;
 
 struct Setup {
   std::shared_ptr<fas::Method> method;
