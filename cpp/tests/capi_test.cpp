@@ -17,16 +17,8 @@
 namespace {
 
 using fas_test::check;
+using fas_test::expect;
 using fas_test::failures;
-
-// Checks that s has the code (and a message containing needle), then frees it.
-void expect(fas_status* s, fas_code code, const std::string& what, const char* needle = "") {
-  const fas_code got = fas_status_code(s);
-  const std::string msg = fas_status_message(s);
-  check(got == code && msg.find(needle) != std::string::npos,
-        what + " -> code " + std::to_string(got) + " \"" + msg.substr(0, 160) + "\"");
-  fas_status_free(s);
-}
 
 void test_guard() {
   expect(fas::guard([] {}), FAS_OK, "guard: success is NULL");

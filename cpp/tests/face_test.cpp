@@ -22,15 +22,8 @@
 namespace {
 
 using fas_test::check;
+using fas_test::expect;
 using fas_test::failures;
-
-void expect(fas_status* s, fas_code code, const std::string& what, const char* needle = "") {
-  const fas_code got = fas_status_code(s);
-  const std::string msg = fas_status_message(s);
-  check(got == code && msg.find(needle) != std::string::npos,
-        what + " -> code " + std::to_string(got) + " \"" + msg.substr(0, 160) + "\"");
-  fas_status_free(s);
-}
 
 void test_not_built() {
   fas_face_finder* f = reinterpret_cast<fas_face_finder*>(1);

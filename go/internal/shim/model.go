@@ -271,10 +271,7 @@ type ForwardOptions struct {
 
 // ForwardWith is an eval-mode Forward with options.
 func (m *Model) ForwardWith(x []float32, n, s int, o ForwardOptions, names ...string) ([]safetensors.Tensor, error) {
-	var flags C.uint32_t
-	if o.BatchInvariant {
-		flags |= C.FAS_SCORE_BATCH_INVARIANT
-	}
+	flags := batchFlags(o.BatchInvariant)
 	return m.forward(x, n, s, false, o.Seed, &flags, names)
 }
 
@@ -354,10 +351,7 @@ func (m *Model) ScoreView(x View, o ScoreOptions, out []float64) error {
 	if len(x.Shape) != 4 || int64(len(out)) != x.Shape[0] {
 		return fmt.Errorf("%s: %d score slots for input %v: %w", op, len(out), x.Shape, ErrInvalidArgument)
 	}
-	var flags C.uint32_t
-	if o.BatchInvariant {
-		flags |= C.FAS_SCORE_BATCH_INVARIANT
-	}
+	flags := batchFlags(o.BatchInvariant)
 	err := m.use(op, func(p *C.fas_model) error {
 		return withViews([]View{x}, func(v *C.fas_tensor_view, _ C.int64_t) error {
 			return statusError(op, C.fas_model_score_view(p, v, C.uint64_t(o.Seed), flags, (*C.double)(&out[0])))
@@ -370,20 +364,7 @@ func (m *Model) ScoreView(x View, o ScoreOptions, out []float64) error {
 // Score returns N attack scores in [0, 1] (higher = attack) for x (N×C×S×S) in eval mode, into
 // out (len N). seed makes a stochastic score deterministic; ANRL's does not use it.
 func (m *Model) Score(x []float32, n, s int, seed uint64, out []float64) error {
-	const op = "score"
-	if err := m.checkInput(op, x, n, s); err != nil {
-		return err
-	}
-	if len(out) != n {
-		return fmt.Errorf("%s: %d score slots for %d inputs: %w", op, len(out), n, ErrInvalidArgument)
-	}
-	err := m.use(op, func(p *C.fas_model) error {
-		return statusError(op, C.fas_model_score(p, (*C.float)(&x[0]), C.int64_t(n), C.int64_t(s), C.uint64_t(seed),
-			(*C.double)(&out[0])))
-	})
-	runtime.KeepAlive(x)
-	runtime.KeepAlive(out)
-	return err
+	return m.ScoreWith(x, n, s, ScoreOptions{Seed: seed}, out)
 }
 
 // ScoreOptions steer ScoreWith.
@@ -406,10 +387,7 @@ func (m *Model) ScoreWith(x []float32, n, s int, o ScoreOptions, out []float64) 
 	if len(out) != n {
 		return fmt.Errorf("%s: %d score slots for %d inputs: %w", op, len(out), n, ErrInvalidArgument)
 	}
-	var flags C.uint32_t
-	if o.BatchInvariant {
-		flags |= C.FAS_SCORE_BATCH_INVARIANT
-	}
+	flags := batchFlags(o.BatchInvariant)
 	err := m.use(op, func(p *C.fas_model) error {
 		return statusError(op, C.fas_model_score_flags(p, (*C.float)(&x[0]), C.int64_t(n), C.int64_t(s), C.uint64_t(o.Seed),
 			flags, (*C.double)(&out[0])))
@@ -417,6 +395,14 @@ func (m *Model) ScoreWith(x []float32, n, s int, o ScoreOptions, out []float64) 
 	runtime.KeepAlive(x)
 	runtime.KeepAlive(out)
 	return err
+}
+
+// batchFlags are the C flags of a forward or score: FAS_SCORE_BATCH_INVARIANT or none.
+func batchFlags(invariant bool) C.uint32_t {
+	if invariant {
+		return C.FAS_SCORE_BATCH_INVARIANT
+	}
+	return 0
 }
 
 func cbool(b bool) C.int {
