@@ -8,8 +8,10 @@
 //     self CPU time by kind of operation (rows) and step phase (columns), per step, from
 //     libtorch's RecordFunction hooks (the ones its autograd profiler uses).
 //   fas_profile adanorm [--size 64] [--channels 128] [--batch 6] [--iters 30] [--threads 2]
-//                       [--dtype float|double]
-//     forward + backward of one AdaNorm + ReLU block, fused vs composite, alternating.
+//                       [--dtype float|double] [--impl fused|composite [--min-time 3]]
+//     forward + backward of one AdaNorm + ReLU block (train mode), fused vs composite,
+//     alternating; with --impl only that one, timed for --min-time seconds after a warm-up,
+//     printed as a JSON line with images_per_s (a side of `make bench`).
 #include <ATen/Parallel.h>
 #include <torch/csrc/autograd/autograd.h>
 #include <ATen/record_function.h>
@@ -89,8 +91,11 @@ std::string category(const std::string& op, const std::string& node) {
   const std::string& n = node.empty() ? op : node;
   const bool bwd = !node.empty();
   const bool dbl = has(n, "BackwardBackward");
-  if (has(n, "onvolution") || has(n, "conv2d")) return dbl ? "conv double-bwd" : bwd ? "conv bwd" : "conv fwd";
-  if (has(n, "AdaNormFn") || has(n, "fas::adanorm")) return bwd ? "fused adanorm bwd" : "fused adanorm fwd";
+  // fas::conv2d_meta (conv.cpp): ConvFn's backward builds ConvDataGradFn and ConvWeightGradFn.
+  if (has(n, "ConvDataGradFn") || has(n, "ConvWeightGradFn")) return "conv double-bwd";
+  if (has(n, "onvolution") || has(n, "conv2d") || has(n, "ConvFn"))
+    return dbl ? "conv double-bwd" : bwd ? "conv bwd" : "conv fwd";
+  if (has(n, "AdaNorm") || has(n, "fas::adanorm")) return bwd ? "fused adanorm bwd" : "fused adanorm fwd";
   if (has(n, "atch_norm") || has(n, "nstance_norm") || has(n, "BatchNorm"))
     return dbl ? "norm double-bwd" : bwd ? "norm bwd" : "norm fwd";
   if (has(n, "pool")) return bwd ? "pooling bwd" : "pooling fwd";
@@ -265,6 +270,17 @@ int cmd_adanorm(const Args& a) {
     torch::autograd::grad({y}, inputs, {dy});
     return ms_since(t0);
   };
+  if (a.has("impl")) {  // one side of `make bench`: one warm-up, then calls until --min-time
+    const fas::AdaNormImpl impl = fas::parse_adanorm_impl(a.str("impl", ""));
+    const double min_ms = 1000 * a.number("min-time", 3);
+    once(impl);
+    double total = 0;
+    int calls = 0;
+    while (calls == 0 || total < min_ms) total += once(impl), ++calls;
+    std::printf("{\"side\": \"%s\", \"calls\": %d, \"seconds\": %.6f, \"images_per_s\": %.6f, \"threads\": %d}\n",
+                fas::adanorm_impl_name(impl), calls, total / 1000, calls * n * 1000 / total, at::get_num_threads());
+    return 0;
+  }
   once(fas::AdaNormImpl::Fused);
   once(fas::AdaNormImpl::Composite);
   std::vector<double> f, cm, r;

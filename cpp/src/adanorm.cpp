@@ -47,19 +47,108 @@ at::Tensor adanorm(const at::Tensor& c, const NormParams& p, const at::Tensor& g
 
 namespace {
 
-// The first-order gradients in differentiable ATen ops, for a backward that builds a graph
-// (create_graph: the meta step differentiates them again). The same formulas as the kernels
-// (adanorm_cpu.cpp), with the statistics recomputed from x so that their dependence on x is
-// in the graph; in eval mode the running statistics are constants.
+using adanorm_detail::CombineGrads;
+using adanorm_detail::SliceSums;
+using torch::autograd::AutogradContext;
+using torch::autograd::variable_list;
+
+// The kernels serve CPU tensors outside grad mode; otherwise (CUDA, or a backward that itself
+// builds a graph) the same formulas run as ATen ops.
+bool use_cpu_kernels(const at::Tensor& x) { return x.is_cpu() && !at::GradMode::is_enabled(); }
+
+at::Tensor masked(const at::Tensor& t, const at::Tensor& y) { return y.defined() ? t * (y > 0).to(t.dtype()) : t; }
+
+at::Tensor or_zeros(const at::Tensor& t, const at::Tensor& like) { return t.defined() ? t : at::zeros_like(like); }
+
+// Per (n, c) slice: mean and var of x, s0 = sum dz, s1 = sum dz * (x - mean) (kernels:
+// adanorm_kernels.h). Inputs dy, y (the forward's output when the ReLU is fused: its sign is
+// the mask; no gradient; any tensor without relu), x, shift (a close guess of the mean; no
+// gradient), relu.
+struct AdaNormSumsFn : public torch::autograd::Function<AdaNormSumsFn> {
+  static variable_list forward(AutogradContext* ctx, const at::Tensor& dy, const at::Tensor& mask,
+                               const at::Tensor& x, const at::Tensor& shift, bool relu) {
+    const at::Tensor y = relu ? mask : at::Tensor();
+    ctx->saved_data["relu"] = relu;
+    SliceSums s;
+    if (x.is_cpu()) {
+      s = adanorm_detail::slice_sums_cpu(dy, y, x, shift);
+    } else {
+      const at::Tensor dz = masked(dy, y);
+      s.mean = x.mean({2, 3}, true);
+      const at::Tensor xc = x - s.mean;
+      s.var = xc.pow(2).mean({2, 3}, true);
+      s.s0 = dz.sum({2, 3}, true);
+      s.s1 = (dz * xc).sum({2, 3}, true);
+    }
+    ctx->save_for_backward({dy, mask, x, s.mean, s.s0});
+    return {s.mean, s.var, s.s0, s.s1};
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    const auto v = ctx->get_saved_variables();
+    const at::Tensor &dy = v[0], &x = v[2], &mean = v[3], &s0 = v[4];
+    const at::Tensor y = ctx->saved_data["relu"].toBool() ? v[1] : at::Tensor();
+    const at::Tensor gm = or_zeros(grads[0], mean), gv = or_zeros(grads[1], mean), g0 = or_zeros(grads[2], mean),
+                     g1 = or_zeros(grads[3], mean);
+    const double m = static_cast<double>(x.size(2) * x.size(3));
+    at::Tensor ddy, dx;
+    if (use_cpu_kernels(x)) {
+      std::tie(ddy, dx) = adanorm_detail::slice_sums_backward_cpu(dy, y, x, SliceSums{mean, {}, s0, {}}, gm, gv, g0, g1);
+    } else {
+      const at::Tensor xc = x - mean;
+      ddy = masked(g0 + g1 * xc, y);
+      dx = g1 * masked(dy, y) + xc * (2 * gv / m) + (gm - g1 * s0) / m;
+    }
+    return {ddy, at::Tensor(), dx, at::Tensor(), at::Tensor()};
+  }
+};
+
+// dx = dz * a + (x - mean) * p + q with a, p, q per slice (N x C x 1 x 1).
+struct AdaNormCombineFn : public torch::autograd::Function<AdaNormCombineFn> {
+  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& dy, const at::Tensor& mask, const at::Tensor& x,
+                            const at::Tensor& mean, const at::Tensor& a, const at::Tensor& p, const at::Tensor& q,
+                            bool relu) {
+    const at::Tensor y = relu ? mask : at::Tensor();
+    ctx->saved_data["relu"] = relu;
+    ctx->save_for_backward({dy, mask, x, mean, a, p});
+    if (x.is_cpu()) return adanorm_detail::combine_cpu(dy, y, x, mean, a, p, q);
+    return masked(dy, y) * a + (x - mean) * p + q;
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    const auto v = ctx->get_saved_variables();
+    const at::Tensor &dy = v[0], &x = v[2], &mean = v[3], &a = v[4], &p = v[5];
+    const at::Tensor y = ctx->saved_data["relu"].toBool() ? v[1] : at::Tensor();
+    const at::Tensor gdx = grads[0].contiguous();
+    CombineGrads d;
+    if (use_cpu_kernels(x)) {
+      d = adanorm_detail::combine_backward_cpu(gdx, dy, y, x, mean, a, p);
+    } else {
+      d.ddy = masked(gdx * a, y);
+      d.dx = gdx * p;
+      d.da = (gdx * masked(dy, y)).sum({2, 3}, true);
+      d.dp = (gdx * (x - mean)).sum({2, 3}, true);
+      d.dq = gdx.sum({2, 3}, true);
+    }
+    return {d.ddy, at::Tensor(), d.dx, -p * d.dq, d.da, d.dp, d.dq, at::Tensor()};
+  }
+};
+
+// The first-order gradients as a graph (create_graph: the meta step differentiates them
+// again): the full-size work in the two functions above, the rest on per-slice tensors. The
+// same formulas as the kernels (adanorm_cpu.cpp), with the statistics recomputed from x so
+// that their dependence on x is in the graph; in eval mode the running statistics are
+// constants.
 Grads differentiable_backward(const at::Tensor& dy, const at::Tensor& x, const at::Tensor& y, const at::Tensor& g,
                               const at::Tensor& bn_w, const at::Tensor& bn_b, const at::Tensor& in_w,
                               const at::Tensor& in_b, const Saved& s, bool train) {
   const int64_t n = x.size(0), c = x.size(1);
   const double m = static_cast<double>(x.size(2) * x.size(3)), count = n * m;
-  // Few full-size ops: every one is differentiated again in the outer backward.
-  const at::Tensor dz = y.defined() ? at::threshold_backward(dy, y.detach(), 0) : dy;
-  const at::Tensor mu_i = x.mean({2, 3}, true), xc = x - mu_i;
-  const at::Tensor var_i = xc.pow(2).mean({2, 3}, true), ri = (var_i + kNormEps).rsqrt();
+  const bool relu = y.defined();
+  const at::Tensor mask = relu ? y.detach() : dy.detach();  // without the ReLU: a placeholder
+  const variable_list sums = AdaNormSumsFn::apply(dy, mask, x, s.mean_in.view({n, c, 1, 1}), relu);
+  const at::Tensor &mu_i = sums[0], &var_i = sums[1], &s0 = sums[2], &s1 = sums[3];
+  const at::Tensor ri = (var_i + kNormEps).rsqrt();
   at::Tensor mu_b, rb;
   if (train) {
     mu_b = mu_i.mean(0, true);
@@ -68,8 +157,7 @@ Grads differentiable_backward(const at::Tensor& dy, const at::Tensor& x, const a
     mu_b = s.mean_bn.to(x.scalar_type()).view({1, c, 1, 1});
     rb = s.rstd_bn.to(x.scalar_type()).view({1, c, 1, 1});
   }
-  const at::Tensor eb = mu_b - mu_i;  // x - mu_b = xc - eb
-  const at::Tensor s0 = dz.sum({2, 3}, true), s1 = (dz * xc).sum({2, 3}, true);
+  const at::Tensor eb = mu_b - mu_i;  // x - mu_b = (x - mu_i) - eb
   const at::Tensor ti = ri * s1, tb = rb * (s1 - eb * s0);  // sums of dz * xhat (IN, BN)
   auto chan = [c](const at::Tensor& t) { return t.view({1, c, 1, 1}); };
   const at::Tensor G = g.dim() == 1 ? chan(g) : g.view({n, c, 1, 1});
@@ -86,7 +174,8 @@ Grads differentiable_backward(const at::Tensor& dy, const at::Tensor& x, const a
     p = p - r2;
     q = q - rb * gb * out.dbn_b / count + r2 * eb;
   }
-  out.dx = at::addcmul(at::addcmul(q, dz, ai + ab), xc, p);
+  auto slices = [n, c](const at::Tensor& t) { return t.expand({n, c, 1, 1}).contiguous(); };
+  out.dx = AdaNormCombineFn::apply(dy, mask, x, mu_i, slices(ai + ab), slices(p), slices(q), relu);
   const at::Tensor dg = gb * tb + (bb - bi) * s0 - gi * ti;
   out.dg = g.dim() == 1 ? dg.sum(0).view({c}) : dg.view({n, c});
   for (at::Tensor* t : {&out.dbn_w, &out.dbn_b, &out.din_w, &out.din_b}) *t = t->view({c});

@@ -20,16 +20,26 @@ namespace {
 // Enough elements per task that the thread pool pays off.
 int64_t grain(int64_t m) { return std::max<int64_t>(1, 32768 / std::max<int64_t>(m, 1)); }
 
+// Sums run in T over chunks of kChunk elements (full SIMD width for float; the error of a
+// chunk's sum is a few ulps), and the chunks' sums in double.
+constexpr int64_t kChunk = 512;
+
 // Shifted sums of one slice: s1 = sum(x - k), s2 = sum((x - k)^2) with k = x[0].
 template <typename T>
 __attribute__((always_inline)) inline void slice_moments_body(const T* x, int64_t m, double* mean, double* m2) {
-  const double k = x[0];
+  const T k = x[0];
   double s1 = 0, s2 = 0;
-#pragma omp simd reduction(+ : s1, s2)
-  for (int64_t i = 0; i < m; ++i) {
-    const double d = static_cast<double>(x[i]) - k;
-    s1 += d;
-    s2 += d * d;
+  for (int64_t b = 0; b < m; b += kChunk) {
+    const int64_t e = std::min(m, b + kChunk);
+    T a1 = 0, a2 = 0;
+#pragma omp simd reduction(+ : a1, a2)
+    for (int64_t i = b; i < e; ++i) {
+      const T d = x[i] - k;
+      a1 += d;
+      a2 += d * d;
+    }
+    s1 += a1;
+    s2 += a2;
   }
   *mean = k + s1 / m;
   *m2 = std::max(0.0, s2 - s1 * s1 / m);
@@ -49,23 +59,30 @@ __attribute__((always_inline)) inline void slice_affine_body(const T* x, T* y, i
   }
 }
 
-// dz = dy masked by y > 0 (the fused ReLU's derivative) when y is given.
+// s0 = sum dz, s1 = sum dz * (x - shift); dz = dy masked by y > 0 (the fused ReLU's
+// derivative) when y is given.
 template <typename T>
 __attribute__((always_inline)) inline void slice_grad_sums_body(const T* dy, const T* y, const T* x, int64_t m, T shift, double* s0, double* s1) {
   double a = 0, b = 0;
-  if (y) {
-#pragma omp simd reduction(+ : a, b)
-    for (int64_t i = 0; i < m; ++i) {
-      const double dz = y[i] > T(0) ? static_cast<double>(dy[i]) : 0.0;
-      a += dz;
-      b += dz * static_cast<double>(x[i] - shift);
+  for (int64_t lo = 0; lo < m; lo += kChunk) {
+    const int64_t e = std::min(m, lo + kChunk);
+    T ca = 0, cb = 0;
+    if (y) {
+#pragma omp simd reduction(+ : ca, cb)
+      for (int64_t i = lo; i < e; ++i) {
+        const T dz = y[i] > T(0) ? dy[i] : T(0);
+        ca += dz;
+        cb += dz * (x[i] - shift);
+      }
+    } else {
+#pragma omp simd reduction(+ : ca, cb)
+      for (int64_t i = lo; i < e; ++i) {
+        ca += dy[i];
+        cb += dy[i] * (x[i] - shift);
+      }
     }
-  } else {
-#pragma omp simd reduction(+ : a, b)
-    for (int64_t i = 0; i < m; ++i) {
-      a += dy[i];
-      b += static_cast<double>(dy[i]) * static_cast<double>(x[i] - shift);
-    }
+    a += ca;
+    b += cb;
   }
   *s0 = a;
   *s1 = b;
@@ -85,6 +102,62 @@ __attribute__((always_inline)) inline void slice_grad_input_body(const T* dy, co
   }
 }
 
+// Moments and gradient sums of one slice in one pass, shifted by k: out = {sum d, sum d^2,
+// sum dz, sum dz * d} with d = x - k.
+template <typename T>
+__attribute__((always_inline)) inline void slice_sums_body(const T* dy, const T* y, const T* x, int64_t m, T k, double* out) {
+  double s[4] = {0, 0, 0, 0};
+  for (int64_t lo = 0; lo < m; lo += kChunk) {
+    const int64_t e = std::min(m, lo + kChunk);
+    T a = 0, b = 0, c = 0, d2 = 0;
+#pragma omp simd reduction(+ : a, b, c, d2)
+    for (int64_t i = lo; i < e; ++i) {
+      const T d = x[i] - k;
+      const T dz = (y == nullptr || y[i] > T(0)) ? dy[i] : T(0);
+      a += d;
+      b += d * d;
+      c += dz;
+      d2 += dz * d;
+    }
+    s[0] += a, s[1] += b, s[2] += c, s[3] += d2;
+  }
+  for (int i = 0; i < 4; ++i) out[i] = s[i];
+}
+
+// d dy = mask * (b + a * (x - mu)), d x = a * dz + c * (x - mu) + d.
+template <typename T>
+__attribute__((always_inline)) inline void slice_sums_back_body(const T* dy, const T* y, const T* x, T* ddy, T* dx, int64_t m, T mu, T a, T b, T c, T d) {
+#pragma omp simd
+  for (int64_t i = 0; i < m; ++i) {
+    const bool on = y == nullptr || y[i] > T(0);
+    const T xc = x[i] - mu;
+    ddy[i] = on ? b + a * xc : T(0);
+    dx[i] = (on ? a * dy[i] : T(0)) + c * xc + d;
+  }
+}
+
+// d dy = mask * gdx * a, d x = gdx * p; out = {sum gdx * dz, sum gdx * (x - mu), sum gdx}.
+template <typename T>
+__attribute__((always_inline)) inline void slice_combine_back_body(const T* gdx, const T* dy, const T* y, const T* x, T* ddy, T* dx, int64_t m, T mu, T a, T p, double* out) {
+  double s[3] = {0, 0, 0};
+  for (int64_t lo = 0; lo < m; lo += kChunk) {
+    const int64_t e = std::min(m, lo + kChunk);
+    T sa = 0, sp = 0, sq = 0;
+#pragma omp simd reduction(+ : sa, sp, sq)
+    for (int64_t i = lo; i < e; ++i) {
+      const bool on = y == nullptr || y[i] > T(0);
+      const T gi = gdx[i];
+      ddy[i] = on ? gi * a : T(0);
+      dx[i] = gi * p;
+      sa += on ? gi * dy[i] : T(0);
+      sp += gi * (x[i] - mu);
+      sq += gi;
+    }
+    s[0] += sa, s[1] += sp, s[2] += sq;
+  }
+  for (int i = 0; i < 3; ++i) out[i] = s[i];
+}
+
 // The loops compiled for AVX-512 and AVX2 as well as the baseline, chosen at load time (GCC ifunc).
 #define FAS_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
 #define FAS_WRAP(T)                                                                                  \
@@ -101,6 +174,17 @@ __attribute__((always_inline)) inline void slice_grad_input_body(const T* dy, co
   FAS_CLONES void slice_grad_input(const T* dy, const T* y, const T* x, T* dx, int64_t m, T shift, T a, \
                                    T p, T q) {                                                       \
     slice_grad_input_body(dy, y, x, dx, m, shift, a, p, q);                                          \
+  }                                                                                                  \
+  FAS_CLONES void slice_sums(const T* dy, const T* y, const T* x, int64_t m, T k, double* out) {     \
+    slice_sums_body(dy, y, x, m, k, out);                                                            \
+  }                                                                                                  \
+  FAS_CLONES void slice_sums_back(const T* dy, const T* y, const T* x, T* ddy, T* dx, int64_t m, T mu, \
+                                  T a, T b, T c, T d) {                                              \
+    slice_sums_back_body(dy, y, x, ddy, dx, m, mu, a, b, c, d);                                      \
+  }                                                                                                  \
+  FAS_CLONES void slice_combine_back(const T* gdx, const T* dy, const T* y, const T* x, T* ddy, T* dx, \
+                                     int64_t m, T mu, T a, T p, double* out) {                       \
+    slice_combine_back_body(gdx, dy, y, x, ddy, dx, m, mu, a, p, out);                               \
   }
 FAS_WRAP(float)
 FAS_WRAP(double)
@@ -128,6 +212,9 @@ struct GateView {
 
 GateView gate_view(const at::Tensor& g, int64_t c) { return {doubles(g), g.dim() == 1, c}; }
 
+// Both directions run channel by channel, in parallel over channels: a channel's N slices
+// are summed, its coefficients follow (the batch statistics need only that channel), and
+// the affine pass reads the slices again while they are still in cache.
 template <typename T>
 at::Tensor forward_impl(const at::Tensor& x, const at::Tensor& g, const at::Tensor& bn_w, const at::Tensor& bn_b,
                         const at::Tensor& in_w, const at::Tensor& in_b, const at::Tensor& running_mean,
@@ -138,69 +225,59 @@ at::Tensor forward_impl(const at::Tensor& x, const at::Tensor& g, const at::Tens
   const T* px = x.data_ptr<T>();
   at::Tensor mean_in = at::empty({sh.n, sh.c}, x.options().dtype(at::kDouble));
   at::Tensor rstd_in = at::empty_like(mean_in);
+  at::Tensor mean_bn = at::empty({sh.c}, mean_in.options()), rstd_bn = at::empty_like(mean_bn);
   double* mi = mean_in.data_ptr<double>();
   double* ri = rstd_in.data_ptr<double>();
-  std::vector<double> m2(nc);
-  at::parallel_for(0, nc, grain(sh.m), [&](int64_t b, int64_t e) {
-    for (int64_t j = b; j < e; ++j) slice_moments(px + j * sh.m, sh.m, &mi[j], &m2[j]);
-  });
-  for (int64_t j = 0; j < nc; ++j) ri[j] = 1 / std::sqrt(m2[j] / sh.m + eps);
-
-  at::Tensor mean_bn = at::empty({sh.c}, mean_in.options()), rstd_bn = at::empty_like(mean_bn);
   double* mb = mean_bn.data_ptr<double>();
   double* rb = rstd_bn.data_ptr<double>();
-  if (train) {
-    // Batch statistics from the slices' (Chan et al.'s pairwise combination, equal counts).
-    const double count = static_cast<double>(sh.n * sh.m);
-    at::Tensor rm_d = running_mean.to(at::kDouble, /*non_blocking=*/false, /*copy=*/true).contiguous();
-    at::Tensor rv_d = running_var.to(at::kDouble, false, true).contiguous();
-    double* prm = rm_d.data_ptr<double>();
-    double* prv = rv_d.data_ptr<double>();
-    for (int64_t ch = 0; ch < sh.c; ++ch) {
-      double mu = 0;
-      for (int64_t n = 0; n < sh.n; ++n) mu += mi[n * sh.c + ch];
-      mu /= sh.n;
-      double s = 0;
-      for (int64_t n = 0; n < sh.n; ++n) {
-        const double d = mi[n * sh.c + ch] - mu;
-        s += m2[n * sh.c + ch] + sh.m * d * d;
-      }
-      mb[ch] = mu;
-      rb[ch] = 1 / std::sqrt(s / count + eps);
-      // As BatchNorm2d: running = momentum * batch + (1 - momentum) * running, unbiased var.
-      prm[ch] = momentum * mu + (1 - momentum) * prm[ch];
-      prv[ch] = momentum * s / (count - 1) + (1 - momentum) * prv[ch];
-    }
-    at::NoGradGuard no_grad;
-    running_mean.copy_(rm_d);
-    running_var.copy_(rv_d);
-  } else {
-    const std::vector<double> rm = doubles(running_mean), rv = doubles(running_var);
-    for (int64_t ch = 0; ch < sh.c; ++ch) {
-      mb[ch] = rm[ch];
-      rb[ch] = 1 / std::sqrt(rv[ch] + eps);
-    }
-  }
-
+  std::vector<double> rm = doubles(running_mean), rv = doubles(running_var), m2(nc);
   const GateView gv = gate_view(g, sh.c);
   const std::vector<double> gb = doubles(bn_w), bb = doubles(bn_b), gi = doubles(in_w), bi = doubles(in_b);
-  std::vector<T> shift(nc), ca(nc), cb(nc);
-  for (int64_t n = 0; n < sh.n; ++n)
-    for (int64_t ch = 0; ch < sh.c; ++ch) {
-      const int64_t j = n * sh.c + ch;
-      const double gg = gv.at(n, ch);
-      shift[j] = static_cast<T>(mi[j]);
-      const double ei = mi[j] - shift[j], eb = mb[ch] - shift[j];
-      const double ab = gg * gb[ch] * rb[ch], ai = (1 - gg) * gi[ch] * ri[j];
-      ca[j] = static_cast<T>(ab + ai);
-      cb[j] = static_cast<T>(gg * bb[ch] + (1 - gg) * bi[ch] - ab * eb - ai * ei);
-    }
   at::Tensor y = at::empty_like(x);
   T* py = y.data_ptr<T>();
-  at::parallel_for(0, nc, grain(sh.m), [&](int64_t b, int64_t e) {
-    for (int64_t j = b; j < e; ++j)
-      slice_affine(px + j * sh.m, py + j * sh.m, sh.m, shift[j], ca[j], cb[j], relu);
+  const double count = static_cast<double>(sh.n * sh.m);
+
+  at::parallel_for(0, sh.c, grain(sh.n * sh.m), [&](int64_t c0, int64_t c1) {
+    for (int64_t ch = c0; ch < c1; ++ch) {
+      for (int64_t n = 0; n < sh.n; ++n) {
+        const int64_t j = n * sh.c + ch;
+        slice_moments(px + j * sh.m, sh.m, &mi[j], &m2[j]);
+        ri[j] = 1 / std::sqrt(m2[j] / sh.m + eps);
+      }
+      if (train) {
+        // Batch statistics from the slices' (Chan et al.'s pairwise combination, equal counts).
+        double mu = 0, s = 0;
+        for (int64_t n = 0; n < sh.n; ++n) mu += mi[n * sh.c + ch];
+        mu /= sh.n;
+        for (int64_t n = 0; n < sh.n; ++n) {
+          const double d = mi[n * sh.c + ch] - mu;
+          s += m2[n * sh.c + ch] + sh.m * d * d;
+        }
+        mb[ch] = mu;
+        rb[ch] = 1 / std::sqrt(s / count + eps);
+        // As BatchNorm2d: running = momentum * batch + (1 - momentum) * running, unbiased var.
+        rm[ch] = momentum * mu + (1 - momentum) * rm[ch];
+        rv[ch] = momentum * s / (count - 1) + (1 - momentum) * rv[ch];
+      } else {
+        mb[ch] = rm[ch];
+        rb[ch] = 1 / std::sqrt(rv[ch] + eps);
+      }
+      for (int64_t n = 0; n < sh.n; ++n) {
+        const int64_t j = n * sh.c + ch;
+        const double gg = gv.at(n, ch);
+        const T shift = static_cast<T>(mi[j]);
+        const double ei = mi[j] - shift, eb = mb[ch] - shift;
+        const double ab = gg * gb[ch] * rb[ch], ai = (1 - gg) * gi[ch] * ri[j];
+        slice_affine(px + j * sh.m, py + j * sh.m, sh.m, shift, static_cast<T>(ab + ai),
+                     static_cast<T>(gg * bb[ch] + (1 - gg) * bi[ch] - ab * eb - ai * ei), relu);
+      }
+    }
   });
+  if (train) {
+    at::NoGradGuard no_grad;
+    running_mean.copy_(at::tensor(rm, at::kDouble));
+    running_var.copy_(at::tensor(rv, at::kDouble));
+  }
   *saved = {mean_in, rstd_in, mean_bn, rstd_bn};
   return y;
 }
@@ -210,7 +287,6 @@ Grads backward_impl(const at::Tensor& dy, const at::Tensor& x, const at::Tensor&
                     const at::Tensor& bn_w, const at::Tensor& bn_b, const at::Tensor& in_w, const at::Tensor& in_b,
                     const Saved& s, bool train) {
   const Shape sh = shape_of(x);
-  const int64_t nc = sh.n * sh.c;
   const T* px = x.data_ptr<T>();
   const T* pdy = dy.data_ptr<T>();
   const T* py = y.defined() ? y.data_ptr<T>() : nullptr;
@@ -218,57 +294,50 @@ Grads backward_impl(const at::Tensor& dy, const at::Tensor& x, const at::Tensor&
   const double* ri = s.rstd_in.data_ptr<double>();
   const double* mb = s.mean_bn.data_ptr<double>();
   const double* rb = s.rstd_bn.data_ptr<double>();
-  std::vector<T> shift(nc);
-  for (int64_t j = 0; j < nc; ++j) shift[j] = static_cast<T>(mi[j]);
-  std::vector<double> s0(nc), s1(nc);
-  at::parallel_for(0, nc, grain(sh.m), [&](int64_t b, int64_t e) {
-    for (int64_t j = b; j < e; ++j)
-      slice_grad_sums(pdy + j * sh.m, py ? py + j * sh.m : nullptr, px + j * sh.m, sh.m, shift[j], &s0[j], &s1[j]);
-  });
-
   const GateView gv = gate_view(g, sh.c);
   const std::vector<double> gb = doubles(bn_w), bb = doubles(bn_b), gi = doubles(in_w), bi = doubles(in_b);
-  // Per slice: ti = sum dz * xhat_in, tb = sum dz * xhat_bn; per channel the affine gradients.
-  std::vector<double> ti(nc), tb(nc), dgb(sh.c, 0), dbb(sh.c, 0), dgi(sh.c, 0), dbi(sh.c, 0);
-  for (int64_t n = 0; n < sh.n; ++n)
-    for (int64_t ch = 0; ch < sh.c; ++ch) {
-      const int64_t j = n * sh.c + ch;
-      const double gg = gv.at(n, ch);
-      ti[j] = ri[j] * (s1[j] - (mi[j] - shift[j]) * s0[j]);
-      tb[j] = rb[ch] * (s1[j] - (mb[ch] - shift[j]) * s0[j]);
-      dbb[ch] += gg * s0[j];
-      dgb[ch] += gg * tb[j];
-      dbi[ch] += (1 - gg) * s0[j];
-      dgi[ch] += (1 - gg) * ti[j];
-    }
   const double m = static_cast<double>(sh.m), count = static_cast<double>(sh.n * sh.m);
-  std::vector<T> ca(nc), cp(nc), cq(nc);
+  std::vector<double> dgb(sh.c, 0), dbb(sh.c, 0), dgi(sh.c, 0), dbi(sh.c, 0);
   at::Tensor dg = at::empty({sh.n, sh.c}, at::kDouble);
   double* pdg = dg.data_ptr<double>();
-  for (int64_t n = 0; n < sh.n; ++n)
-    for (int64_t ch = 0; ch < sh.c; ++ch) {
-      const int64_t j = n * sh.c + ch;
-      const double gg = gv.at(n, ch);
-      const double ei = mi[j] - shift[j], eb = mb[ch] - shift[j];
-      pdg[j] = gb[ch] * tb[j] + bb[ch] * s0[j] - gi[ch] * ti[j] - bi[ch] * s0[j];
-      const double ai = (1 - gg) * gi[ch] * ri[j], ab = gg * gb[ch] * rb[ch];
-      double p = -ai * ri[j] * ti[j] / m, q = -ai * s0[j] / m + ai * ri[j] * ti[j] * ei / m;
-      if (train) {  // the batch statistics depend on x too
-        const double r2 = rb[ch] * rb[ch] * gb[ch] * dgb[ch] / count;
-        p -= r2;
-        q += -rb[ch] * gb[ch] * dbb[ch] / count + r2 * eb;
-      }
-      ca[j] = static_cast<T>(ai + ab);
-      cp[j] = static_cast<T>(p);
-      cq[j] = static_cast<T>(q);
-    }
   Grads out;
   out.dx = at::empty_like(x);
   T* pdx = out.dx.data_ptr<T>();
-  at::parallel_for(0, nc, grain(sh.m), [&](int64_t b, int64_t e) {
-    for (int64_t j = b; j < e; ++j)
-      slice_grad_input(pdy + j * sh.m, py ? py + j * sh.m : nullptr, px + j * sh.m, pdx + j * sh.m, sh.m, shift[j],
-                       ca[j], cp[j], cq[j]);
+
+  at::parallel_for(0, sh.c, grain(sh.n * sh.m), [&](int64_t c0, int64_t c1) {
+    std::vector<double> s0(sh.n), ti(sh.n), tb(sh.n);
+    for (int64_t ch = c0; ch < c1; ++ch) {
+      // Per slice: ti = sum dz * xhat_in, tb = sum dz * xhat_bn; per channel the affine gradients.
+      for (int64_t n = 0; n < sh.n; ++n) {
+        const int64_t j = n * sh.c + ch;
+        const T shift = static_cast<T>(mi[j]);
+        double s1;
+        slice_grad_sums(pdy + j * sh.m, py ? py + j * sh.m : nullptr, px + j * sh.m, sh.m, shift, &s0[n], &s1);
+        const double gg = gv.at(n, ch);
+        ti[n] = ri[j] * (s1 - (mi[j] - shift) * s0[n]);
+        tb[n] = rb[ch] * (s1 - (mb[ch] - shift) * s0[n]);
+        dbb[ch] += gg * s0[n];
+        dgb[ch] += gg * tb[n];
+        dbi[ch] += (1 - gg) * s0[n];
+        dgi[ch] += (1 - gg) * ti[n];
+      }
+      for (int64_t n = 0; n < sh.n; ++n) {
+        const int64_t j = n * sh.c + ch;
+        const double gg = gv.at(n, ch);
+        const T shift = static_cast<T>(mi[j]);
+        const double ei = mi[j] - shift, eb = mb[ch] - shift;
+        pdg[j] = gb[ch] * tb[n] + bb[ch] * s0[n] - gi[ch] * ti[n] - bi[ch] * s0[n];
+        const double ai = (1 - gg) * gi[ch] * ri[j], ab = gg * gb[ch] * rb[ch];
+        double p = -ai * ri[j] * ti[n] / m, q = -ai * s0[n] / m + ai * ri[j] * ti[n] * ei / m;
+        if (train) {  // the batch statistics depend on x too
+          const double r2 = rb[ch] * rb[ch] * gb[ch] * dgb[ch] / count;
+          p -= r2;
+          q += -rb[ch] * gb[ch] * dbb[ch] / count + r2 * eb;
+        }
+        slice_grad_input(pdy + j * sh.m, py ? py + j * sh.m : nullptr, px + j * sh.m, pdx + j * sh.m, sh.m, shift,
+                         static_cast<T>(ai + ab), static_cast<T>(p), static_cast<T>(q));
+      }
+    }
   });
   const auto ft = x.scalar_type();
   auto vec = [&](const std::vector<double>& v) { return at::tensor(v, at::kDouble).to(ft); };
@@ -277,6 +346,115 @@ Grads backward_impl(const at::Tensor& dy, const at::Tensor& x, const at::Tensor&
   out.dbn_b = vec(dbb);
   out.din_w = vec(dgi);
   out.din_b = vec(dbi);
+  return out;
+}
+
+// ---- the graph-building backward's pieces: per slice, in parallel over slices ----------
+
+// A per-slice tensor (N x C, N x C x 1 x 1 or broadcastable to it) as T values, one per slice.
+template <typename T>
+std::vector<T> per_slice(const at::Tensor& t, const Shape& sh) {
+  at::Tensor e = t.detach().expand({sh.n, sh.c, 1, 1}).to(c10::CppTypeToScalarType<T>::value).contiguous();
+  return std::vector<T>(e.data_ptr<T>(), e.data_ptr<T>() + sh.n * sh.c);
+}
+
+template <typename T>
+at::Tensor slice_tensor(const std::vector<double>& v, const Shape& sh, const at::Tensor& like) {
+  return at::tensor(v, at::kDouble).to(like.scalar_type()).view({sh.n, sh.c, 1, 1});
+}
+
+template <typename T>
+SliceSums slice_sums_impl(const at::Tensor& dy, const at::Tensor& y, const at::Tensor& x, const at::Tensor& shift) {
+  const Shape sh = shape_of(x);
+  const int64_t nc = sh.n * sh.c;
+  const std::vector<T> k = per_slice<T>(shift, sh);
+  const T *px = x.data_ptr<T>(), *pdy = dy.data_ptr<T>(), *py = y.defined() ? y.data_ptr<T>() : nullptr;
+  std::vector<double> mean(nc), var(nc), s0(nc), s1(nc);
+  at::parallel_for(0, nc, grain(sh.m), [&](int64_t b, int64_t e) {
+    for (int64_t j = b; j < e; ++j) {
+      double o[4];
+      const int64_t off = j * sh.m;
+      slice_sums(pdy + off, py ? py + off : nullptr, px + off, sh.m, k[j], o);
+      const double mu = k[j] + o[0] / sh.m;
+      mean[j] = mu;
+      var[j] = std::max(0.0, o[1] - o[0] * o[0] / sh.m) / sh.m;
+      s0[j] = o[2];
+      s1[j] = o[3] - (mu - k[j]) * o[2];
+    }
+  });
+  return {slice_tensor<T>(mean, sh, x), slice_tensor<T>(var, sh, x), slice_tensor<T>(s0, sh, x),
+          slice_tensor<T>(s1, sh, x)};
+}
+
+template <typename T>
+std::pair<at::Tensor, at::Tensor> slice_sums_backward_impl(const at::Tensor& dy, const at::Tensor& y,
+                                                           const at::Tensor& x, const SliceSums& s,
+                                                           const at::Tensor& gm, const at::Tensor& gv,
+                                                           const at::Tensor& g0, const at::Tensor& g1) {
+  const Shape sh = shape_of(x);
+  const int64_t nc = sh.n * sh.c;
+  const std::vector<T> mu = per_slice<T>(s.mean, sh), s0 = per_slice<T>(s.s0, sh), vm = per_slice<T>(gm, sh),
+                       vv = per_slice<T>(gv, sh), v0 = per_slice<T>(g0, sh), v1 = per_slice<T>(g1, sh);
+  const T *px = x.data_ptr<T>(), *pdy = dy.data_ptr<T>(), *py = y.defined() ? y.data_ptr<T>() : nullptr;
+  at::Tensor ddy = at::empty_like(x), dx = at::empty_like(x);
+  T *pddy = ddy.data_ptr<T>(), *pdx = dx.data_ptr<T>();
+  const T inv_m = T(1) / static_cast<T>(sh.m);
+  at::parallel_for(0, nc, grain(sh.m), [&](int64_t b, int64_t e) {
+    for (int64_t j = b; j < e; ++j) {
+      const int64_t off = j * sh.m;
+      // d/dx of mean, var = mean((x - mean)^2) and s1 = sum dz x - mean * s0.
+      slice_sums_back(pdy + off, py ? py + off : nullptr, px + off, pddy + off, pdx + off, sh.m, mu[j], v1[j], v0[j],
+                      2 * vv[j] * inv_m, (vm[j] - v1[j] * s0[j]) * inv_m);
+    }
+  });
+  return {ddy, dx};
+}
+
+template <typename T>
+at::Tensor combine_impl(const at::Tensor& dy, const at::Tensor& y, const at::Tensor& x, const at::Tensor& mean,
+                        const at::Tensor& a, const at::Tensor& p, const at::Tensor& q) {
+  const Shape sh = shape_of(x);
+  const int64_t nc = sh.n * sh.c;
+  const std::vector<T> mu = per_slice<T>(mean, sh), va = per_slice<T>(a, sh), vp = per_slice<T>(p, sh),
+                       vq = per_slice<T>(q, sh);
+  const T *px = x.data_ptr<T>(), *pdy = dy.data_ptr<T>(), *py = y.defined() ? y.data_ptr<T>() : nullptr;
+  at::Tensor dx = at::empty_like(x);
+  T* pdx = dx.data_ptr<T>();
+  at::parallel_for(0, nc, grain(sh.m), [&](int64_t b, int64_t e) {
+    for (int64_t j = b; j < e; ++j) {
+      const int64_t off = j * sh.m;
+      slice_grad_input(pdy + off, py ? py + off : nullptr, px + off, pdx + off, sh.m, mu[j], va[j], vp[j], vq[j]);
+    }
+  });
+  return dx;
+}
+
+template <typename T>
+CombineGrads combine_backward_impl(const at::Tensor& gdx, const at::Tensor& dy, const at::Tensor& y,
+                                   const at::Tensor& x, const at::Tensor& mean, const at::Tensor& a,
+                                   const at::Tensor& p) {
+  const Shape sh = shape_of(x);
+  const int64_t nc = sh.n * sh.c;
+  const std::vector<T> mu = per_slice<T>(mean, sh), va = per_slice<T>(a, sh), vp = per_slice<T>(p, sh);
+  const T *pg = gdx.data_ptr<T>(), *px = x.data_ptr<T>(), *pdy = dy.data_ptr<T>();
+  const T* py = y.defined() ? y.data_ptr<T>() : nullptr;
+  CombineGrads out;
+  out.ddy = at::empty_like(x);
+  out.dx = at::empty_like(x);
+  T *pddy = out.ddy.data_ptr<T>(), *pdx = out.dx.data_ptr<T>();
+  std::vector<double> sa(nc), sp(nc), sq(nc);
+  at::parallel_for(0, nc, grain(sh.m), [&](int64_t b, int64_t e) {
+    for (int64_t j = b; j < e; ++j) {
+      const int64_t off = j * sh.m;
+      double o[3];
+      slice_combine_back(pg + off, pdy + off, py ? py + off : nullptr, px + off, pddy + off, pdx + off, sh.m, mu[j],
+                         va[j], vp[j], o);
+      sa[j] = o[0], sp[j] = o[1], sq[j] = o[2];
+    }
+  });
+  out.da = slice_tensor<T>(sa, sh, x);
+  out.dp = slice_tensor<T>(sp, sh, x);
+  out.dq = slice_tensor<T>(sq, sh, x);
   return out;
 }
 
@@ -301,6 +479,40 @@ Grads backward_cpu(const at::Tensor& dy, const at::Tensor& x, const at::Tensor& 
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "fas_adanorm_backward", [&] {
     out = backward_impl<scalar_t>(dy, x, y, g, bn_w, bn_b, in_w, in_b, s, train);
   });
+  return out;
+}
+
+SliceSums slice_sums_cpu(const at::Tensor& dy, const at::Tensor& y, const at::Tensor& x, const at::Tensor& shift) {
+  SliceSums out;
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "fas_adanorm_slice_sums",
+                             [&] { out = slice_sums_impl<scalar_t>(dy, y, x, shift); });
+  return out;
+}
+
+std::pair<at::Tensor, at::Tensor> slice_sums_backward_cpu(const at::Tensor& dy, const at::Tensor& y,
+                                                          const at::Tensor& x, const SliceSums& s,
+                                                          const at::Tensor& gm, const at::Tensor& gv,
+                                                          const at::Tensor& g0, const at::Tensor& g1) {
+  std::pair<at::Tensor, at::Tensor> out;
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "fas_adanorm_slice_sums_backward",
+                             [&] { out = slice_sums_backward_impl<scalar_t>(dy, y, x, s, gm, gv, g0, g1); });
+  return out;
+}
+
+at::Tensor combine_cpu(const at::Tensor& dy, const at::Tensor& y, const at::Tensor& x, const at::Tensor& mean,
+                       const at::Tensor& a, const at::Tensor& p, const at::Tensor& q) {
+  at::Tensor out;
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "fas_adanorm_combine",
+                             [&] { out = combine_impl<scalar_t>(dy, y, x, mean, a, p, q); });
+  return out;
+}
+
+CombineGrads combine_backward_cpu(const at::Tensor& gdx, const at::Tensor& dy, const at::Tensor& y,
+                                  const at::Tensor& x, const at::Tensor& mean, const at::Tensor& a,
+                                  const at::Tensor& p) {
+  CombineGrads out;
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "fas_adanorm_combine_backward",
+                             [&] { out = combine_backward_impl<scalar_t>(gdx, dy, y, x, mean, a, p); });
   return out;
 }
 

@@ -34,6 +34,30 @@ Grads backward_cpu(const at::Tensor& dy, const at::Tensor& x, const at::Tensor& 
                    const at::Tensor& bn_w, const at::Tensor& bn_b, const at::Tensor& in_w, const at::Tensor& in_b,
                    const Saved& s, bool train);
 
+// The full-size pieces of the graph-building backward (adanorm.cpp), per (n, c) slice, all
+// N x C x 1 x 1 in x's dtype; dz = dy masked by y > 0 when y is defined, dy otherwise.
+// slice_sums: mean and (biased) var of x, s0 = sum dz, s1 = sum dz * (x - mean).
+struct SliceSums {
+  at::Tensor mean, var, s0, s1;
+};
+SliceSums slice_sums_cpu(const at::Tensor& dy, const at::Tensor& y, const at::Tensor& x, const at::Tensor& shift);
+// Its backward for the sums' gradients gm, gv, g0, g1: {d dy, d x}.
+std::pair<at::Tensor, at::Tensor> slice_sums_backward_cpu(const at::Tensor& dy, const at::Tensor& y,
+                                                          const at::Tensor& x, const SliceSums& s,
+                                                          const at::Tensor& gm, const at::Tensor& gv,
+                                                          const at::Tensor& g0, const at::Tensor& g1);
+// combine: dx = dz * a + (x - mean) * p + q.
+at::Tensor combine_cpu(const at::Tensor& dy, const at::Tensor& y, const at::Tensor& x, const at::Tensor& mean,
+                       const at::Tensor& a, const at::Tensor& p, const at::Tensor& q);
+// Its backward for gdx: d dy, d x, and the per-slice sums of gdx * dz (d a), gdx * (x - mean)
+// (d p) and gdx (d q).
+struct CombineGrads {
+  at::Tensor ddy, dx, da, dp, dq;
+};
+CombineGrads combine_backward_cpu(const at::Tensor& gdx, const at::Tensor& dy, const at::Tensor& y,
+                                  const at::Tensor& x, const at::Tensor& mean, const at::Tensor& a,
+                                  const at::Tensor& p);
+
 #ifdef FAS_WITH_CUDA
 at::Tensor forward_cuda(const at::Tensor& x, const at::Tensor& g, const at::Tensor& bn_w, const at::Tensor& bn_b,
                         const at::Tensor& in_w, const at::Tensor& in_b, const at::Tensor& running_mean,

@@ -7,6 +7,7 @@
 #include <stdexcept>
 
 #include "adanorm.h"
+#include "conv.h"
 
 namespace fas {
 
@@ -96,8 +97,7 @@ double fan_in(const at::Tensor& w) { return static_cast<double>(w.numel() / w.si
 
 at::Tensor conv_block(const ParamStore& s, const ConvBlock& b, const at::Tensor& x, bool train, const TensorMap* fast) {
   const std::string& p = b.prefix;
-  at::Tensor c = at::conv2d(x, s.param(p + "conv.weight", fast), s.param(p + "conv.bias", fast), /*stride=*/1,
-                            /*padding=*/1);
+  at::Tensor c = conv2d_meta(x, s.param(p + "conv.weight", fast), s.param(p + "conv.bias", fast), /*padding=*/1);
   NormParams np{s.param(p + "BN.weight", fast), s.param(p + "BN.bias", fast), s.get(p + "BN.running_mean"),
                 s.get(p + "BN.running_var"), s.get(p + "BN.num_batches_tracked"), {}, {}};
   if (!b.adaptive) return at::relu(batch_norm(c, np, train));

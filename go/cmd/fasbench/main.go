@@ -161,7 +161,7 @@ func comparisons(o *options) []bench.Comparison {
 		cs = append(cs, forwardComparison(o, s, 8))
 	}
 	ada := steps[min(1, len(steps)-1)]
-	cs = append(cs, adanormComparison(o, ada[0], ada[1]))
+	cs = append(cs, adanormOpComparison(o, ada[0], ada[1]), adanormComparison(o, ada[0], ada[1]))
 	cs = append(cs, pipelineComparison(o), decodeComparison(o))
 	return cs
 }

@@ -24,7 +24,7 @@ func TestQuickBenchRunsEveryComparison(t *testing.T) {
 	if failed := run(o, zap.NewNop(), func(l string) { lines = append(lines, l) }); failed != 0 {
 		t.Fatalf("%d comparisons failed:\n%s", failed, strings.Join(lines, "\n"))
 	}
-	want := []string{"meta step S=32 B=1", "forward S=32 N=8", "adanorm meta step S=32 B=1",
+	want := []string{"meta step S=32 B=1", "forward S=32 N=8", "adanorm op fwd+bwd N=2 C=32 S=32", "adanorm meta step S=32 B=1",
 		"data pipeline 64x64 JPEG -> S=32, 1 worker(s)", "jpeg decode 64x64 q90"}
 	if len(lines) != len(want) {
 		t.Fatalf("%d lines, want %d:\n%s", len(lines), len(want), strings.Join(lines, "\n"))

@@ -2,7 +2,9 @@ package main
 
 import (
 	"fmt"
+	"math"
 	"math/rand/v2"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -158,5 +160,25 @@ func adanormComparison(o *options, s, per int) bench.Comparison {
 			}
 			done := func() { fused.close(); comp.close() }
 			return fused.side("fused", o.minTime), comp.side("composite", o.minTime), done, nil
+		}}
+}
+
+// adanormOpComparison times forward + backward of one AdaNorm + ReLU block (train mode) at
+// the first block's shape of a meta-step domain batch, fused against the composition of
+// ATen ops, each side a run of build/fas_profile (the shim's developer tool).
+func adanormOpComparison(o *options, s, per int) bench.Comparison {
+	n, c := 2*per, int(math.Round(128*o.width))
+	return bench.Comparison{Label: fmt.Sprintf("adanorm op fwd+bwd N=%d C=%d S=%d", n, c, s), Unit: "img/s",
+		Setup: func() (bench.Side, bench.Side, func(), error) {
+			prof := filepath.Join(o.root, "build", "fas_profile")
+			if _, err := os.Stat(prof); err != nil {
+				return bench.Side{}, bench.Side{}, nil, fmt.Errorf("no %s (make build builds it): %w", prof, bench.ErrSkip)
+			}
+			side := func(impl string) bench.Side {
+				return bench.Command(impl, prof, "adanorm", "--impl", impl, "--size", fmt.Sprint(s), "--channels",
+					fmt.Sprint(c), "--batch", fmt.Sprint(n), "--threads", fmt.Sprint(o.threads), "--min-time",
+					fmt.Sprint(o.minTime))
+			}
+			return side("fused"), side("composite"), func() {}, nil
 		}}
 }

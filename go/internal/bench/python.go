@@ -12,13 +12,18 @@ import (
 // "images_per_s" (bench/anrl_bench.py, bench/pipeline.py). Each run is a fresh process;
 // the script itself times only its loop after a warm-up, so start-up is not counted.
 func Python(name, interpreter, script string, args ...string) Side {
+	return Command(name, interpreter, append([]string{script}, args...)...)
+}
+
+// Command is a side measured by a program that prints such a JSON line (build/fas_profile).
+func Command(name, program string, args ...string) Side {
 	return Side{Name: name, Run: func() (float64, error) {
-		cmd := exec.Command(interpreter, append([]string{script}, args...)...)
+		cmd := exec.Command(program, args...)
 		var stderr bytes.Buffer
 		cmd.Stderr = &stderr
 		out, err := cmd.Output()
 		if err != nil {
-			return 0, fmt.Errorf("%s %s: %w: %s", interpreter, script, err, lastLines(stderr.String(), 5))
+			return 0, fmt.Errorf("%s %s: %w: %s", program, strings.Join(args, " "), err, lastLines(stderr.String(), 5))
 		}
 		return ParseRate(out)
 	}}
