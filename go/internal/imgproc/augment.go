@@ -1,5 +1,10 @@
 package imgproc
 
+/*
+#include "pixels.h"
+*/
+import "C"
+
 import "math"
 
 // HSVShift is one draw of albumentations' HueSaturationValue: shifts added to H (mod 180),
@@ -8,9 +13,22 @@ type HSVShift struct{ Hue, Sat, Val float64 }
 
 // ShiftHSV applies s to the RGB image m in place through HSV, exactly as albumentations'
 // shift_hsv_uint8 does: RGB->HSV, per-channel lookup tables (truncated to uint8 after the
-// modulo or clip), HSV->RGB. tmp is scratch.
-func ShiftHSV(m *Image, s HSVShift, tmp *Image) {
-	var lh, ls, lv [256]uint8
+// modulo or clip), HSV->RGB.
+func ShiftHSV(m *Image, s HSVShift) {
+	var j HSVJitter
+	j.Set(s)
+	j.Apply(m.Pix, m.C)
+}
+
+// HSVJitter holds ShiftHSV's lookup tables for one draw, to apply it to runs of pixels (a
+// resized row at a time).
+type HSVJitter struct {
+	lut [768]uint8 // H, S, V
+}
+
+// Set prepares the tables of the shift s.
+func (j *HSVJitter) Set(s HSVShift) {
+	lh, ls, lv := j.lut[:256], j.lut[256:512], j.lut[512:]
 	for i := 0; i < 256; i++ {
 		x := float64(i)
 		lh[i] = uint8(math.Mod(math.Mod(x+s.Hue, 180)+180, 180))
@@ -20,13 +38,11 @@ func ShiftHSV(m *Image, s HSVShift, tmp *Image) {
 			lh[i] = uint8(i)
 		}
 	}
-	RGBToHSV(m, tmp)
-	p := tmp.Pix
-	for i := 0; i+2 < len(p); i += 3 {
-		p[i], p[i+1], p[i+2] = lh[p[i]], ls[p[i+1]], lv[p[i+2]]
-	}
-	HSVToRGB(tmp, m)
 }
+
+// Apply shifts, in place, the RGB in the first three channels of each c-channel pixel of
+// pix (c >= 3); other channels are left alone. Each pixel is transformed on its own.
+func (j *HSVJitter) Apply(pix []uint8, c int) { jitterRow(pix, c, &j.lut) }
 
 // Normalizer maps 8-bit values to float32 as albumentations' Normalize does for each of the
 // three channels: (x - 255*mean) * (1 / (255*std)), in float32.
@@ -58,6 +74,19 @@ func (n *Normalizer) CHW(m *Image, out []float32) {
 		o1[i] = n.lut[1][p[3*i+1]]
 		o2[i] = n.lut[2][p[3*i+2]]
 	}
+}
+
+// Row6 writes one row of a six-channel image (RGB and HSV side by side, as CropRGBHSV
+// makes) normalised into six planes of plane floats each: channel k of pixel x goes to
+// out[k*plane + at + x], or to x mirrored when flip is set (cv2.flip(m, 1) of the row).
+// Channels k and k+3 share mean and std k, as CHW applied to the RGB and the HSV image.
+func (n *Normalizer) Row6(row []uint8, flip bool, out []float32, at, plane int) {
+	w := len(row) / 6
+	if w == 0 {
+		return
+	}
+	_ = out[5*plane+at+w-1]
+	C.fas_norm_row6(u8p(row), pd(w), cflag(flip), f32p(out[at:]), 0, pd(plane), f32p(n.lut[0][:]))
 }
 
 // BilinearFloat resizes a one-channel 8-bit image to dw×dh in float32 with the semantics of

@@ -70,12 +70,19 @@ func (m *Image) CopyFrom(src *Image) {
 
 // Crop copies the rectangle [x1,x2)×[y1,y2) of src into dst.
 func Crop(src *Image, x1, y1, x2, y2 int, dst *Image) error {
-	if x1 < 0 || y1 < 0 || x2 > src.W || y2 > src.H || x1 >= x2 || y1 >= y2 {
-		return fmt.Errorf("crop [%d,%d)x[%d,%d) is empty or outside the %dx%d image", x1, x2, y1, y2, src.W, src.H)
+	if err := checkCrop(src, x1, y1, x2, y2); err != nil {
+		return err
 	}
 	dst.Reshape(x2-x1, y2-y1, src.C)
 	for y := y1; y < y2; y++ {
 		copy(dst.Row(y-y1), src.Row(y)[x1*src.C:x2*src.C])
+	}
+	return nil
+}
+
+func checkCrop(src *Image, x1, y1, x2, y2 int) error {
+	if x1 < 0 || y1 < 0 || x2 > src.W || y2 > src.H || x1 >= x2 || y1 >= y2 {
+		return fmt.Errorf("crop [%d,%d)x[%d,%d) is empty or outside the %dx%d image", x1, x2, y1, y2, src.W, src.H)
 	}
 	return nil
 }

@@ -1,0 +1,108 @@
+#include "pixels.h"
+
+// hline_c is fas_hline for a constant channel count, so that the inner loop unrolls.
+static inline void hline_c(int32_t *restrict out, const uint8_t *restrict s, const fas_hcol *restrict cols,
+                           ptrdiff_t n, int c) {
+    for (ptrdiff_t dx = 0; dx < n; dx++, out += c) {
+        const uint8_t *p0 = s + cols[dx].x0, *p1 = s + cols[dx].x1;
+        int32_t a0 = cols[dx].a0, a1 = cols[dx].a1;
+        for (int k = 0; k < c; k++) out[k] = p0[k] * a0 + p1[k] * a1;
+    }
+}
+
+void fas_hline(int32_t *out, const uint8_t *s, const fas_hcol *cols, ptrdiff_t n, int c) {
+    switch (c) {
+    case 1: hline_c(out, s, cols, n, 1); break;
+    case 3: hline_c(out, s, cols, n, 3); break;
+    case 6: hline_c(out, s, cols, n, 6); break;
+    default: hline_c(out, s, cols, n, c);
+    }
+}
+
+void fas_vline(uint8_t *restrict out, const int32_t *restrict row0, const int32_t *restrict row1, ptrdiff_t n,
+               int32_t b0, int32_t b1) {
+    // 16-bit lanes of row>>4, multiply-high by the weights, a rounding shift by 2; the
+    // inputs (<= 255*2048) never saturate 16 bits. Written in int16 so that GCC uses pmulhw.
+    int16_t w0 = (int16_t)b0, w1 = (int16_t)b1;
+    for (ptrdiff_t i = 0; i < n; i++) {
+        int16_t a = (int16_t)(row0[i] >> 4), c = (int16_t)(row1[i] >> 4);
+        int16_t t = (int16_t)((a * w0) >> 16) + (int16_t)((c * w1) >> 16);
+        t = (int16_t)((t + 2) >> 2);
+        out[i] = (uint8_t)(t > 255 ? 255 : t);
+    }
+}
+
+// hsv_pixel is cv::RGB2HSV_b for one pixel (hrange 180, OpenCV's 12-bit fixed point).
+static inline void hsv_pixel(uint8_t *restrict out, const uint8_t *restrict in, const int32_t *sdiv,
+                             const int32_t *hdiv) {
+    enum { shift = 12, half = 1 << (shift - 1) };
+    int32_t r = in[0], g = in[1], b = in[2];
+    int32_t v = r > g ? r : g, vmin = r < g ? r : g;
+    v = v > b ? v : b;
+    vmin = vmin < b ? vmin : b;
+    int32_t diff = v - vmin;
+    int32_t sat = (diff * sdiv[v] + half) >> shift;
+    // OpenCV's branch-free choice of the hue formula: masks are -1 where v == r, v == g.
+    int32_t vr = -(v == r), vg = -(v == g);
+    int32_t h = (vr & (g - b)) + (~vr & ((vg & (b - r + 2 * diff)) + (~vg & (r - g + 4 * diff))));
+    h = (h * hdiv[diff] + half) >> shift;
+    h += h < 0 ? 180 : 0;
+    out[0] = (uint8_t)h, out[1] = (uint8_t)sat, out[2] = (uint8_t)v;
+}
+
+void fas_hsv_row(uint8_t *restrict out, ptrdiff_t out_stride, const uint8_t *restrict in, ptrdiff_t in_stride,
+                 ptrdiff_t n, const int32_t *sdiv, const int32_t *hdiv) {
+    for (ptrdiff_t i = 0; i < n; i++, in += in_stride, out += out_stride) hsv_pixel(out, in, sdiv, hdiv);
+}
+
+void fas_rgbhsv_row(uint8_t *restrict out, const uint8_t *restrict in, ptrdiff_t n, const int32_t *sdiv,
+                    const int32_t *hdiv) {
+    for (ptrdiff_t i = 0; i < n; i++, in += 3, out += 6) {
+        out[0] = in[0], out[1] = in[1], out[2] = in[2];
+        hsv_pixel(out + 3, in, sdiv, hdiv);
+    }
+}
+
+// trunc8 converts to uint8 by truncation, clamped (see Go's trunc8).
+static inline uint8_t trunc8(float x) { return x <= 0 ? 0 : x >= 255 ? 255 : (uint8_t)x; }
+
+// rgb_pixel is cv::HSV2RGB_b's float32 arithmetic for one pixel (hrange 180).
+static inline void rgb_pixel(uint8_t *out, uint8_t hb, uint8_t sb, uint8_t vb) {
+    static const int sectors[6][3] = {{1, 3, 0}, {1, 0, 2}, {3, 0, 1}, {0, 2, 1}, {0, 1, 3}, {2, 1, 0}};
+    float h = hb, s = sb * (1.0f / 255.0f), v = vb * (1.0f / 255.0f), r = v, g = v, b = v;
+    if (s != 0) {
+        h *= 6.0f / 180.0f;
+        while (h < 0) h += 6;
+        while (h >= 6) h -= 6;
+        int sector = (int)h; // h >= 0: floor
+        h -= sector;
+        if (sector < 0 || sector >= 6) sector = 0, h = 0;
+        float tab[4] = {v, v * (1 - s), v * (1 - s * h), v * (1 - s * (1 - h))};
+        b = tab[sectors[sector][0]], g = tab[sectors[sector][1]], r = tab[sectors[sector][2]];
+    }
+    out[0] = trunc8(r * 255), out[1] = trunc8(g * 255), out[2] = trunc8(b * 255);
+}
+
+void fas_rgb_row(uint8_t *restrict out, ptrdiff_t out_stride, const uint8_t *restrict in, ptrdiff_t in_stride,
+                 ptrdiff_t n) {
+    for (ptrdiff_t i = 0; i < n; i++, in += in_stride, out += out_stride) rgb_pixel(out, in[0], in[1], in[2]);
+}
+
+void fas_jitter_row(uint8_t *pix, ptrdiff_t stride, ptrdiff_t n, const uint8_t *lut, const int32_t *sdiv,
+                    const int32_t *hdiv) {
+    for (ptrdiff_t i = 0; i < n; i++, pix += stride) {
+        uint8_t hsv[3];
+        hsv_pixel(hsv, pix, sdiv, hdiv);
+        rgb_pixel(pix, lut[hsv[0]], lut[256 + hsv[1]], lut[512 + hsv[2]]);
+    }
+}
+
+void fas_norm_row6(const uint8_t *restrict row, ptrdiff_t w, int flip, float *restrict out, ptrdiff_t at,
+                   ptrdiff_t plane, const float *restrict lut) {
+    float *o[6];
+    for (int k = 0; k < 6; k++) o[k] = out + k * plane + at;
+    for (ptrdiff_t x = 0; x < w; x++, row += 6) {
+        ptrdiff_t d = flip ? w - 1 - x : x;
+        for (int k = 0; k < 6; k++) o[k][d] = lut[(k % 3) * 256 + row[k]];
+    }
+}
