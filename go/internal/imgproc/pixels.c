@@ -1,32 +1,62 @@
 #include "pixels.h"
 
 // hline_c is fas_hline for a constant channel count, so that the inner loop unrolls.
-static inline void hline_c(int32_t *restrict out, const uint8_t *restrict s, const fas_hcol *restrict cols,
+static inline void hline_c(int16_t *restrict out, const uint8_t *restrict s, const fas_hcol *restrict cols,
                            ptrdiff_t n, int c) {
     for (ptrdiff_t dx = 0; dx < n; dx++, out += c) {
         const uint8_t *p0 = s + cols[dx].x0, *p1 = s + cols[dx].x1;
         int32_t a0 = cols[dx].a0, a1 = cols[dx].a1;
-        for (int k = 0; k < c; k++) out[k] = p0[k] * a0 + p1[k] * a1;
+        for (int k = 0; k < c; k++) out[k] = (int16_t)((p0[k] * a0 + p1[k] * a1) >> 4);
     }
 }
 
-void fas_hline(int32_t *out, const uint8_t *s, const fas_hcol *cols, ptrdiff_t n, int c) {
+#ifdef __SSE2__
+#include <emmintrin.h>
+
+// hline6_sse2 blends a six-channel column in one pmaddwd pair: the 16 bytes at x0 hold both
+// pixels when x1 = x0 + 6 (all columns but the clamped last ones, which it leaves to the
+// scalar loop with any column whose 16 bytes would pass the row's end). Each store spills
+// two values into the next column, which that column then overwrites. Returns the columns done.
+static ptrdiff_t hline6_sse2(int16_t *out, const uint8_t *s, const fas_hcol *cols, ptrdiff_t n, ptrdiff_t len) {
+    const __m128i z = _mm_setzero_si128();
+    ptrdiff_t dx = 0;
+    for (; dx + 1 < n; dx++) {
+        int32_t x0 = cols[dx].x0;
+        if (x0 + 16 > len || cols[dx].x1 != x0 + 6) break;
+        __m128i u = _mm_loadu_si128((const __m128i *)(s + x0));
+        __m128i p0 = _mm_unpacklo_epi8(u, z), p1 = _mm_unpacklo_epi8(_mm_srli_si128(u, 6), z);
+        __m128i w = _mm_set1_epi32((int32_t)(((uint32_t)(uint16_t)cols[dx].a1 << 16) | (uint16_t)cols[dx].a0));
+        __m128i lo = _mm_srai_epi32(_mm_madd_epi16(_mm_unpacklo_epi16(p0, p1), w), 4);
+        __m128i hi = _mm_srai_epi32(_mm_madd_epi16(_mm_unpackhi_epi16(p0, p1), w), 4);
+        _mm_storeu_si128((__m128i *)(out + 6 * dx), _mm_packs_epi32(lo, hi));
+    }
+    return dx;
+}
+#endif
+
+void fas_hline(int16_t *out, const uint8_t *s, ptrdiff_t len, const fas_hcol *cols, ptrdiff_t n, int c) {
     switch (c) {
     case 1: hline_c(out, s, cols, n, 1); break;
     case 3: hline_c(out, s, cols, n, 3); break;
-    case 6: hline_c(out, s, cols, n, 6); break;
+    case 6: {
+        ptrdiff_t done = 0;
+#ifdef __SSE2__
+        done = hline6_sse2(out, s, cols, n, len);
+#endif
+        hline_c(out + 6 * done, s, cols + done, n - done, 6);
+        break;
+    }
     default: hline_c(out, s, cols, n, c);
     }
 }
 
-void fas_vline(uint8_t *restrict out, const int32_t *restrict row0, const int32_t *restrict row1, ptrdiff_t n,
+void fas_vline(uint8_t *restrict out, const int16_t *restrict row0, const int16_t *restrict row1, ptrdiff_t n,
                int32_t b0, int32_t b1) {
-    // 16-bit lanes of row>>4, multiply-high by the weights, a rounding shift by 2; the
-    // inputs (<= 255*2048) never saturate 16 bits. Written in int16 so that GCC uses pmulhw.
+    // Multiply-high by the weights, a rounding shift by 2; the inputs (<= 255*2048 >> 4)
+    // never saturate 16 bits. Written in int16 so that GCC uses pmulhw, as OpenCV does.
     int16_t w0 = (int16_t)b0, w1 = (int16_t)b1;
     for (ptrdiff_t i = 0; i < n; i++) {
-        int16_t a = (int16_t)(row0[i] >> 4), c = (int16_t)(row1[i] >> 4);
-        int16_t t = (int16_t)((a * w0) >> 16) + (int16_t)((c * w1) >> 16);
+        int16_t t = (int16_t)((row0[i] * w0) >> 16) + (int16_t)((row1[i] * w1) >> 16);
         t = (int16_t)((t + 2) >> 2);
         out[i] = (uint8_t)(t > 255 ? 255 : t);
     }

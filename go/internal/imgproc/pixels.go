@@ -12,12 +12,14 @@ import "unsafe"
 // them; lengths are checked here, where a bad one would otherwise write out of bounds.
 
 func u8p(b []uint8) *C.uint8_t  { return (*C.uint8_t)(unsafe.Pointer(unsafe.SliceData(b))) }
+func i16p(b []int16) *C.int16_t { return (*C.int16_t)(unsafe.Pointer(unsafe.SliceData(b))) }
 func i32p(b []int32) *C.int32_t { return (*C.int32_t)(unsafe.Pointer(unsafe.SliceData(b))) }
 func f32p(b []float32) *C.float { return (*C.float)(unsafe.Pointer(unsafe.SliceData(b))) }
 func pd(n int) C.ptrdiff_t      { return C.ptrdiff_t(n) }
 
-// hline is the horizontal pass over one row s of c-channel pixels into out (c per column).
-func hline(out []int32, s []uint8, cols []hcol, c int) {
+// hline is the horizontal pass over one row s of c-channel pixels into out (c per column),
+// each blend >> 4: the 16-bit lanes the vertical pass works in.
+func hline(out []int16, s []uint8, cols []hcol, c int) {
 	if len(cols) == 0 {
 		return
 	}
@@ -25,16 +27,16 @@ func hline(out []int32, s []uint8, cols []hcol, c int) {
 	if len(out) < c*len(cols) || int(max(last.x0, last.x1))+c > len(s) || cols[0].x0 < 0 {
 		panic("imgproc: hline buffers too small")
 	}
-	C.fas_hline(i32p(out), u8p(s), (*C.fas_hcol)(unsafe.Pointer(&cols[0])), pd(len(cols)), C.int(c))
+	C.fas_hline(i16p(out), u8p(s), pd(len(s)), (*C.fas_hcol)(unsafe.Pointer(&cols[0])), pd(len(cols)), C.int(c))
 }
 
 // vline is OpenCV's vertical pass: out[i] from row0[i] and row1[i] with weights b0, b1.
-func vline(out []uint8, row0, row1 []int32, b0, b1 int32) {
+func vline(out []uint8, row0, row1 []int16, b0, b1 int32) {
 	if len(out) == 0 {
 		return
 	}
 	_, _ = row0[len(out)-1], row1[len(out)-1]
-	C.fas_vline(u8p(out), i32p(row0), i32p(row1), pd(len(out)), C.int32_t(b0), C.int32_t(b1))
+	C.fas_vline(u8p(out), i16p(row0), i16p(row1), pd(len(out)), C.int32_t(b0), C.int32_t(b1))
 }
 
 // hsvRow is cv::RGB2HSV_b over the pixels of in (RGB in the first three of every inStride

@@ -12,11 +12,14 @@
 // pixels and their 11-bit fixed-point weights (Go's hcol).
 typedef struct { int32_t x0, x1, a0, a1; } fas_hcol;
 
-// fas_hline: out[dx*c+k] = s[x0+k]*a0 + s[x1+k]*a1 for the n columns.
-void fas_hline(int32_t *out, const uint8_t *s, const fas_hcol *cols, ptrdiff_t n, int c);
+// fas_hline: out[dx*c+k] = (s[x0+k]*a0 + s[x1+k]*a1) >> 4 for the n columns of
+// the len-byte row s: OpenCV's
+// 8-bit kernel keeps the blend in 32 bits and its vertical pass shifts it into 16-bit
+// lanes, so storing the shifted value is the same and halves the rows.
+void fas_hline(int16_t *out, const uint8_t *s, ptrdiff_t len, const fas_hcol *cols, ptrdiff_t n, int c);
 
-// fas_vline: OpenCV's SIMD vertical kernel over n values of two horizontal rows.
-void fas_vline(uint8_t *out, const int32_t *row0, const int32_t *row1, ptrdiff_t n, int32_t b0, int32_t b1);
+// fas_vline: OpenCV's SIMD vertical kernel over n values of two rows from fas_hline.
+void fas_vline(uint8_t *out, const int16_t *row0, const int16_t *row1, ptrdiff_t n, int32_t b0, int32_t b1);
 
 // fas_hsv_row: cv::RGB2HSV_b for n pixels, RGB at in + i*in_stride, HSV to out + i*out_stride;
 // sdiv and hdiv are OpenCV's division tables.

@@ -13,13 +13,13 @@ const (
 // for concurrent use.
 type Resizer struct {
 	sw, sh, dw, dh, c int
-	xofs, yofs        []int   // source pixel of each destination column / row
-	alpha, beta       []int16 // two fixed-point weights per column / row
-	cols              []hcol  // xofs and alpha as the horizontal pass reads them
-	rows              [2][]int32
-	rowY              [2]int  // source row held in rows[i], -1 when none
-	out               []uint8 // LinearRows' destination row
-	nx, ny            []int   // Nearest's source indices
+	xofs, yofs        []int      // source pixel of each destination column / row
+	alpha, beta       []int16    // two fixed-point weights per column / row
+	cols              []hcol     // xofs and alpha as the horizontal pass reads them
+	rows              [2][]int16 // horizontally resized source rows, >> 4 (see hline)
+	rowY              [2]int     // source row held in rows[i], -1 when none
+	out               []uint8    // LinearRows' destination row
+	nx, ny            []int      // Nearest's source indices
 }
 
 // hcol is one destination column of the horizontal pass: the byte offsets of its two
@@ -44,7 +44,7 @@ func (r *Resizer) setup(sw, sh, dw, dh, c int) {
 	}
 	for i := range r.rows {
 		if cap(r.rows[i]) < dw*c {
-			r.rows[i] = make([]int32, dw*c)
+			r.rows[i] = make([]int16, dw*c)
 		}
 		r.rows[i] = r.rows[i][:dw*c]
 	}
@@ -126,7 +126,7 @@ func (r *Resizer) vrow(src *Image, dy int, out []uint8) {
 }
 
 // hrow returns the slot of r.rows holding the horizontally resized source row y (fixed
-// point, scaled by 2048), computing it into a slot other than avoid when neither holds it.
+// point, scaled by 2048, then >> 4), computing it into a slot other than avoid when neither holds it.
 func (r *Resizer) hrow(src *Image, y, avoid int) int {
 	for i := range r.rowY {
 		if r.rowY[i] == y {
