@@ -99,9 +99,9 @@ type Processor struct {
 	norm *imgproc.Normalizer
 	rs   imgproc.Resizer
 
-	img, six           imgproc.Image // decoded; cropped RGB+HSV (6 channels)
-	jit                imgproc.HSVJitter
-	dep, depCrop, depS imgproc.Image
+	img, six imgproc.Image // decoded; cropped RGB+HSV (6 channels)
+	jit      imgproc.HSVJitter
+	dep      imgproc.Image
 }
 
 // NewProcessor validates t and returns a processor.
@@ -195,15 +195,11 @@ func (p *Processor) depth(db Store, e *Entry, box [4]int, flip bool, out []float
 	if p.dep.W != p.img.W || p.dep.H != p.img.H {
 		box = scaleBox(box, p.img.W, p.img.H, p.dep.W, p.dep.H)
 	}
-	if err := imgproc.Crop(&p.dep, box[0], box[1], box[2], box[3], &p.depCrop); err != nil {
+	// Crop, Nearest to S×S, flip and bilinear to F×F in one: only the taps are read.
+	s, f := p.t.Size, p.t.DepthSize()
+	if err := p.rs.NearestBilinearFloat(&p.dep, box[0], box[1], box[2], box[3], s, s, flip, f, f, 1.0/255, out); err != nil {
 		return &SampleError{Entry: *e, Key: key, Err: err}
 	}
-	s, f := p.t.Size, p.t.DepthSize()
-	p.rs.Nearest(&p.depCrop, s, s, &p.depS)
-	if flip {
-		imgproc.FlipH(&p.depS)
-	}
-	imgproc.BilinearFloat(&p.depS, f, f, 1.0/255, out)
 	return nil
 }
 

@@ -93,15 +93,39 @@ func (n *Normalizer) Row6(row []uint8, flip bool, out []float32, at, plane int) 
 // torch.nn.functional.interpolate(mode="bilinear", align_corners=False), then multiplies by
 // scale: the reference's depth target F.interpolate(depth, (F, F)) / 255.
 func BilinearFloat(src *Image, dw, dh int, scale float32, out []float32) {
-	sy := float32(src.H) / float32(dh)
-	sx := float32(src.W) / float32(dw)
+	bilinearFloat(src.W, src.H, dw, dh, scale, out, func(x, y int) uint8 { return src.Pix[y*src.W+x] })
+}
+
+// NearestBilinearFloat is BilinearFloat of the image that Crop to [x1,x2)×[y1,y2), Nearest
+// to sw×sh and, with flip, FlipH would make of the one-channel src, without making it (the
+// depth target reads 4·dw·dh of its sw·sh pixels): each tap goes through Nearest's index
+// tables instead.
+func (r *Resizer) NearestBilinearFloat(src *Image, x1, y1, x2, y2, sw, sh int, flip bool, dw, dh int, scale float32, out []float32) error {
+	if err := checkCrop(src, x1, y1, x2, y2); err != nil {
+		return err
+	}
+	r.nx = nearestTable(x2-x1, sw, r.nx[:0])
+	r.ny = nearestTable(y2-y1, sh, r.ny[:0])
+	nx, ny := r.nx, r.ny
+	bilinearFloat(sw, sh, dw, dh, scale, out, func(x, y int) uint8 {
+		if flip {
+			x = sw - 1 - x
+		}
+		return src.Pix[(y1+ny[y])*src.W+x1+nx[x]]
+	})
+	return nil
+}
+
+// bilinearFloat is BilinearFloat over the w×h one-channel image whose pixels at gives.
+func bilinearFloat(w, h, dw, dh int, scale float32, out []float32, at func(x, y int) uint8) {
+	sy := float32(h) / float32(dh)
+	sx := float32(w) / float32(dw)
 	for y := 0; y < dh; y++ {
-		y0, y1, ly := srcIndex(sy, y, src.H)
-		r0, r1 := src.Row(y0), src.Row(y1)
+		y0, y1, ly := srcIndex(sy, y, h)
 		for x := 0; x < dw; x++ {
-			x0, x1, lx := srcIndex(sx, x, src.W)
-			top := (1-lx)*float32(r0[x0]) + lx*float32(r0[x1])
-			bot := (1-lx)*float32(r1[x0]) + lx*float32(r1[x1])
+			x0, x1, lx := srcIndex(sx, x, w)
+			top := (1-lx)*float32(at(x0, y0)) + lx*float32(at(x1, y0))
+			bot := (1-lx)*float32(at(x0, y1)) + lx*float32(at(x1, y1))
 			out[y*dw+x] = ((1-ly)*top + ly*bot) * scale
 		}
 	}
