@@ -85,12 +85,36 @@ void fas_hsv_row(uint8_t *restrict out, ptrdiff_t out_stride, const uint8_t *res
     for (ptrdiff_t i = 0; i < n; i++, in += in_stride, out += out_stride) hsv_pixel(out, in, sdiv, hdiv);
 }
 
-void fas_rgbhsv_row(uint8_t *restrict out, const uint8_t *restrict in, ptrdiff_t n, const int32_t *sdiv,
-                    const int32_t *hdiv) {
-    for (ptrdiff_t i = 0; i < n; i++, in += 3, out += 6) {
-        out[0] = in[0], out[1] = in[1], out[2] = in[2];
-        hsv_pixel(out + 3, in, sdiv, hdiv);
+// rgbhsv_loop is fas_rgbhsv_row's loop, indexed so that GCC vectorises it for a target with
+// gathers (for the division tables).
+static inline __attribute__((always_inline)) void rgbhsv_loop(uint8_t *restrict out, const uint8_t *restrict in,
+                                                              ptrdiff_t n, const int32_t *restrict sdiv,
+                                                              const int32_t *restrict hdiv) {
+    for (ptrdiff_t i = 0; i < n; i++) {
+        out[6 * i] = in[3 * i], out[6 * i + 1] = in[3 * i + 1], out[6 * i + 2] = in[3 * i + 2];
+        hsv_pixel(out + 6 * i + 3, in + 3 * i, sdiv, hdiv);
     }
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#define FAS_AVX2 1
+// The same loop with AVX2 (its gathers make it vectorise: about a quarter faster); integer
+// arithmetic, so the bytes are the same. Chosen at run time.
+__attribute__((target("avx2"))) static void rgbhsv_avx2(uint8_t *restrict out, const uint8_t *restrict in,
+                                                        ptrdiff_t n, const int32_t *restrict sdiv,
+                                                        const int32_t *restrict hdiv) {
+    rgbhsv_loop(out, in, n, sdiv, hdiv);
+}
+#endif
+
+void fas_rgbhsv_row(uint8_t *out, const uint8_t *in, ptrdiff_t n, const int32_t *sdiv, const int32_t *hdiv) {
+#ifdef FAS_AVX2
+    if (__builtin_cpu_supports("avx2")) {
+        rgbhsv_avx2(out, in, n, sdiv, hdiv);
+        return;
+    }
+#endif
+    rgbhsv_loop(out, in, n, sdiv, hdiv);
 }
 
 // trunc8 converts to uint8 by truncation, clamped (see Go's trunc8).
