@@ -126,7 +126,8 @@ func (r *Resizer) vrow(src *Image, dy int, out []uint8) {
 }
 
 // hrow returns the slot of r.rows holding the horizontally resized source row y (fixed
-// point, scaled by 2048, then >> 4), computing it into a slot other than avoid when neither holds it.
+// point, scaled by 2048, then >> 4), computing it into a slot other than avoid when
+// neither holds it.
 func (r *Resizer) hrow(src *Image, y, avoid int) int {
 	for i := range r.rowY {
 		if r.rowY[i] == y {
