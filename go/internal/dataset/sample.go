@@ -99,8 +99,9 @@ type Processor struct {
 	norm *imgproc.Normalizer
 	rs   imgproc.Resizer
 
-	img, crop, hsv, rgbS, hsvS, tmp imgproc.Image
-	dep, depCrop, depS              imgproc.Image
+	img, six imgproc.Image // decoded; cropped RGB+HSV (6 channels)
+	jit      imgproc.HSVJitter
+	dep      imgproc.Image
 }
 
 // NewProcessor validates t and returns a processor.
@@ -153,24 +154,26 @@ func (p *Processor) Input(src *imgproc.Image, box [4]int, img []float32) error {
 	return p.input(src, box, Aug{}, img)
 }
 
+// input is the reference's steps (crop, HSV of the crop, resize of both, flip, jitter of
+// the RGB, normalisation) fused so that each pixel is read and written as few times as
+// possible: RGB and HSV go through one six-channel resize, and each resized row is
+// flipped, jittered and normalised into the planes as it comes. Every step works per
+// channel or per pixel, so the values are the step-by-step pipeline's exactly.
 func (p *Processor) input(src *imgproc.Image, box [4]int, aug Aug, img []float32) error {
 	s := p.t.Size
-	if err := imgproc.Crop(src, box[0], box[1], box[2], box[3], &p.crop); err != nil {
+	if err := imgproc.CropRGBHSV(src, box[0], box[1], box[2], box[3], &p.six); err != nil {
 		return err
 	}
-	// HSV comes from the un-jittered crop at its own resolution, then is resized like RGB.
-	imgproc.RGBToHSV(&p.crop, &p.hsv)
-	p.rs.Linear(&p.crop, s, s, &p.rgbS)
-	p.rs.Linear(&p.hsv, s, s, &p.hsvS)
-	if aug.Flip {
-		imgproc.FlipH(&p.rgbS)
-		imgproc.FlipH(&p.hsvS)
-	}
 	if aug.Jitter {
-		imgproc.ShiftHSV(&p.rgbS, aug.Shift, &p.tmp)
+		p.jit.Set(aug.Shift)
 	}
-	p.norm.CHW(&p.rgbS, img[:3*s*s])
-	p.norm.CHW(&p.hsvS, img[3*s*s:6*s*s])
+	plane := s * s
+	p.rs.LinearRows(&p.six, s, s, func(y int, row []uint8) {
+		if aug.Jitter {
+			p.jit.Apply(row, 6) // the RGB only; the HSV planes come from the un-jittered crop
+		}
+		p.norm.Row6(row, aug.Flip, img[:6*plane], y*s, plane)
+	})
 	return nil
 }
 
@@ -192,15 +195,11 @@ func (p *Processor) depth(db Store, e *Entry, box [4]int, flip bool, out []float
 	if p.dep.W != p.img.W || p.dep.H != p.img.H {
 		box = scaleBox(box, p.img.W, p.img.H, p.dep.W, p.dep.H)
 	}
-	if err := imgproc.Crop(&p.dep, box[0], box[1], box[2], box[3], &p.depCrop); err != nil {
+	// Crop, Nearest to S×S, flip and bilinear to F×F in one: only the taps are read.
+	s, f := p.t.Size, p.t.DepthSize()
+	if err := p.rs.NearestBilinearFloat(&p.dep, box[0], box[1], box[2], box[3], s, s, flip, f, f, 1.0/255, out); err != nil {
 		return &SampleError{Entry: *e, Key: key, Err: err}
 	}
-	s, f := p.t.Size, p.t.DepthSize()
-	p.rs.Nearest(&p.depCrop, s, s, &p.depS)
-	if flip {
-		imgproc.FlipH(&p.depS)
-	}
-	imgproc.BilinearFloat(&p.depS, f, f, 1.0/255, out)
 	return nil
 }
 

@@ -1,5 +1,10 @@
 package imgproc
 
+/*
+#include "pixels.h"
+*/
+import "C"
+
 import "math"
 
 // HSVShift is one draw of albumentations' HueSaturationValue: shifts added to H (mod 180),
@@ -8,9 +13,22 @@ type HSVShift struct{ Hue, Sat, Val float64 }
 
 // ShiftHSV applies s to the RGB image m in place through HSV, exactly as albumentations'
 // shift_hsv_uint8 does: RGB->HSV, per-channel lookup tables (truncated to uint8 after the
-// modulo or clip), HSV->RGB. tmp is scratch.
-func ShiftHSV(m *Image, s HSVShift, tmp *Image) {
-	var lh, ls, lv [256]uint8
+// modulo or clip), HSV->RGB.
+func ShiftHSV(m *Image, s HSVShift) {
+	var j HSVJitter
+	j.Set(s)
+	j.Apply(m.Pix, m.C)
+}
+
+// HSVJitter holds ShiftHSV's lookup tables for one draw, to apply it to runs of pixels (a
+// resized row at a time).
+type HSVJitter struct {
+	lut [768]uint8 // H, S, V
+}
+
+// Set prepares the tables of the shift s.
+func (j *HSVJitter) Set(s HSVShift) {
+	lh, ls, lv := j.lut[:256], j.lut[256:512], j.lut[512:]
 	for i := 0; i < 256; i++ {
 		x := float64(i)
 		lh[i] = uint8(math.Mod(math.Mod(x+s.Hue, 180)+180, 180))
@@ -20,13 +38,11 @@ func ShiftHSV(m *Image, s HSVShift, tmp *Image) {
 			lh[i] = uint8(i)
 		}
 	}
-	RGBToHSV(m, tmp)
-	p := tmp.Pix
-	for i := 0; i+2 < len(p); i += 3 {
-		p[i], p[i+1], p[i+2] = lh[p[i]], ls[p[i+1]], lv[p[i+2]]
-	}
-	HSVToRGB(tmp, m)
 }
+
+// Apply shifts, in place, the RGB in the first three channels of each c-channel pixel of
+// pix (c >= 3); other channels are left alone. Each pixel is transformed on its own.
+func (j *HSVJitter) Apply(pix []uint8, c int) { jitterRow(pix, c, &j.lut) }
 
 // Normalizer maps 8-bit values to float32 as albumentations' Normalize does for each of the
 // three channels: (x - 255*mean) * (1 / (255*std)), in float32.
@@ -60,19 +76,56 @@ func (n *Normalizer) CHW(m *Image, out []float32) {
 	}
 }
 
+// Row6 writes one row of a six-channel image (RGB and HSV side by side, as CropRGBHSV
+// makes) normalised into six planes of plane floats each: channel k of pixel x goes to
+// out[k*plane + at + x], or to x mirrored when flip is set (cv2.flip(m, 1) of the row).
+// Channels k and k+3 share mean and std k, as CHW applied to the RGB and the HSV image.
+func (n *Normalizer) Row6(row []uint8, flip bool, out []float32, at, plane int) {
+	w := len(row) / 6
+	if w == 0 {
+		return
+	}
+	_ = out[5*plane+at+w-1]
+	C.fas_norm_row6(u8p(row), pd(w), cflag(flip), f32p(out[at:]), 0, pd(plane), f32p(n.lut[0][:]))
+}
+
 // BilinearFloat resizes a one-channel 8-bit image to dw×dh in float32 with the semantics of
 // torch.nn.functional.interpolate(mode="bilinear", align_corners=False), then multiplies by
 // scale: the reference's depth target F.interpolate(depth, (F, F)) / 255.
 func BilinearFloat(src *Image, dw, dh int, scale float32, out []float32) {
-	sy := float32(src.H) / float32(dh)
-	sx := float32(src.W) / float32(dw)
+	bilinearFloat(src.W, src.H, dw, dh, scale, out, func(x, y int) uint8 { return src.Pix[y*src.W+x] })
+}
+
+// NearestBilinearFloat is BilinearFloat of the image that Crop to [x1,x2)×[y1,y2), Nearest
+// to sw×sh and, with flip, FlipH would make of the one-channel src, without making it (the
+// depth target reads 4·dw·dh of its sw·sh pixels): each tap goes through Nearest's index
+// tables instead.
+func (r *Resizer) NearestBilinearFloat(src *Image, x1, y1, x2, y2, sw, sh int, flip bool, dw, dh int, scale float32, out []float32) error {
+	if err := checkCrop(src, x1, y1, x2, y2); err != nil {
+		return err
+	}
+	r.nx = nearestTable(x2-x1, sw, r.nx[:0])
+	r.ny = nearestTable(y2-y1, sh, r.ny[:0])
+	nx, ny := r.nx, r.ny
+	bilinearFloat(sw, sh, dw, dh, scale, out, func(x, y int) uint8 {
+		if flip {
+			x = sw - 1 - x
+		}
+		return src.Pix[(y1+ny[y])*src.W+x1+nx[x]]
+	})
+	return nil
+}
+
+// bilinearFloat is BilinearFloat over the w×h one-channel image whose pixels at gives.
+func bilinearFloat(w, h, dw, dh int, scale float32, out []float32, at func(x, y int) uint8) {
+	sy := float32(h) / float32(dh)
+	sx := float32(w) / float32(dw)
 	for y := 0; y < dh; y++ {
-		y0, y1, ly := srcIndex(sy, y, src.H)
-		r0, r1 := src.Row(y0), src.Row(y1)
+		y0, y1, ly := srcIndex(sy, y, h)
 		for x := 0; x < dw; x++ {
-			x0, x1, lx := srcIndex(sx, x, src.W)
-			top := (1-lx)*float32(r0[x0]) + lx*float32(r0[x1])
-			bot := (1-lx)*float32(r1[x0]) + lx*float32(r1[x1])
+			x0, x1, lx := srcIndex(sx, x, w)
+			top := (1-lx)*float32(at(x0, y0)) + lx*float32(at(x1, y0))
+			bot := (1-lx)*float32(at(x0, y1)) + lx*float32(at(x1, y1))
 			out[y*dw+x] = ((1-ly)*top + ly*bot) * scale
 		}
 	}

@@ -13,12 +13,19 @@ const (
 // for concurrent use.
 type Resizer struct {
 	sw, sh, dw, dh, c int
-	xofs, yofs        []int   // source pixel of each destination column / row
-	alpha, beta       []int16 // two fixed-point weights per column / row
-	rows              [2][]int32
-	rowY              [2]int // source row held in rows[i], -1 when none
-	nx, ny            []int  // Nearest's source indices
+	xofs, yofs        []int      // source pixel of each destination column / row
+	alpha, beta       []int16    // two fixed-point weights per column / row
+	cols              []hcol     // xofs and alpha as the horizontal pass reads them
+	rows              [2][]int16 // horizontally resized source rows, >> 4 (see hline)
+	rowY              [2]int     // source row held in rows[i], -1 when none
+	out               []uint8    // LinearRows' destination row
+	nx, ny            []int      // Nearest's source indices
 }
+
+// hcol is one destination column of the horizontal pass: the byte offsets of its two
+// source pixels in a row (the second clamped to the last pixel, whose weight is then 0)
+// and their weights.
+type hcol struct{ x0, x1, a0, a1 int32 }
 
 // setup recomputes the tables when the geometry changes (cv::resizeGeneric's set-up for
 // INTER_LINEAR: half-pixel centres, edge clamping, weights rounded to 11 bits).
@@ -30,9 +37,14 @@ func (r *Resizer) setup(sw, sh, dw, dh, c int) {
 	r.sw, r.sh, r.dw, r.dh, r.c = sw, sh, dw, dh, c
 	r.xofs, r.alpha = linearTable(sw, dw, true, r.xofs[:0], r.alpha[:0])
 	r.yofs, r.beta = linearTable(sh, dh, false, r.yofs[:0], r.beta[:0])
+	r.cols = r.cols[:0]
+	for dx, sx := range r.xofs {
+		x0 := sx * c
+		r.cols = append(r.cols, hcol{int32(x0), int32(min(x0+c, (sw-1)*c)), int32(r.alpha[2*dx]), int32(r.alpha[2*dx+1])})
+	}
 	for i := range r.rows {
 		if cap(r.rows[i]) < dw*c {
-			r.rows[i] = make([]int32, dw*c)
+			r.rows[i] = make([]int16, dw*c)
 		}
 		r.rows[i] = r.rows[i][:dw*c]
 	}
@@ -67,34 +79,55 @@ func sat16(x float32) int16 {
 
 // Linear resizes src to dw×dh into dst with cv2.INTER_LINEAR semantics. The vertical pass
 // uses the arithmetic of OpenCV's SIMD kernel (the path x86 builds take), so results agree
-// with cv2.resize to within one level and are mostly identical.
+// with cv2.resize to within one level and are mostly identical. Each channel is resized on
+// its own, so any channel count gives what cv2.resize gives for each channel alone.
 func (r *Resizer) Linear(src *Image, dw, dh int, dst *Image) {
 	if src.W == dw && src.H == dh {
 		dst.CopyFrom(src)
 		return
 	}
-	c := src.C
-	r.setup(src.W, src.H, dw, dh, c)
-	dst.Reshape(dw, dh, c)
+	r.setup(src.W, src.H, dw, dh, src.C)
+	dst.Reshape(dw, dh, src.C)
 	for dy := 0; dy < dh; dy++ {
-		y0 := clampInt(r.yofs[dy], 0, src.H-1)
-		y1 := clampInt(r.yofs[dy]+1, 0, src.H-1)
-		s0 := r.hrow(src, y0, -1)
-		row0, row1 := r.rows[s0], r.rows[r.hrow(src, y1, s0)]
-		b0, b1 := int32(r.beta[2*dy]), int32(r.beta[2*dy+1])
-		out := dst.Row(dy)
-		row0, row1 = row0[:len(out)], row1[:len(out)]
-		for i := range out {
-			// OpenCV's SIMD kernel: 16-bit lanes of row>>4, multiply-high by the weights,
-			// then a rounding shift by 2. The inputs (<= 255·2048) never saturate 16 bits.
-			t := (row0[i]>>4*b0)>>16 + (row1[i]>>4*b1)>>16
-			out[i] = uint8(min((t+2)>>2, 255))
-		}
+		r.vrow(src, dy, dst.Row(dy))
 	}
 }
 
+// LinearRows resizes as Linear does but hands each destination row to fn, top to bottom,
+// instead of storing the image, so that a caller consuming rows (normalising them into
+// planes) does not write and re-read a whole image. row belongs to r; fn may modify it.
+func (r *Resizer) LinearRows(src *Image, dw, dh int, fn func(dy int, row []uint8)) {
+	n := dw * src.C
+	if cap(r.out) < n {
+		r.out = make([]uint8, n)
+	}
+	row := r.out[:n]
+	if src.W == dw && src.H == dh {
+		for dy := 0; dy < dh; dy++ {
+			copy(row, src.Row(dy))
+			fn(dy, row)
+		}
+		return
+	}
+	r.setup(src.W, src.H, dw, dh, src.C)
+	for dy := 0; dy < dh; dy++ {
+		r.vrow(src, dy, row)
+		fn(dy, row)
+	}
+}
+
+// vrow computes destination row dy into out from the two horizontally resized source rows.
+func (r *Resizer) vrow(src *Image, dy int, out []uint8) {
+	y0 := clampInt(r.yofs[dy], 0, src.H-1)
+	y1 := clampInt(r.yofs[dy]+1, 0, src.H-1)
+	s0 := r.hrow(src, y0, -1)
+	row0, row1 := r.rows[s0], r.rows[r.hrow(src, y1, s0)]
+	vline(out, row0, row1, int32(r.beta[2*dy]), int32(r.beta[2*dy+1]))
+}
+
 // hrow returns the slot of r.rows holding the horizontally resized source row y (fixed
-// point, scaled by 2048), computing it into a slot other than avoid when neither holds it.
+// point, scaled by 2048, then >> 4), computing it into a slot other than avoid when
+// neither holds it.
 func (r *Resizer) hrow(src *Image, y, avoid int) int {
 	for i := range r.rowY {
 		if r.rowY[i] == y {
@@ -106,18 +139,8 @@ func (r *Resizer) hrow(src *Image, y, avoid int) int {
 		slot = 1
 	}
 	r.rowY[slot] = y
-	buf, s, c := r.rows[slot], src.Row(y), src.C
-	last := (r.sw - 1) * c
-	for dx, sx := range r.xofs {
-		x0 := sx * c
-		x1 := min(x0+c, last)
-		a0, a1 := int32(r.alpha[2*dx]), int32(r.alpha[2*dx+1])
-		o := buf[dx*c : dx*c+c]
-		p0, p1 := s[x0:x0+c], s[x1:x1+c]
-		for k := range o {
-			o[k] = int32(p0[k])*a0 + int32(p1[k])*a1
-		}
-	}
+	buf, s := r.rows[slot], src.Row(y)
+	hline(buf, s, r.cols, src.C)
 	return slot
 }
 
