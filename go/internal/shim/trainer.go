@@ -94,8 +94,9 @@ func (r StepResult) Values() map[string]float64 {
 // serialise with every other non-eval call on the model. It keeps the network alive on its
 // own, so the Model may be closed first.
 type Trainer struct {
-	h   *handle[*C.fas_trainer]
-	cfg TrainConfig
+	h      *handle[*C.fas_trainer]
+	thread *osThread // every call runs there
+	cfg    TrainConfig
 }
 
 // NewTrainer prepares training of m: zero optimizer moments, the method's fresh training
@@ -115,8 +116,8 @@ func NewTrainer(m *Model, cfg TrainConfig) (*Trainer, error) {
 	if err != nil {
 		return nil, err
 	}
-	t := &Trainer{h: newHandle(p, func(p *C.fas_trainer) { C.fas_trainer_free(p) }), cfg: cfg}
-	runtime.AddCleanup(t, func(h *handle[*C.fas_trainer]) { h.close() }, t.h)
+	t := &Trainer{h: newHandle(p, func(p *C.fas_trainer) { C.fas_trainer_free(p) }), thread: newOSThread(), cfg: cfg}
+	runtime.AddCleanup(t, func(t *Trainer) { t.h.close(); t.thread.stop() }, &Trainer{h: t.h, thread: t.thread})
 	return t, nil
 }
 
@@ -127,6 +128,7 @@ func (t *Trainer) Config() TrainConfig { return t.cfg }
 func (t *Trainer) Close() error {
 	if t != nil {
 		t.h.close()
+		t.thread.stop()
 	}
 	return nil
 }
@@ -135,7 +137,9 @@ func (t *Trainer) use(op string, fn func(p *C.fas_trainer) error) error {
 	if t == nil {
 		return fmt.Errorf("%s: nil trainer: %w", op, ErrClosed)
 	}
-	return t.h.use(op, fn)
+	var err error
+	t.thread.run(func() { err = t.h.use(op, fn) })
+	return err
 }
 
 // Step runs one training step on the named batch tensors at learning rate lr. All or
