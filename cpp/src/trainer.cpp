@@ -4,7 +4,9 @@
 #include <ATen/record_function.h>
 #include <torch/csrc/autograd/autograd.h>
 
-#include <malloc.h>
+#if __has_include(<malloc.h>)
+#include <malloc.h>  // mallopt (glibc)
+#endif
 
 #include <cmath>
 #include <map>
@@ -46,7 +48,7 @@ struct Snapshot {
 // fault also costs the host. Training keeps them in the heap instead (process-wide, once;
 // chunks over 32 MiB, glibc's largest threshold, are still mapped).
 void keep_freed_memory() {
-#ifdef __GLIBC__
+#if defined(__GLIBC__) && defined(M_MMAP_THRESHOLD)
   static std::once_flag once;
   std::call_once(once, [] {
     mallopt(M_MMAP_THRESHOLD, 32 << 20);
