@@ -1,8 +1,9 @@
 // CPU kernels of the fused AdaNorm op (notation in adanorm_kernels.h). Each direction reads
 // the activations twice: one pass of per-slice sums (from which the instance and the batch
 // statistics both follow) and one pass that writes an affine map of each slice; the
-// coefficients in between are computed per slice in double. Slices run in parallel; the
-// inner loops are written for the compiler to vectorise (-fopenmp-simd).
+// coefficients in between are computed per slice in double. Channels run in parallel (the
+// graph-building backward's pieces: slices); the inner loops are written for the compiler
+// to vectorise (-fopenmp-simd).
 #include <ATen/Dispatch.h>
 #include <ATen/Parallel.h>
 
@@ -358,7 +359,7 @@ std::vector<T> per_slice(const at::Tensor& t, const Shape& sh) {
   return std::vector<T>(e.data_ptr<T>(), e.data_ptr<T>() + sh.n * sh.c);
 }
 
-template <typename T>
+// Per-slice values as an N x C x 1 x 1 tensor of like's dtype.
 at::Tensor slice_tensor(const std::vector<double>& v, const Shape& sh, const at::Tensor& like) {
   return at::tensor(v, at::kDouble).to(like.scalar_type()).view({sh.n, sh.c, 1, 1});
 }
@@ -382,8 +383,8 @@ SliceSums slice_sums_impl(const at::Tensor& dy, const at::Tensor& y, const at::T
       s1[j] = o[3] - (mu - k[j]) * o[2];
     }
   });
-  return {slice_tensor<T>(mean, sh, x), slice_tensor<T>(var, sh, x), slice_tensor<T>(s0, sh, x),
-          slice_tensor<T>(s1, sh, x)};
+  return {slice_tensor(mean, sh, x), slice_tensor(var, sh, x), slice_tensor(s0, sh, x),
+          slice_tensor(s1, sh, x)};
 }
 
 template <typename T>
@@ -452,9 +453,9 @@ CombineGrads combine_backward_impl(const at::Tensor& gdx, const at::Tensor& dy, 
       sa[j] = o[0], sp[j] = o[1], sq[j] = o[2];
     }
   });
-  out.da = slice_tensor<T>(sa, sh, x);
-  out.dp = slice_tensor<T>(sp, sh, x);
-  out.dq = slice_tensor<T>(sq, sh, x);
+  out.da = slice_tensor(sa, sh, x);
+  out.dp = slice_tensor(sp, sh, x);
+  out.dq = slice_tensor(sq, sh, x);
   return out;
 }
 
