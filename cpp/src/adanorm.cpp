@@ -60,6 +60,17 @@ at::Tensor masked(const at::Tensor& t, const at::Tensor& y) { return y.defined()
 
 at::Tensor or_zeros(const at::Tensor& t, const at::Tensor& like) { return t.defined() ? t : at::zeros_like(like); }
 
+// The two functions below take the ReLU mask as a tensor that is always defined (an undefined
+// input does not pass through apply) and a flag; these give it back as y, undefined without
+// the ReLU.
+at::Tensor keep_mask(AutogradContext* ctx, const at::Tensor& mask, bool relu) {
+  ctx->saved_data["relu"] = relu;
+  return relu ? mask : at::Tensor();
+}
+at::Tensor saved_mask(AutogradContext* ctx, const at::Tensor& mask) {
+  return ctx->saved_data["relu"].toBool() ? mask : at::Tensor();
+}
+
 // Per (n, c) slice: mean and var of x, s0 = sum dz, s1 = sum dz * (x - mean) (kernels:
 // adanorm_kernels.h). Inputs dy, y (the forward's output when the ReLU is fused: its sign is
 // the mask; no gradient; any tensor without relu), x, shift (a close guess of the mean; no
@@ -67,8 +78,7 @@ at::Tensor or_zeros(const at::Tensor& t, const at::Tensor& like) { return t.defi
 struct AdaNormSumsFn : public torch::autograd::Function<AdaNormSumsFn> {
   static variable_list forward(AutogradContext* ctx, const at::Tensor& dy, const at::Tensor& mask,
                                const at::Tensor& x, const at::Tensor& shift, bool relu) {
-    const at::Tensor y = relu ? mask : at::Tensor();
-    ctx->saved_data["relu"] = relu;
+    const at::Tensor y = keep_mask(ctx, mask, relu);
     SliceSums s;
     if (x.is_cpu()) {
       s = adanorm_detail::slice_sums_cpu(dy, y, x, shift);
@@ -87,7 +97,7 @@ struct AdaNormSumsFn : public torch::autograd::Function<AdaNormSumsFn> {
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
     const auto v = ctx->get_saved_variables();
     const at::Tensor &dy = v[0], &x = v[2], &mean = v[3], &s0 = v[4];
-    const at::Tensor y = ctx->saved_data["relu"].toBool() ? v[1] : at::Tensor();
+    const at::Tensor y = saved_mask(ctx, v[1]);
     const at::Tensor gm = or_zeros(grads[0], mean), gv = or_zeros(grads[1], mean), g0 = or_zeros(grads[2], mean),
                      g1 = or_zeros(grads[3], mean);
     const double m = static_cast<double>(x.size(2) * x.size(3));
@@ -108,8 +118,7 @@ struct AdaNormCombineFn : public torch::autograd::Function<AdaNormCombineFn> {
   static at::Tensor forward(AutogradContext* ctx, const at::Tensor& dy, const at::Tensor& mask, const at::Tensor& x,
                             const at::Tensor& mean, const at::Tensor& a, const at::Tensor& p, const at::Tensor& q,
                             bool relu) {
-    const at::Tensor y = relu ? mask : at::Tensor();
-    ctx->saved_data["relu"] = relu;
+    const at::Tensor y = keep_mask(ctx, mask, relu);
     ctx->save_for_backward({dy, mask, x, mean, a, p});
     if (x.is_cpu()) return adanorm_detail::combine_cpu(dy, y, x, mean, a, p, q);
     return masked(dy, y) * a + (x - mean) * p + q;
@@ -118,7 +127,7 @@ struct AdaNormCombineFn : public torch::autograd::Function<AdaNormCombineFn> {
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
     const auto v = ctx->get_saved_variables();
     const at::Tensor &dy = v[0], &x = v[2], &mean = v[3], &a = v[4], &p = v[5];
-    const at::Tensor y = ctx->saved_data["relu"].toBool() ? v[1] : at::Tensor();
+    const at::Tensor y = saved_mask(ctx, v[1]);
     const at::Tensor gdx = grads[0].contiguous();
     CombineGrads d;
     if (use_cpu_kernels(x)) {

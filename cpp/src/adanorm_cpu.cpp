@@ -191,6 +191,17 @@ FAS_WRAP(float)
 FAS_WRAP(double)
 #undef FAS_WRAP
 
+// The ReLU mask (the forward's output y) of the slice at off, or nullptr without the ReLU.
+template <typename T>
+const T* mask_at(const T* y, int64_t off) {
+  return y ? y + off : nullptr;
+}
+
+template <typename T>
+const T* data_or_null(const at::Tensor& t) {
+  return t.defined() ? t.data_ptr<T>() : nullptr;
+}
+
 // A 1-D parameter (or the gate) as doubles.
 std::vector<double> doubles(const at::Tensor& t) {
   at::Tensor d = t.detach().to(at::kDouble).contiguous();
@@ -290,7 +301,7 @@ Grads backward_impl(const at::Tensor& dy, const at::Tensor& x, const at::Tensor&
   const Shape sh = shape_of(x);
   const T* px = x.data_ptr<T>();
   const T* pdy = dy.data_ptr<T>();
-  const T* py = y.defined() ? y.data_ptr<T>() : nullptr;
+  const T* py = data_or_null<T>(y);
   const double* mi = s.mean_in.data_ptr<double>();
   const double* ri = s.rstd_in.data_ptr<double>();
   const double* mb = s.mean_bn.data_ptr<double>();
@@ -313,7 +324,7 @@ Grads backward_impl(const at::Tensor& dy, const at::Tensor& x, const at::Tensor&
         const int64_t j = n * sh.c + ch;
         const T shift = static_cast<T>(mi[j]);
         double s1;
-        slice_grad_sums(pdy + j * sh.m, py ? py + j * sh.m : nullptr, px + j * sh.m, sh.m, shift, &s0[n], &s1);
+        slice_grad_sums(pdy + j * sh.m, mask_at(py, j * sh.m), px + j * sh.m, sh.m, shift, &s0[n], &s1);
         const double gg = gv.at(n, ch);
         ti[n] = ri[j] * (s1 - (mi[j] - shift) * s0[n]);
         tb[n] = rb[ch] * (s1 - (mb[ch] - shift) * s0[n]);
@@ -335,7 +346,7 @@ Grads backward_impl(const at::Tensor& dy, const at::Tensor& x, const at::Tensor&
           p -= r2;
           q += -rb[ch] * gb[ch] * dbb[ch] / count + r2 * eb;
         }
-        slice_grad_input(pdy + j * sh.m, py ? py + j * sh.m : nullptr, px + j * sh.m, pdx + j * sh.m, sh.m, shift,
+        slice_grad_input(pdy + j * sh.m, mask_at(py, j * sh.m), px + j * sh.m, pdx + j * sh.m, sh.m, shift,
                          static_cast<T>(ai + ab), static_cast<T>(p), static_cast<T>(q));
       }
     }
@@ -359,6 +370,15 @@ std::vector<T> per_slice(const at::Tensor& t, const Shape& sh) {
   return std::vector<T>(e.data_ptr<T>(), e.data_ptr<T>() + sh.n * sh.c);
 }
 
+// Runs f(j, off) for every (n, c) slice j, whose values start at off = j * m; slices in
+// parallel.
+template <typename F>
+void for_each_slice(const Shape& sh, const F& f) {
+  at::parallel_for(0, sh.n * sh.c, grain(sh.m), [&](int64_t b, int64_t e) {
+    for (int64_t j = b; j < e; ++j) f(j, j * sh.m);
+  });
+}
+
 // Per-slice values as an N x C x 1 x 1 tensor of like's dtype.
 at::Tensor slice_tensor(const std::vector<double>& v, const Shape& sh, const at::Tensor& like) {
   return at::tensor(v, at::kDouble).to(like.scalar_type()).view({sh.n, sh.c, 1, 1});
@@ -369,19 +389,16 @@ SliceSums slice_sums_impl(const at::Tensor& dy, const at::Tensor& y, const at::T
   const Shape sh = shape_of(x);
   const int64_t nc = sh.n * sh.c;
   const std::vector<T> k = per_slice<T>(shift, sh);
-  const T *px = x.data_ptr<T>(), *pdy = dy.data_ptr<T>(), *py = y.defined() ? y.data_ptr<T>() : nullptr;
+  const T *px = x.data_ptr<T>(), *pdy = dy.data_ptr<T>(), *py = data_or_null<T>(y);
   std::vector<double> mean(nc), var(nc), s0(nc), s1(nc);
-  at::parallel_for(0, nc, grain(sh.m), [&](int64_t b, int64_t e) {
-    for (int64_t j = b; j < e; ++j) {
-      double o[4];
-      const int64_t off = j * sh.m;
-      slice_sums(pdy + off, py ? py + off : nullptr, px + off, sh.m, k[j], o);
-      const double mu = k[j] + o[0] / sh.m;
-      mean[j] = mu;
-      var[j] = std::max(0.0, o[1] - o[0] * o[0] / sh.m) / sh.m;
-      s0[j] = o[2];
-      s1[j] = o[3] - (mu - k[j]) * o[2];
-    }
+  for_each_slice(sh, [&](int64_t j, int64_t off) {
+    double o[4];
+    slice_sums(pdy + off, mask_at(py, off), px + off, sh.m, k[j], o);
+    const double mu = k[j] + o[0] / sh.m;
+    mean[j] = mu;
+    var[j] = std::max(0.0, o[1] - o[0] * o[0] / sh.m) / sh.m;
+    s0[j] = o[2];
+    s1[j] = o[3] - (mu - k[j]) * o[2];
   });
   return {slice_tensor(mean, sh, x), slice_tensor(var, sh, x), slice_tensor(s0, sh, x),
           slice_tensor(s1, sh, x)};
@@ -393,20 +410,16 @@ std::pair<at::Tensor, at::Tensor> slice_sums_backward_impl(const at::Tensor& dy,
                                                            const at::Tensor& gm, const at::Tensor& gv,
                                                            const at::Tensor& g0, const at::Tensor& g1) {
   const Shape sh = shape_of(x);
-  const int64_t nc = sh.n * sh.c;
   const std::vector<T> mu = per_slice<T>(s.mean, sh), s0 = per_slice<T>(s.s0, sh), vm = per_slice<T>(gm, sh),
                        vv = per_slice<T>(gv, sh), v0 = per_slice<T>(g0, sh), v1 = per_slice<T>(g1, sh);
-  const T *px = x.data_ptr<T>(), *pdy = dy.data_ptr<T>(), *py = y.defined() ? y.data_ptr<T>() : nullptr;
+  const T *px = x.data_ptr<T>(), *pdy = dy.data_ptr<T>(), *py = data_or_null<T>(y);
   at::Tensor ddy = at::empty_like(x), dx = at::empty_like(x);
   T *pddy = ddy.data_ptr<T>(), *pdx = dx.data_ptr<T>();
   const T inv_m = T(1) / static_cast<T>(sh.m);
-  at::parallel_for(0, nc, grain(sh.m), [&](int64_t b, int64_t e) {
-    for (int64_t j = b; j < e; ++j) {
-      const int64_t off = j * sh.m;
-      // d/dx of mean, var = mean((x - mean)^2) and s1 = sum dz x - mean * s0.
-      slice_sums_back(pdy + off, py ? py + off : nullptr, px + off, pddy + off, pdx + off, sh.m, mu[j], v1[j], v0[j],
-                      2 * vv[j] * inv_m, (vm[j] - v1[j] * s0[j]) * inv_m);
-    }
+  for_each_slice(sh, [&](int64_t j, int64_t off) {
+    // d/dx of mean, var = mean((x - mean)^2) and s1 = sum dz x - mean * s0.
+    slice_sums_back(pdy + off, mask_at(py, off), px + off, pddy + off, pdx + off, sh.m, mu[j], v1[j], v0[j],
+                    2 * vv[j] * inv_m, (vm[j] - v1[j] * s0[j]) * inv_m);
   });
   return {ddy, dx};
 }
@@ -415,17 +428,13 @@ template <typename T>
 at::Tensor combine_impl(const at::Tensor& dy, const at::Tensor& y, const at::Tensor& x, const at::Tensor& mean,
                         const at::Tensor& a, const at::Tensor& p, const at::Tensor& q) {
   const Shape sh = shape_of(x);
-  const int64_t nc = sh.n * sh.c;
   const std::vector<T> mu = per_slice<T>(mean, sh), va = per_slice<T>(a, sh), vp = per_slice<T>(p, sh),
                        vq = per_slice<T>(q, sh);
-  const T *px = x.data_ptr<T>(), *pdy = dy.data_ptr<T>(), *py = y.defined() ? y.data_ptr<T>() : nullptr;
+  const T *px = x.data_ptr<T>(), *pdy = dy.data_ptr<T>(), *py = data_or_null<T>(y);
   at::Tensor dx = at::empty_like(x);
   T* pdx = dx.data_ptr<T>();
-  at::parallel_for(0, nc, grain(sh.m), [&](int64_t b, int64_t e) {
-    for (int64_t j = b; j < e; ++j) {
-      const int64_t off = j * sh.m;
-      slice_grad_input(pdy + off, py ? py + off : nullptr, px + off, pdx + off, sh.m, mu[j], va[j], vp[j], vq[j]);
-    }
+  for_each_slice(sh, [&](int64_t j, int64_t off) {
+    slice_grad_input(pdy + off, mask_at(py, off), px + off, pdx + off, sh.m, mu[j], va[j], vp[j], vq[j]);
   });
   return dx;
 }
@@ -438,20 +447,17 @@ CombineGrads combine_backward_impl(const at::Tensor& gdx, const at::Tensor& dy, 
   const int64_t nc = sh.n * sh.c;
   const std::vector<T> mu = per_slice<T>(mean, sh), va = per_slice<T>(a, sh), vp = per_slice<T>(p, sh);
   const T *pg = gdx.data_ptr<T>(), *px = x.data_ptr<T>(), *pdy = dy.data_ptr<T>();
-  const T* py = y.defined() ? y.data_ptr<T>() : nullptr;
+  const T* py = data_or_null<T>(y);
   CombineGrads out;
   out.ddy = at::empty_like(x);
   out.dx = at::empty_like(x);
   T *pddy = out.ddy.data_ptr<T>(), *pdx = out.dx.data_ptr<T>();
   std::vector<double> sa(nc), sp(nc), sq(nc);
-  at::parallel_for(0, nc, grain(sh.m), [&](int64_t b, int64_t e) {
-    for (int64_t j = b; j < e; ++j) {
-      const int64_t off = j * sh.m;
-      double o[3];
-      slice_combine_back(pg + off, pdy + off, py ? py + off : nullptr, px + off, pddy + off, pdx + off, sh.m, mu[j],
-                         va[j], vp[j], o);
-      sa[j] = o[0], sp[j] = o[1], sq[j] = o[2];
-    }
+  for_each_slice(sh, [&](int64_t j, int64_t off) {
+    double o[3];
+    slice_combine_back(pg + off, pdy + off, mask_at(py, off), px + off, pddy + off, pdx + off, sh.m, mu[j],
+                       va[j], vp[j], o);
+    sa[j] = o[0], sp[j] = o[1], sq[j] = o[2];
   });
   out.da = slice_tensor(sa, sh, x);
   out.dp = slice_tensor(sp, sh, x);
