@@ -70,8 +70,20 @@ type ModelInfo struct {
 // Model is a network held by the shim. Safe for concurrent use: eval-mode forwards and
 // scores run in parallel; train-mode forwards, Import and Export serialise on the model's lock.
 type Model struct {
-	h    *handle[*C.fas_model]
-	info ModelInfo
+	h      *handle[*C.fas_model]
+	thread *threadRef // every call runs there, the creation included; shared with its trainers
+	info   ModelInfo
+}
+
+// owned is what a Model or Trainer frees: its native object, then its hold on the thread.
+type owned[P any] struct {
+	h      *handle[P]
+	thread *threadRef
+}
+
+func (o owned[P]) free() {
+	o.h.close()
+	o.thread.drop()
 }
 
 // cSettings lends settings to C for the duration of fn.
@@ -115,24 +127,28 @@ func NewModel(cfg Config) (*Model, error) {
 	defer C.free(unsafe.Pointer(method))
 	defer C.free(unsafe.Pointer(device))
 	var p *C.fas_model
-	err = cSettings(cfg.Settings, func(sp *C.fas_setting, n C.int64_t) error {
-		c := C.fas_model_config{method: method, size: C.int(cfg.Size), dtype: code, device: device,
-			seed: C.uint64_t(cfg.Seed), threads: C.int(cfg.Threads), settings: sp, num_settings: n}
-		if cfg.Device == "" {
-			c.device = nil
-		}
-		return statusError("new model", C.fas_model_new(&c, &p))
+	thread := &threadRef{t: newOSThread()}
+	thread.t.run(func() {
+		err = cSettings(cfg.Settings, func(sp *C.fas_setting, n C.int64_t) error {
+			c := C.fas_model_config{method: method, size: C.int(cfg.Size), dtype: code, device: device,
+				seed: C.uint64_t(cfg.Seed), threads: C.int(cfg.Threads), settings: sp, num_settings: n}
+			if cfg.Device == "" {
+				c.device = nil
+			}
+			return statusError("new model", C.fas_model_new(&c, &p))
+		})
 	})
 	if err != nil {
+		thread.drop()
 		return nil, err
 	}
-	m := &Model{h: newHandle(p, func(p *C.fas_model) { C.fas_model_free(p) })}
+	m := &Model{h: newHandle(p, func(p *C.fas_model) { C.fas_model_free(p) }), thread: thread}
 	if m.info, err = m.queryInfo(); err != nil {
 		m.Close()
 		return nil, err
 	}
 	m.info.Threads = cfg.Threads
-	runtime.AddCleanup(m, func(h *handle[*C.fas_model]) { h.close() }, m.h)
+	runtime.AddCleanup(m, owned[*C.fas_model].free, owned[*C.fas_model]{m.h, m.thread})
 	return m, nil
 }
 
@@ -140,7 +156,7 @@ func NewModel(cfg Config) (*Model, error) {
 // return ErrClosed. A trainer built on the model keeps the network alive on its own.
 func (m *Model) Close() error {
 	if m != nil {
-		m.h.close()
+		owned[*C.fas_model]{m.h, m.thread}.free()
 	}
 	return nil
 }
@@ -150,8 +166,13 @@ func (m *Model) use(op string, fn func(p *C.fas_model) error) error {
 	if m == nil {
 		return fmt.Errorf("%s: nil model: %w", op, ErrClosed)
 	}
-	return m.h.use(op, fn)
+	var err error
+	m.run(func() { err = m.h.use(op, fn) })
+	return err
 }
+
+// run calls f on the model's thread.
+func (m *Model) run(f func()) { m.thread.t.run(f) }
 
 // Info describes the network (cached at creation; valid after Close too).
 func (m *Model) Info() ModelInfo {

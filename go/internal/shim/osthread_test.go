@@ -7,8 +7,9 @@ import (
 	"testing"
 )
 
-// Every call runs on the one OS thread, also from many goroutines; a panic comes back to the
-// caller; after stop, calls run on the caller's thread.
+// Every call runs on the one OS thread, also from many goroutines and from inside a call; a
+// panic comes back to the caller; the thread lives until its last owner releases it, and
+// calls after that run on the caller's thread.
 func TestOSThreadRunsEveryCallOnOneThread(t *testing.T) {
 	th := newOSThread()
 	var first int
@@ -38,8 +39,20 @@ func TestOSThreadRunsEveryCallOnOneThread(t *testing.T) {
 		th.run(func() { panic("boom") })
 	}()
 	th.run(func() {}) // the thread survives a panicking call
-	th.stop()
-	th.stop()
+	var inner int
+	th.run(func() { th.run(func() { inner = syscall.Gettid() }) })
+	if inner != first {
+		t.Fatalf("a call inside a call ran on thread %d, not %d", inner, first)
+	}
+	a, b := &threadRef{t: th}, &threadRef{t: th.retain()}
+	a.drop()
+	a.drop() // once per owner
+	var shared int
+	th.run(func() { shared = syscall.Gettid() })
+	if shared != first {
+		t.Fatalf("with an owner left the call ran on thread %d, not %d", shared, first)
+	}
+	b.drop()
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	var after int

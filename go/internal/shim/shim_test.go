@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 
 	"github.com/fasgo/fasgo/go/internal/safetensors"
@@ -126,10 +127,9 @@ func TestImportKeepsThreadCount(t *testing.T) {
 	}
 }
 
-// A model's thread count reaches every OS thread that calls it, also those that already ran
-// parallel work at another count (OpenMP fixes the count per thread on its first parallel
-// region; Go runs calls on whichever thread is free).
-func TestModelThreadsReachWarmOSThreads(t *testing.T) {
+// Whichever goroutine calls, a model's calls run on its own OS thread (the one its trainers
+// share) at its thread count, also when two models of different counts alternate.
+func TestModelCallsRunOnTheModelsThread(t *testing.T) {
 	if runtime.NumCPU() < 2 {
 		t.Skip("needs 2 cores to tell two thread counts apart")
 	}
@@ -146,43 +146,52 @@ func TestModelThreadsReachWarmOSThreads(t *testing.T) {
 	if one.Info().Threads != 1 || two.Info().Threads != 2 {
 		t.Fatalf("info threads %d, %d", one.Info().Threads, two.Info().Threads)
 	}
+	cfg := DefaultTrainConfig()
+	cfg.Settings = Settings{{"num_domains", "3"}}
+	tr, err := NewTrainer(two, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Close()
 	x := randInput(2, 32, 9)
-	const workers = 4
-	run, report := make(chan *Model), make(chan int)
-	for w := 0; w < workers; w++ {
+	// where reports the OS thread and intra-op count a call runs with.
+	where := func(m *Model) (tid, threads int) {
+		m.run(func() {
+			v, _ := Version()
+			tid, threads = syscall.Gettid(), v.Threads
+		})
+		return
+	}
+	tidTwo, _ := where(two)
+	tidOne, _ := where(one)
+	if tidOne == tidTwo {
+		t.Fatalf("both models run on thread %d", tidOne)
+	}
+	var trainerTid int
+	tr.run(func() { trainerTid = syscall.Gettid() })
+	if trainerTid != tidTwo {
+		t.Errorf("the trainer runs on thread %d, its model on %d", trainerTid, tidTwo)
+	}
+	var wg sync.WaitGroup
+	for g := 0; g < 4; g++ {
+		wg.Add(1)
 		go func() {
-			runtime.LockOSThread() // each worker keeps its own OS thread throughout
-			defer runtime.UnlockOSThread()
-			for m := range run {
-				if _, err := fwd(m, x, 2, 32, false); err != nil {
+			defer wg.Done()
+			for _, c := range []struct {
+				m         *Model
+				tid, want int
+			}{{two, tidTwo, 2}, {one, tidOne, 1}, {two, tidTwo, 2}} {
+				if _, err := fwd(c.m, x, 2, 32, false); err != nil {
 					t.Error(err)
 				}
-				v, _ := Version()
-				report <- v.Threads
+				if tid, n := where(c.m); tid != c.tid || n != c.want {
+					t.Errorf("a call of the %d-thread model ran on thread %d with %d intra-op threads, want %d with %d",
+						c.want, tid, n, c.tid, c.want)
+				}
 			}
 		}()
 	}
-	round := func(m *Model) []int {
-		for w := 0; w < workers; w++ {
-			run <- m
-		}
-		got := make([]int, workers)
-		for w := range got {
-			got[w] = <-report
-		}
-		return got
-	}
-	for _, c := range []struct {
-		m    *Model
-		want int
-	}{{two, 2}, {one, 1}, {two, 2}} {
-		for _, n := range round(c.m) {
-			if n != c.want {
-				t.Errorf("an OS thread runs %d intra-op threads after a call of a %d-thread model", n, c.want)
-			}
-		}
-	}
-	close(run)
+	wg.Wait()
 }
 
 func TestModelInfo(t *testing.T) {

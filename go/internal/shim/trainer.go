@@ -95,7 +95,7 @@ func (r StepResult) Values() map[string]float64 {
 // own, so the Model may be closed first.
 type Trainer struct {
 	h      *handle[*C.fas_trainer]
-	thread *osThread // every call runs there
+	thread *threadRef // every call runs there: the model's thread
 	cfg    TrainConfig
 }
 
@@ -116,8 +116,9 @@ func NewTrainer(m *Model, cfg TrainConfig) (*Trainer, error) {
 	if err != nil {
 		return nil, err
 	}
-	t := &Trainer{h: newHandle(p, func(p *C.fas_trainer) { C.fas_trainer_free(p) }), thread: newOSThread(), cfg: cfg}
-	runtime.AddCleanup(t, func(t *Trainer) { t.h.close(); t.thread.stop() }, &Trainer{h: t.h, thread: t.thread})
+	t := &Trainer{h: newHandle(p, func(p *C.fas_trainer) { C.fas_trainer_free(p) }),
+		thread: &threadRef{t: m.thread.t.retain()}, cfg: cfg}
+	runtime.AddCleanup(t, owned[*C.fas_trainer].free, owned[*C.fas_trainer]{t.h, t.thread})
 	return t, nil
 }
 
@@ -127,8 +128,7 @@ func (t *Trainer) Config() TrainConfig { return t.cfg }
 // Close frees the trainer after the calls in flight return. Idempotent.
 func (t *Trainer) Close() error {
 	if t != nil {
-		t.h.close()
-		t.thread.stop()
+		owned[*C.fas_trainer]{t.h, t.thread}.free()
 	}
 	return nil
 }
@@ -138,9 +138,12 @@ func (t *Trainer) use(op string, fn func(p *C.fas_trainer) error) error {
 		return fmt.Errorf("%s: nil trainer: %w", op, ErrClosed)
 	}
 	var err error
-	t.thread.run(func() { err = t.h.use(op, fn) })
+	t.run(func() { err = t.h.use(op, fn) })
 	return err
 }
+
+// run calls f on the trainer's thread.
+func (t *Trainer) run(f func()) { t.thread.t.run(f) }
 
 // Step runs one training step on the named batch tensors at learning rate lr. All or
 // nothing: on an error (a bad batch, NaN/Inf in the input, a loss or gradient that is not
