@@ -88,6 +88,8 @@ std::string category(const std::string& op, const std::string& node) {
   if (op == "aten::copy_" || op == "aten::to" || op == "aten::_to_copy" || op == "aten::contiguous" ||
       op == "aten::clone" || op == "aten::cat" || op == "aten::stack" || op == "aten::detach")
     return "copies";
+  if (op == "fas::optimizer_update") return "optimizer kernel";
+  if (op == "fas::all_finite") return "finiteness checks";
   const std::string& n = node.empty() ? op : node;
   const bool bwd = !node.empty();
   const bool dbl = has(n, "BackwardBackward");

@@ -11,6 +11,8 @@
 #include <sstream>
 #include <unordered_map>
 
+#include "finite.h"
+
 namespace fas {
 
 namespace {
@@ -168,7 +170,7 @@ void check_shape(const at::Tensor& t, at::IntArrayRef want, const std::string& w
 
 void check_finite(const at::Tensor& t, const std::string& what) {
   if (!at::isFloatingType(t.scalar_type()) || t.numel() == 0) return;
-  if (!at::isfinite(t).all().item<bool>()) {
+  if (!all_finite(t)) {
     const int64_t nan = at::isnan(t).sum().item<int64_t>();
     const int64_t bad = t.numel() - at::isfinite(t).sum().item<int64_t>();
     throw NonFiniteError(what + " holds " + std::to_string(bad) + " non-finite values (" +

@@ -50,6 +50,10 @@ class Optimizer {
   // point for tests (throw from it to fail the step half-way).
   std::function<void(size_t)> before_update;
 
+  // Whether contiguous CPU tensors of one dtype take the fused in-place kernel (one pass per
+  // parameter) rather than the ATen formulas (which other tensors take). Tests compare the two.
+  bool use_kernels = true;
+
   int64_t steps() const { return steps_; }
   void set_steps(int64_t n);
 
@@ -65,6 +69,8 @@ class Optimizer {
   at::Tensor decay(at::Tensor* p, const at::Tensor& g, double lr) const;
   Update adam(size_t i, const at::Tensor& p, const at::Tensor& grad, double lr, int64_t t) const;
   Update sgd(size_t i, const at::Tensor& p, const at::Tensor& grad, double lr) const;
+  bool fits_kernel(size_t i, const at::Tensor& p, const at::Tensor& grad) const;
+  void update_in_place(size_t i, const at::Tensor& p, const at::Tensor& grad, double lr, int64_t t);
 
   OptimConfig cfg_;
   std::vector<std::string> names_;

@@ -13,6 +13,8 @@
 #include <mutex>
 #include <sstream>
 
+#include "finite.h"
+
 namespace fas {
 
 namespace {
@@ -71,16 +73,23 @@ Trainer::Trainer(std::shared_ptr<Method> method, std::unique_ptr<Objective> obje
     if (reserved(t.first)) throw std::logic_error("objective state \"" + t.first + "\" uses a reserved prefix");
 }
 
-// One device sync for the common case; the names only when something is wrong.
+// CPU gradients in one pass each; the others with one device sync for all. The names only
+// when something is wrong.
 void Trainer::check_finite_grads(const std::vector<at::Tensor>& grads) {
-  std::vector<at::Tensor> ok;
-  for (const auto& g : grads)
-    if (g.defined()) ok.push_back(g.isfinite().all());
-  if (ok.empty() || at::stack(ok).all().item<bool>()) return;
+  std::vector<at::Tensor> flags;
+  bool ok = true;
+  for (const auto& g : grads) {
+    if (!g.defined()) continue;
+    if (g.is_cpu())
+      ok = ok && all_finite(g);
+    else
+      flags.push_back(g.isfinite().all());
+  }
+  if (ok && (flags.empty() || at::stack(flags).all().item<bool>())) return;
   const NamedTensors named = method_->store().named_parameters();
   std::string bad;
   for (size_t i = 0; i < grads.size(); ++i)
-    if (grads[i].defined() && !grads[i].isfinite().all().item<bool>()) bad += (bad.empty() ? "" : ", ") + named[i].first;
+    if (grads[i].defined() && !all_finite(grads[i])) bad += (bad.empty() ? "" : ", ") + named[i].first;
   throw NonFiniteLoss("gradient not finite at step " + std::to_string(steps() + 1) + " for " + bad);
 }
 
@@ -200,7 +209,7 @@ void Trainer::load_state(const NamedTensors& ts) {
                        (want_float ? std::string("Float or Double") : std::string(c10::toString(w.second.scalar_type()))));
     else if (!g.sizes().equals(w.second.sizes()))
       errors.push_back(w.first + ": shape " + c10::str(g.sizes()) + ", want " + c10::str(w.second.sizes()));
-    else if (want_float && !g.isfinite().all().item<bool>())
+    else if (want_float && !all_finite(g))
       errors.push_back(w.first + ": holds NaN or Inf");
     else if (w.first == "state.step" && g.item<int64_t>() < 0)
       errors.push_back(w.first + ": negative step count " + std::to_string(g.item<int64_t>()));

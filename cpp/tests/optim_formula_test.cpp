@@ -21,10 +21,12 @@ const std::vector<double> kLr = {0.1, 0.05, 0.05, 0.01};  // a schedule: the rat
 
 at::Tensor vec(const std::vector<double>& v) { return at::tensor(v, at::TensorOptions().dtype(at::kDouble)); }
 
-// Runs the optimizer over kGrads; returns the parameter after each step.
-std::vector<std::vector<double>> run(const fas::OptimConfig& cfg) {
+// Runs the optimizer over kGrads; returns the parameter after each step. kernels: the fused
+// in-place kernel (what CPU tensors take) or the ATen formulas (what other devices take).
+std::vector<std::vector<double>> run(const fas::OptimConfig& cfg, bool kernels = true) {
   at::Tensor p = vec(kInit);
   fas::Optimizer opt(cfg, {{"w", p}});
+  opt.use_kernels = kernels;
   std::vector<std::vector<double>> out;
   for (size_t t = 0; t < kGrads.size(); ++t) {
     opt.step({p}, {vec(kGrads[t])}, kLr[t]);
@@ -80,8 +82,8 @@ std::vector<std::vector<double>> sgd_by_hand(double mu, bool nesterov, double wd
   return out;
 }
 
-void compare(const std::string& what, const std::vector<std::vector<double>>& got,
-             const std::vector<std::vector<double>>& want) {
+void compare_one(const std::string& what, const std::vector<std::vector<double>>& got,
+                 const std::vector<std::vector<double>>& want) {
   double worst = 0;
   for (size_t t = 0; t < want.size(); ++t)
     for (int i = 0; i < 3; ++i) worst = std::max(worst, std::abs(got[t][i] - want[t][i]));
@@ -90,15 +92,21 @@ void compare(const std::string& what, const std::vector<std::vector<double>>& go
   check(worst < 1e-14, what + ": max deviation " + buf);
 }
 
+// Both implementations against the formulas.
+void compare(const std::string& what, const fas::OptimConfig& cfg, const std::vector<std::vector<double>>& want) {
+  compare_one(what + " (kernel)", run(cfg, true), want);
+  compare_one(what + " (ATen)", run(cfg, false), want);
+}
+
 }  // namespace
 
 int main() {
   fas::OptimConfig adam;
-  compare("Adam", run(adam), adam_by_hand(0, false));
+  compare("Adam", adam, adam_by_hand(0, false));
   adam.weight_decay = 0.1;
-  compare("Adam + L2 0.1", run(adam), adam_by_hand(0.1, false));
+  compare("Adam + L2 0.1", adam, adam_by_hand(0.1, false));
   adam.decoupled_weight_decay = true;
-  compare("AdamW 0.1", run(adam), adam_by_hand(0.1, true));
+  compare("AdamW 0.1", adam, adam_by_hand(0.1, true));
 
   // First Adam step in closed form: m_hat = g, v_hat = g^2, so p1 = p0 - lr * g / (|g| + eps).
   {
@@ -109,19 +117,19 @@ int main() {
 
   fas::OptimConfig sgd;
   sgd.kind = fas::OptimKind::SGD;
-  compare("SGD", run(sgd), sgd_by_hand(0, false, 0, false));
+  compare("SGD", sgd, sgd_by_hand(0, false, 0, false));
   {
     const auto first = run(sgd)[0];  // p1 = p0 - lr * g
     check(first[0] == 1.0 - 0.1 * 0.5 && first[1] == -2.0 + 0.1 * 0.1, "SGD first step in closed form");
   }
   sgd.momentum = 0.9;
-  compare("SGD momentum 0.9", run(sgd), sgd_by_hand(0.9, false, 0, false));
+  compare("SGD momentum 0.9", sgd, sgd_by_hand(0.9, false, 0, false));
   sgd.nesterov = true;
-  compare("SGD Nesterov 0.9", run(sgd), sgd_by_hand(0.9, true, 0, false));
+  compare("SGD Nesterov 0.9", sgd, sgd_by_hand(0.9, true, 0, false));
   sgd.weight_decay = 0.01;
-  compare("SGD Nesterov + L2 0.01", run(sgd), sgd_by_hand(0.9, true, 0.01, false));
+  compare("SGD Nesterov + L2 0.01", sgd, sgd_by_hand(0.9, true, 0.01, false));
   sgd.decoupled_weight_decay = true;
-  compare("SGD Nesterov + decoupled 0.01", run(sgd), sgd_by_hand(0.9, true, 0.01, true));
+  compare("SGD Nesterov + decoupled 0.01", sgd, sgd_by_hand(0.9, true, 0.01, true));
 
   // An undefined gradient leaves the parameter and its moments alone (PyTorch: grad is None).
   {
