@@ -41,9 +41,10 @@ class Optimizer {
   // params[i]; an undefined gradient skips that parameter (as PyTorch skips a parameter whose
   // .grad is None). Throws std::invalid_argument for mismatched lists or a learning rate that
   // is negative or not finite.
-  // All or nothing: every new value is computed out of place first (where an out-of-memory
-  // can strike), then committed by copies that allocate nothing; a failure leaves the
-  // parameters, moments and step counter as they were.
+  // All or nothing: every check and every out-of-place value (ATen formulas, where an
+  // out-of-memory can strike) comes first; then the in-place kernels and the copies, which
+  // neither allocate nor throw, commit. A failure leaves the parameters, moments and step
+  // counter as they were.
   void step(const std::vector<at::Tensor>& params, const std::vector<at::Tensor>& grads, double lr);
 
   // Called before each parameter's update is computed, with its index: a fault-injection
