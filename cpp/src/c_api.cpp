@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "capi_util.h"
+#include "cpu_cache.h"
 
 #if __has_include(<torch/version.h>)
 #include <torch/version.h>
@@ -226,7 +227,11 @@ fas_status* fas_model_new(const fas_model_config* cfg, fas_model** out) {
   });
 }
 
-void fas_model_free(fas_model* m) { delete m; }
+// The cached CPU blocks go with a model: the models left refill what they use.
+void fas_model_free(fas_model* m) {
+  delete m;
+  fas::cpu_cache_release();
+}
 
 fas_status* fas_model_get_info(fas_model* m, fas_model_info* out) {
   return fas::guard([&] {

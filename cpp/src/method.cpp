@@ -9,6 +9,8 @@
 #include <mutex>
 #include <stdexcept>
 
+#include "cpu_cache.h"
+
 namespace fas {
 
 namespace {
@@ -39,6 +41,7 @@ std::vector<std::string> method_names() {
 }
 
 std::unique_ptr<Method> make_method(const std::string& name, const ModelSpec& spec, const Settings& settings) {
+  install_cpu_cache();  // before the model's first tensor
   auto it = registry().find(name);
   if (it == registry().end())
     throw std::invalid_argument("unknown method \"" + name + "\" (this shim builds: " + join(method_names()) + ")");

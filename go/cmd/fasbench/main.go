@@ -34,6 +34,7 @@ type options struct {
 	only     *regexp.Regexp
 	settings shim.Settings // passed to every fasgo model (e.g. adanorm_impl=composite)
 	quick    bool          // tiny sizes: the smoke test
+	self     string        // this program: the fasgo network sides run its side subcommand
 }
 
 type settingsFlag struct{ s *shim.Settings }
@@ -49,6 +50,9 @@ func (f settingsFlag) Set(v string) error {
 }
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == sideCmd {
+		os.Exit(sideMain(os.Args[2:]))
+	}
 	o, err := parse(os.Args[1:])
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "fasbench:", err)
@@ -103,6 +107,9 @@ func parse(args []string) (*options, error) {
 	}
 	if o.quick {
 		o.runs, o.minTime, o.width = 1, 0, 0.25
+	}
+	if o.self, err = os.Executable(); err != nil {
+		return nil, fmt.Errorf("finding this program for its side processes: %w", err)
 	}
 	return o, nil
 }

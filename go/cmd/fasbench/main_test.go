@@ -1,6 +1,7 @@
 package main
 
 import (
+	"os"
 	"regexp"
 	"strings"
 	"testing"
@@ -9,6 +10,14 @@ import (
 
 	"github.com/fasgo/fasgo/go/internal/pyref"
 )
+
+// The test binary stands in for fasbench as the program of the side processes.
+func TestMain(m *testing.M) {
+	if len(os.Args) > 1 && os.Args[1] == sideCmd {
+		os.Exit(sideMain(os.Args[2:]))
+	}
+	os.Exit(m.Run())
+}
 
 var lineRE = regexp.MustCompile(`^(.+): (\S+) ([0-9.]+) img/s, (\S+) ([0-9.]+) img/s, ratio ([0-9.]+) \(median of 1 alternating runs; ranges [0-9.]+-[0-9.]+, [0-9.]+-[0-9.]+\)$`)
 
@@ -61,6 +70,27 @@ func TestParseRejectsBadFlags(t *testing.T) {
 	for _, args := range [][]string{{"-runs", "0"}, {"-set", "novalue"}, {"-only", "("}, {"-width", "0"}, {"extra"}, {"-root", t.TempDir()}} {
 		if _, err := parse(append([]string{"-root", root}, args...)); err == nil {
 			t.Errorf("parse(%q) accepted", args)
+		}
+	}
+}
+
+// The side subcommand measures a positive rate and names what is wrong with its arguments.
+func TestSideSubcommand(t *testing.T) {
+	for _, kind := range []string{kindStep, kindForward} {
+		rate, err := measureSide([]string{"-kind", kind, "-size", "32", "-batch", "1", "-threads", "1", "-width", "0.25", "-min-time", "0"})
+		if err != nil || !(rate > 0) {
+			t.Errorf("%s: rate %v, err %v", kind, rate, err)
+		}
+	}
+	for _, c := range []struct{ args, want string }{
+		{"-kind nope -size 32 -batch 1", `-kind "nope"`},
+		{"-kind step -size 0 -batch 1", "-size 0"},
+		{"-kind step -size 32 -batch 0", "-batch 0"},
+		{"-kind forward -size 32 -batch 1 -set nokey", "want key=value"},
+		{"-kind forward -size 32 -batch 1 -width 0.25 -set bogus_key=1", "bogus_key"},
+	} {
+		if _, err := measureSide(strings.Fields(c.args)); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: err %v, want it to name %q", c.args, err, c.want)
 		}
 	}
 }

@@ -6,7 +6,6 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/fasgo/fasgo/go/internal/bench"
@@ -15,8 +14,7 @@ import (
 
 const domains = 3 // K of the meta step: 2 meta-train + 1 meta-test, as the spec's benchmarks
 
-// adanormKey is the model setting that chooses the AdaNorm implementation; the comparison
-// is skipped when the shim does not know it.
+// adanormKey is the model setting that chooses the AdaNorm implementation.
 const adanormKey = "adanorm_impl"
 
 func (o *options) script(name string) string { return filepath.Join(o.root, "bench", name) }
@@ -55,8 +53,8 @@ type stepper struct {
 	n     int // images per step
 }
 
-func newStepper(o *options, s, per int, extra ...shim.Setting) (*stepper, error) {
-	m, err := o.model(s, extra...)
+func newStepper(o *options, s, per int) (*stepper, error) {
+	m, err := o.model(s)
 	if err != nil {
 		return nil, err
 	}
@@ -87,12 +85,6 @@ func newStepper(o *options, s, per int, extra ...shim.Setting) (*stepper, error)
 
 func (st *stepper) close() { st.tr.Close(); st.m.Close() }
 
-func (st *stepper) side(name string, minTime float64) bench.Side {
-	return bench.Side{Name: name, Run: func() (float64, error) {
-		return timed(minTime, st.n, func() error { _, err := st.tr.Step(st.views, 1e-4); return err })
-	}}
-}
-
 // timed runs f once to warm up, then until minTime seconds have passed (at least once), and
 // returns images per second, as the Python scripts do.
 func timed(minTime float64, perCall int, f func() error) (float64, error) {
@@ -111,56 +103,29 @@ func timed(minTime float64, perCall int, f func() error) (float64, error) {
 	}
 }
 
+// noSetup is the Setup of a comparison whose two sides are processes.
+func noSetup(a, b bench.Side) func() (bench.Side, bench.Side, func(), error) {
+	return func() (bench.Side, bench.Side, func(), error) { return a, b, func() {}, nil }
+}
+
 func stepComparison(o *options, s, per int) bench.Comparison {
 	return bench.Comparison{Label: fmt.Sprintf("meta step S=%d B=%d", s, per), Unit: "img/s",
-		Setup: func() (bench.Side, bench.Side, func(), error) {
-			st, err := newStepper(o, s, per)
-			if err != nil {
-				return bench.Side{}, bench.Side{}, nil, err
-			}
-			return st.side("fasgo", o.minTime), o.pyNet("step", s, per), st.close, nil
-		}}
+		Setup: noSetup(o.fasSide("fasgo", kindStep, s, per), o.pyNet("step", s, per))}
 }
 
 func forwardComparison(o *options, s, n int) bench.Comparison {
 	return bench.Comparison{Label: fmt.Sprintf("forward S=%d N=%d", s, n), Unit: "img/s",
-		Setup: func() (bench.Side, bench.Side, func(), error) {
-			m, err := o.model(s)
-			if err != nil {
-				return bench.Side{}, bench.Side{}, nil, err
-			}
-			r := rand.New(rand.NewPCG(2, 2))
-			x, scores := make([]float32, n*6*s*s), make([]float64, n)
-			for i := range x {
-				x[i] = float32(r.NormFloat64())
-			}
-			fas := bench.Side{Name: "fasgo", Run: func() (float64, error) {
-				return timed(o.minTime, n, func() error { return m.Score(x, n, s, 0, scores) })
-			}}
-			return fas, o.pyNet("forward", s, n), func() { m.Close() }, nil
-		}}
+		Setup: noSetup(o.fasSide("fasgo", kindForward, s, n), o.pyNet("forward", s, n))}
 }
 
 // adanormComparison times the whole meta step with the fused AdaNorm op against the
 // composition of ATen ops, both in fasgo.
 func adanormComparison(o *options, s, per int) bench.Comparison {
+	side := func(impl string) bench.Side {
+		return o.fasSide(impl, kindStep, s, per, shim.Setting{Key: adanormKey, Value: impl})
+	}
 	return bench.Comparison{Label: fmt.Sprintf("adanorm meta step S=%d B=%d", s, per), Unit: "img/s",
-		Setup: func() (bench.Side, bench.Side, func(), error) {
-			fused, err := newStepper(o, s, per, shim.Setting{Key: adanormKey, Value: "fused"})
-			if err != nil {
-				if strings.Contains(err.Error(), "unknown setting") && strings.Contains(err.Error(), adanormKey) {
-					err = fmt.Errorf("this shim has no model setting %s=fused|composite: %w", adanormKey, bench.ErrSkip)
-				}
-				return bench.Side{}, bench.Side{}, nil, err
-			}
-			comp, err := newStepper(o, s, per, shim.Setting{Key: adanormKey, Value: "composite"})
-			if err != nil {
-				fused.close()
-				return bench.Side{}, bench.Side{}, nil, err
-			}
-			done := func() { fused.close(); comp.close() }
-			return fused.side("fused", o.minTime), comp.side("composite", o.minTime), done, nil
-		}}
+		Setup: noSetup(side("fused"), side("composite"))}
 }
 
 // adanormOpComparison times forward + backward of one AdaNorm + ReLU block (train mode) at

@@ -1,0 +1,92 @@
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"math/rand/v2"
+	"os"
+
+	"github.com/fasgo/fasgo/go/internal/bench"
+	"github.com/fasgo/fasgo/go/internal/shim"
+)
+
+// sideCmd is the hidden subcommand that measures one fasgo side of a network comparison in
+// a process of its own, as each Python run is: every run, on both sides, then starts from a
+// fresh process (thread placement, heap, libtorch's caches, the VM's mode at start-up), so
+// the medians compare like with like. It prints the JSON line bench.Command reads.
+const sideCmd = "side"
+
+// A side's kinds: the meta step of a trainer, or the inference forward (Model.Score).
+const (
+	kindStep    = "step"
+	kindForward = "forward"
+)
+
+// fasSide is the fasgo side of a network comparison: a run of this program's side
+// subcommand with the bench's width, threads, time and -set settings, plus extra ones.
+func (o *options) fasSide(name, kind string, s, batch int, extra ...shim.Setting) bench.Side {
+	args := []string{sideCmd, "-kind", kind, "-size", fmt.Sprint(s), "-batch", fmt.Sprint(batch),
+		"-threads", fmt.Sprint(o.threads), "-width", fmt.Sprint(o.width), "-min-time", fmt.Sprint(o.minTime)}
+	for _, kv := range append(append(shim.Settings{}, o.settings...), extra...) {
+		args = append(args, "-set", kv.Key+"="+kv.Value)
+	}
+	return bench.Command(name, o.self, args...)
+}
+
+// sideMain runs the side subcommand and returns the exit status.
+func sideMain(args []string) int {
+	rate, err := measureSide(args)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "fasbench side:", err)
+		return 1
+	}
+	line, _ := json.Marshal(map[string]float64{"images_per_s": rate})
+	fmt.Println(string(line))
+	return 0
+}
+
+func measureSide(args []string) (float64, error) {
+	fs := flag.NewFlagSet("fasbench side", flag.ContinueOnError)
+	o := &options{}
+	kind := fs.String("kind", "", "step | forward")
+	s := fs.Int("size", 0, "input size S")
+	batch := fs.Int("batch", 0, "step: B live + B attack per domain; forward: images per call")
+	fs.IntVar(&o.threads, "threads", 2, "intra-op threads")
+	fs.Float64Var(&o.width, "width", 1, "ANRL width multiplier")
+	fs.Float64Var(&o.minTime, "min-time", 3, "seconds measured after one warm-up")
+	fs.Var(settingsFlag{&o.settings}, "set", "model setting key=value (repeatable)")
+	if err := fs.Parse(args); err != nil {
+		return 0, err
+	}
+	if *s < 8 || *batch < 1 || o.threads < 1 || !(o.width > 0) || o.minTime < 0 {
+		return 0, fmt.Errorf("bad sizes: -size %d -batch %d -threads %d -width %g -min-time %g",
+			*s, *batch, o.threads, o.width, o.minTime)
+	}
+	switch *kind {
+	case kindStep:
+		st, err := newStepper(o, *s, *batch)
+		if err != nil {
+			return 0, err
+		}
+		defer st.close()
+		return timed(o.minTime, st.n, func() error { _, err := st.tr.Step(st.views, 1e-4); return err })
+	case kindForward:
+		return measureForward(o, *s, *batch)
+	}
+	return 0, fmt.Errorf("-kind %q: want %s or %s", *kind, kindStep, kindForward)
+}
+
+func measureForward(o *options, s, n int) (float64, error) {
+	m, err := o.model(s)
+	if err != nil {
+		return 0, err
+	}
+	defer m.Close()
+	r := rand.New(rand.NewPCG(2, 2))
+	x, scores := make([]float32, n*6*s*s), make([]float64, n)
+	for i := range x {
+		x[i] = float32(r.NormFloat64())
+	}
+	return timed(o.minTime, n, func() error { return m.Score(x, n, s, 0, scores) })
+}
