@@ -46,8 +46,10 @@
 // Result.Members say what each member saw.
 //
 // The package imports no configuration, logging, data-set or training code and changes no
-// process-wide state, on import or later: the network's thread count is its own
-// (WithThreads).
+// process-wide state on import; the network's thread count is its own (WithThreads). Opening
+// the first detector installs the shim's caching allocator as libtorch's CPU allocator: freed
+// blocks of 1 MiB and more are kept for the next check (at most a quarter of physical memory,
+// or FASGO_CPU_CACHE_MIB MiB; 0 leaves libtorch's allocator alone), and Close empties it.
 package liveness
 
 import (

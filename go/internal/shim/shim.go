@@ -13,7 +13,9 @@
 // forward, Import, Export, trainer steps) serialise on the model's lock inside the shim.
 //
 // Importing the package changes no process-wide state: each model runs libtorch with its own
-// thread count (Config.Threads, default every core); SetNumThreads is explicit.
+// thread count (Config.Threads, default every core); SetNumThreads is explicit. Creating the
+// first model installs the shim's caching CPU allocator for libtorch (FASGO_CPU_CACHE_MIB;
+// README, "Threads"), and creating a trainer sets glibc's malloc thresholds.
 //
 // Build: `make shim` first; the library is found through an rpath to ./build, so a binary
 // built with `go build` in this tree runs from any directory. With the build tag
