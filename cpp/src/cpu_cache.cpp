@@ -27,11 +27,11 @@ class CpuCache final : public c10::Allocator {
  public:
   explicit CpuCache(size_t limit) : limit_(limit) {}
 
-  // libtorch 1.13 declares allocate const, 2.x (2.3 on) non-const; one of these overrides.
+  // libtorch 1.13 declares allocate const, later 2.x releases non-const: one of these overrides.
   c10::DataPtr allocate(size_t n) const { return const_cast<CpuCache*>(this)->take(n); }
   c10::DataPtr allocate(size_t n) { return take(n); }
   c10::DeleterFnPtr raw_deleter() const override { return &release_ptr; }
-  // Pure virtual from libtorch 2.3 on (plain member before).
+  // Pure virtual in later 2.x releases (a plain member before).
   void copy_data(void* dest, const void* src, std::size_t count) const {
     if (count) std::memcpy(dest, src, count);
   }

@@ -26,10 +26,11 @@ func (o *options) pyNet(mode string, s, batch int) bench.Side {
 		"--threads", fmt.Sprint(o.threads), "--min-time", fmt.Sprint(o.minTime))
 }
 
-// model builds the fasgo ANRL with the width, the -set settings and extra ones (which win).
-func (o *options) model(s int, extra ...shim.Setting) (*shim.Model, error) {
+// model builds the fasgo ANRL with the width and the -set settings (which win; the last of
+// a repeated key wins).
+func (o *options) model(s int) (*shim.Model, error) {
 	set := shim.Settings{{Key: "width", Value: fmt.Sprint(o.width)}}
-	for _, kv := range append(append(shim.Settings{}, o.settings...), extra...) {
+	for _, kv := range o.settings {
 		set = withSetting(set, kv)
 	}
 	return shim.NewModel(shim.Config{Method: "anrl", Size: s, Threads: o.threads, Seed: 1, Settings: set})
