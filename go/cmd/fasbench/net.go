@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"math"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"time"
@@ -25,66 +24,6 @@ func (o *options) pyNet(mode string, s, batch int) bench.Side {
 		"--batch", fmt.Sprint(batch), "--domains", fmt.Sprint(domains), "--width", fmt.Sprint(o.width),
 		"--threads", fmt.Sprint(o.threads), "--min-time", fmt.Sprint(o.minTime))
 }
-
-// model builds the fasgo ANRL with the width and the -set settings (which win; the last of
-// a repeated key wins).
-func (o *options) model(s int) (*shim.Model, error) {
-	set := shim.Settings{{Key: "width", Value: fmt.Sprint(o.width)}}
-	for _, kv := range o.settings {
-		set = withSetting(set, kv)
-	}
-	return shim.NewModel(shim.Config{Method: "anrl", Size: s, Threads: o.threads, Seed: 1, Settings: set})
-}
-
-func withSetting(set shim.Settings, kv shim.Setting) shim.Settings {
-	out := shim.Settings{}
-	for _, x := range set {
-		if x.Key != kv.Key {
-			out = append(out, x)
-		}
-	}
-	return append(out, kv)
-}
-
-// stepper is one fasgo model + trainer with a fixed random batch.
-type stepper struct {
-	m     *shim.Model
-	tr    *shim.Trainer
-	views []shim.View
-	n     int // images per step
-}
-
-func newStepper(o *options, s, per int) (*stepper, error) {
-	m, err := o.model(s)
-	if err != nil {
-		return nil, err
-	}
-	cfg := shim.DefaultTrainConfig()
-	cfg.Settings = shim.Settings{{Key: "num_domains", Value: fmt.Sprint(domains)}}
-	tr, err := shim.NewTrainer(m, cfg)
-	if err != nil {
-		m.Close()
-		return nil, err
-	}
-	k, n, f := domains, 2*per, s/8
-	r := rand.New(rand.NewPCG(1, 1))
-	images, depth, labels := make([]float32, k*n*6*s*s), make([]float32, k*n*f*f), make([]int64, k*n)
-	for i := range images {
-		images[i] = float32(r.NormFloat64())
-	}
-	for i := range depth {
-		depth[i] = r.Float32()
-	}
-	for i := range labels {
-		labels[i] = int64(i % n / per) // per domain: B live, then B attack
-	}
-	views := []shim.View{shim.F32("images", []int64{int64(k), int64(n), 6, int64(s), int64(s)}, images),
-		shim.F32("depth", []int64{int64(k), int64(n), int64(f), int64(f)}, depth),
-		shim.I64("labels", []int64{int64(k), int64(n)}, labels)}
-	return &stepper{m, tr, views, k * n}, nil
-}
-
-func (st *stepper) close() { st.tr.Close(); st.m.Close() }
 
 // timed runs f once to warm up, then until minTime seconds have passed (at least once), and
 // returns images per second, as the Python scripts do.
